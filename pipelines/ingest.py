@@ -1,0 +1,164 @@
+"""Fetch, archive and parse one source for one day. Plain Python; the Dagster assets call this.
+
+Guarantees, per source and day:
+* every response is archived before anything is parsed, failed fetches included;
+* a failure (timeout, HTTP 500, HTML, truncated or changed body) is recorded in `ingest_runs`
+  with a message naming the source and the problem, and the day's earlier good rows stay;
+* re-running a day replaces that day's rows for that source only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Callable
+
+import httpx
+
+from connectors.base import FetchContext, RawResponse, Source, SourceError, check_responses
+from connectors.offers import finalize_offers
+from warehouse.store import Warehouse
+
+log = logging.getLogger("gpu_prices.ingest")
+
+Progress = Callable[[str, str], None]  # (source_id, message)
+
+
+@dataclass
+class Outcome:
+    source: str
+    status: str  # fetched | ok | failed | skipped
+    message: str = ""
+    responses: int = 0
+    offers: int = 0
+    quarantined: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SourceError):
+        return str(exc)
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__}): {exc}"
+    if isinstance(exc, httpx.TransportError):
+        return f"could not reach the endpoint ({type(exc).__name__}): {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def skip_reason(source: Source, mode: str, snapshot_sources: set[str] | None) -> str | None:
+    """Why a source will not run, or None. Keys matter only when we really call the provider."""
+    if mode == "replay":
+        if snapshot_sources is not None and source.id not in snapshot_sources:
+            return "skipped: not in this snapshot"
+        return None
+    if source.key_env and not os.environ.get(source.key_env):
+        return f"skipped: no key (set {source.key_env} to enable {source.name})"
+    return None
+
+
+def fetch_source(
+    warehouse: Warehouse,
+    source: Source,
+    client: httpx.Client,
+    snapshot_date: date,
+    *,
+    mode: str,
+    run_id: str = "",
+    snapshot_sources: set[str] | None = None,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Fetch one source and archive every response. Never raises for a source's own failure."""
+    say = (lambda msg: progress(source.id, msg)) if progress else (lambda msg: None)
+    started = _now()
+    reason = skip_reason(source, mode, snapshot_sources)
+    if reason:
+        with warehouse.writer() as w:
+            w.record_run(
+                snapshot_date, source.id, status="skipped", stage="fetch", mode=mode,
+                run_id=run_id, started_at=started, finished_at=_now(), message=reason,
+                responses=0, offers_written=0, quarantined=0,
+            )
+        say(reason)
+        return Outcome(source.id, "skipped", reason)
+
+    responses: list[RawResponse] = []
+    error: str | None = None
+    ctx = FetchContext(api_key=os.environ.get(source.key_env) if source.key_env else None, progress=say)
+    try:
+        for raw in source.fetch(client, ctx):
+            warehouse.store_body(raw)  # archived the moment it arrives; rows follow below
+            responses.append(raw)
+            say(f"fetched {len(responses)} response(s), {raw.size:,} bytes last")
+        check_responses(source.id, responses)
+    except Exception as exc:  # noqa: BLE001 - a source's failure must not stop the others
+        error = _describe(exc)
+        if not error.startswith(source.id):
+            error = f"{source.id}: {error}"
+        log.warning("fetch failed: %s", error)
+
+    with warehouse.writer() as w:
+        ids = [w.archive(raw, snapshot_date) for raw in responses]
+        fields = dict(
+            stage="fetch", mode=mode, run_id=run_id, started_at=started, finished_at=_now(),
+            responses=len(ids),
+        )
+        if error:
+            w.record_run(snapshot_date, source.id, status="failed", message=error,
+                         offers_written=0, quarantined=0, **fields)
+        else:
+            w.record_run(snapshot_date, source.id, status="fetched", message="", good_raw_ids=ids, **fields)
+    if error:
+        say(f"failed: {error}")
+        return Outcome(source.id, "failed", error, responses=len(ids))
+    return Outcome(source.id, "fetched", responses=len(ids))
+
+
+def parse_source(
+    warehouse: Warehouse,
+    source: Source,
+    snapshot_date: date,
+    *,
+    reparse: bool = False,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Parse the day's archived responses of one source and replace its offers.
+
+    Parses only a fresh successful fetch, unless `reparse` asks to parse the latest good fetch
+    again (for example after a parser fix). Never raises for a source's own failure.
+    """
+    say = (lambda msg: progress(source.id, msg)) if progress else (lambda msg: None)
+    with warehouse.writer() as w:
+        state = w.run_state(snapshot_date, source.id)
+        if state is None:
+            return Outcome(source.id, "skipped", "not fetched for this day")
+        if state["status"] != "fetched" and not (reparse and state.get("good_raw_ids")):
+            return Outcome(source.id, state["status"], state.get("message") or "")
+        raws = w.raw_responses(snapshot_date, list(state.get("good_raw_ids") or []))
+
+    started = _now()
+    try:
+        parsed = source.parse(raws)
+        offers, quarantined = finalize_offers(parsed, source.id, snapshot_date)
+    except Exception as exc:  # noqa: BLE001
+        error = _describe(exc)
+        if not error.startswith(source.id):
+            error = f"{source.id}: {error}"
+        with warehouse.writer() as w:
+            w.record_run(snapshot_date, source.id, status="failed", stage="parse",
+                         finished_at=_now(), message=error, offers_written=0, quarantined=0)
+        say(f"failed: {error}")
+        return Outcome(source.id, "failed", error, responses=len(raws))
+
+    with warehouse.writer() as w:
+        w.replace_offers(snapshot_date, source.id, offers, quarantined)
+        message = f"{quarantined.height} row(s) quarantined" if quarantined.height else ""
+        w.record_run(snapshot_date, source.id, status="ok", stage="write", finished_at=_now(),
+                     offers_written=offers.height, quarantined=quarantined.height, message=message)
+    say(f"ok: {offers.height:,} offers" + (f", {quarantined.height} quarantined" if quarantined.height else ""))
+    del started
+    return Outcome(source.id, "ok", responses=len(raws), offers=offers.height, quarantined=quarantined.height)
