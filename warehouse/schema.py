@@ -1,7 +1,7 @@
 """DuckDB schema: numbered migrations for tables, plus views re-created on every write.
 
 Tables change only through a new entry in MIGRATIONS (never by editing an applied one); the
-`schema_version` table records which have run. Views live in `views.sql` and are replaced on
+`schema_version` table records which have run. Views live in `views.sql` and `views_*.sql` and are replaced on
 every writer connection, so improving a view needs no migration.
 """
 
@@ -193,5 +193,16 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("ROLLBACK")
             raise
         version = number
-    con.execute(resources.files("warehouse").joinpath("views.sql").read_text())
+    for sql_file in view_files():
+        con.execute(sql_file.read_text())
     return version
+
+
+def view_files() -> list:
+    """views.sql first, then views_*.sql in name order (later files may use earlier views)."""
+    folder = resources.files("warehouse")
+    extra = sorted(
+        (f for f in folder.iterdir() if f.name.startswith("views_") and f.name.endswith(".sql")),
+        key=lambda f: f.name,
+    )
+    return [folder.joinpath("views.sql"), *extra]
