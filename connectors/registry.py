@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+from connectors.aws import AwsPriceList
+from connectors.aws_spot import AwsSpotAdvisor
+from connectors.azure import AzureRetailPrices
 from connectors.base import Source
+from connectors.cloudrift import CloudriftSource
+from connectors.oci import OciSource
+from connectors.runpod import RunpodSource
+from connectors.skypilot import SkyPilotCatalog
+from connectors.vast import VastSource
+from connectors.vultr import VultrSource
 
 # One line per source. Keep the list sorted by id within each kind.
-SOURCES: list[Source] = []
+SOURCES: list[Source] = [
+    AwsPriceList(),
+    AwsSpotAdvisor(),
+    AzureRetailPrices(),
+    CloudriftSource(),
+    OciSource(),
+    RunpodSource(),
+    VastSource(),
+    VultrSource(),
+    SkyPilotCatalog(),
+]
 
 
 def all_sources() -> list[Source]:

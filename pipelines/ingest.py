@@ -140,7 +140,8 @@ def parse_source(
             return Outcome(source.id, state["status"], state.get("message") or "")
         raws = w.raw_responses(snapshot_date, list(state.get("good_raw_ids") or []))
 
-    started = _now()
+    if source.kind == "specs":
+        return _parse_specs(warehouse, source, snapshot_date, raws, say)
     try:
         parsed = source.parse(raws)
         offers, quarantined = finalize_offers(parsed, source.id, snapshot_date)
@@ -156,9 +157,32 @@ def parse_source(
 
     with warehouse.writer() as w:
         w.replace_offers(snapshot_date, source.id, offers, quarantined)
+        w.record_aliases(offers, source.id, snapshot_date)
         message = f"{quarantined.height} row(s) quarantined" if quarantined.height else ""
         w.record_run(snapshot_date, source.id, status="ok", stage="write", finished_at=_now(),
                      offers_written=offers.height, quarantined=quarantined.height, message=message)
     say(f"ok: {offers.height:,} offers" + (f", {quarantined.height} quarantined" if quarantined.height else ""))
-    del started
     return Outcome(source.id, "ok", responses=len(raws), offers=offers.height, quarantined=quarantined.height)
+
+
+def _parse_specs(warehouse: Warehouse, source: Source, snapshot_date: date, raws, say) -> Outcome:
+    """A specs source lands in `external_specs` (cross-checked, never overwriting curated specs)."""
+    from warehouse.specs import replace_external_specs
+
+    try:
+        frame = source.parse(raws)
+    except Exception as exc:  # noqa: BLE001
+        error = _describe(exc)
+        if not error.startswith(source.id):
+            error = f"{source.id}: {error}"
+        with warehouse.writer() as w:
+            w.record_run(snapshot_date, source.id, status="failed", stage="parse",
+                         finished_at=_now(), message=error, offers_written=0, quarantined=0)
+        say(f"failed: {error}")
+        return Outcome(source.id, "failed", error, responses=len(raws))
+    with warehouse.writer() as w:
+        replace_external_specs(w, snapshot_date, source.id, frame)
+        w.record_run(snapshot_date, source.id, status="ok", stage="write", finished_at=_now(),
+                     offers_written=frame.height, quarantined=0, message="")
+    say(f"ok: {frame.height:,} spec figures")
+    return Outcome(source.id, "ok", responses=len(raws), offers=frame.height)

@@ -185,6 +185,26 @@ class WarehouseWriter:
             self.con.unregister("incoming_offers")
             self.con.unregister("incoming_quarantine")
 
+    def record_aliases(self, offers: pl.DataFrame, source: str, snapshot_date: date) -> None:
+        """Remember every GPU name a source used, mapped or not (unmapped ones surface in a view)."""
+        from connectors.gpu_names import normalise_alias
+
+        seen = offers.select("gpu_name_raw", "gpu").unique().filter(pl.col("gpu_name_raw").is_not_null())
+        rows = {}
+        for name, gpu in seen.iter_rows():
+            rows[normalise_alias(name)] = gpu
+        for alias, gpu in rows.items():
+            self.con.execute(
+                """
+                INSERT INTO gpu_aliases VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (alias) DO UPDATE SET
+                    gpu = coalesce(gpu_aliases.gpu, excluded.gpu),
+                    first_seen = least(coalesce(gpu_aliases.first_seen, excluded.first_seen), excluded.first_seen),
+                    last_seen = greatest(coalesce(gpu_aliases.last_seen, excluded.last_seen), excluded.last_seen)
+                """,
+                [alias, gpu, source, snapshot_date, snapshot_date],
+            )
+
     def run_state(self, snapshot_date: date, source: str) -> dict | None:
         rows = self.con.sql(
             "SELECT * FROM ingest_runs WHERE snapshot_date = $d AND source = $s",

@@ -1,0 +1,340 @@
+"""`gpu-prices`: ingest, query, inspect sources, estimate runs, serve the dashboard.
+
+Heavy imports (Dagster, Streamlit) happen inside the commands that need them, so `gpu-prices
+sql` and `gpu-prices estimate` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from warehouse.store import DEFAULT_WAREHOUSE, PROJECT_ROOT, WAREHOUSE_ENV, Warehouse
+
+BUNDLED_SNAPSHOTS = PROJECT_ROOT / "snapshots" / "bundled"
+BUNDLED = "__bundled__"
+
+console = Console()
+err_console = Console(stderr=True)
+
+warehouse_option = click.option(
+    "--warehouse",
+    "warehouse_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"DuckDB warehouse file. Default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE.relative_to(PROJECT_ROOT)} in the project.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def main() -> None:
+    """Track the cloud GPU market: prices, specs, and what your run would cost.
+
+    \b
+    Quick start (offline, bundled real snapshot):
+      gpu-prices ingest --replay
+      gpu-prices sql "select provider, count(*) from latest_offers group by 1"
+      gpu-prices estimate train --params 70e9 --tokens 2e12 --gpu A100-80GB
+      gpu-prices dashboard
+    """
+
+
+# -- ingest ---------------------------------------------------------------------------------
+
+
+def _snapshot_dirs(replay: str) -> list[Path]:
+    root = BUNDLED_SNAPSHOTS if replay == BUNDLED else Path(replay)
+    if (root / "manifest.json").is_file():
+        return [root]
+    dated = sorted(p for p in root.glob("*/") if (p / "manifest.json").is_file())
+    if not dated:
+        raise click.BadParameter(
+            f"{root} holds no snapshot (no manifest.json in it or in its sub-folders)",
+            param_hint="--replay",
+        )
+    return dated
+
+
+class _ProgressHandler(logging.Handler):
+    """Turns the pipeline's progress log lines into live console output."""
+
+    def __init__(self, progress, task) -> None:
+        super().__init__(logging.INFO)
+        self.progress = progress
+        self.task = task
+
+    def emit(self, record: logging.LogRecord) -> None:
+        source, _, message = record.getMessage().partition("\t")
+        final = message.startswith(("ok", "failed", "skipped"))
+        style = "green" if message.startswith("ok") else "red" if message.startswith("failed") else "yellow" if message.startswith("skipped") else "dim"
+        if final or not message.startswith("fetched"):
+            self.progress.console.print(f"  [bold]{source:<16}[/bold] [{style}]{message}[/{style}]")
+        self.progress.update(self.task, description=f"{source}: {message[:60]}")
+        if final:
+            self.progress.advance(self.task)
+
+
+def _run_partition(
+    snapshot_date: date,
+    mode: str,
+    snapshot_dir: Path | None,
+    source_ids: list[str],
+    warehouse: Warehouse,
+) -> bool:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from connectors.registry import get_source
+    from pipelines.assets import raw_asset_key
+    from pipelines.definitions import daily_ingest, defs
+    from pipelines.resources import HttpResource, WarehouseResource
+
+    selected = [get_source(s) for s in source_ids]
+    price_ids = [s.id for s in selected if s.kind != "specs"]
+    keys = [raw_asset_key(s) for s in selected] + [
+        __import__("dagster").AssetKey(name)
+        for name in ("offers", "gpu_specs", "cost_metrics", "price_index", "published_warehouse")
+    ]
+    resources = {
+        "http": HttpResource(mode=mode, snapshot_dir=str(snapshot_dir) if snapshot_dir else None),
+        "warehouse": WarehouseResource(path=str(warehouse.path)),
+    }
+    run_config = {
+        "ops": {"offers": {"config": {"sources": price_ids, "reparse": False}}},
+        "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+    }
+    handler_target = logging.getLogger("gpu_prices.progress")
+    with Progress(
+        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:
+        task = progress.add_task(f"{snapshot_date} ({mode})", total=len(selected) * 2)
+        handler = _ProgressHandler(progress, task)
+        handler_target.addHandler(handler)
+        handler_target.setLevel(logging.INFO)
+        handler_target.propagate = False
+        try:
+            job = defs.resolve_job_def(daily_ingest.name)
+            result = job.execute_in_process(
+                partition_key=snapshot_date.isoformat(),
+                resources=resources,
+                run_config=run_config,
+                asset_selection=keys,
+                raise_on_error=False,
+            )
+        finally:
+            handler_target.removeHandler(handler)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                err_console.print(f"[red]step {event.step_key} failed:[/red] {event.event_specific_data.error.message.strip()}")
+    return result.success
+
+
+def _print_summary(warehouse: Warehouse) -> None:
+    from warehouse import read
+
+    status = read.query(
+        "SELECT source, last_snapshot_date, last_status, last_offers_written, last_message "
+        "FROM ingest_status ORDER BY source",
+        path=warehouse.path,
+    )
+    table = Table(title="Sources (latest run)", show_lines=False)
+    for col in ("source", "snapshot", "status", "offers", "message"):
+        table.add_column(col)
+    for row in status.iter_rows():
+        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(row[2], "white")
+        table.add_row(row[0], str(row[1]), f"[{colour}]{row[2]}[/{colour}]", str(row[3] or 0), (row[4] or "")[:70])
+    console.print(table)
+    totals = read.query(
+        "SELECT count(*) AS offers, count(DISTINCT provider) AS providers, count(DISTINCT gpu) AS gpus, "
+        "round(100.0 * count(gpu) / count(*), 1) AS mapped_pct FROM latest_offers",
+        path=warehouse.path,
+    ).row(0, named=True)
+    console.print(
+        f"[bold]latest_offers:[/bold] {totals['offers']:,} offers from {totals['providers']} providers, "
+        f"{totals['gpus']} GPU models ({totals['mapped_pct']}% of offers mapped to a canonical GPU). "
+        f"Warehouse: {warehouse.published}"
+    )
+
+
+@main.command()
+@click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Snapshot date (partition). Default: today (UTC) live; with --replay, every date in the snapshot.")
+@click.option("--sources", default=None, metavar="A,B",
+              help="Comma-separated source ids (see `gpu-prices sources`). Default: all.")
+@click.option("--replay", is_flag=False, flag_value=BUNDLED, default=None, metavar="[DIR]",
+              help="Offline: serve recorded responses from DIR instead of the network. Without DIR, the bundled real snapshot (all its dates).")
+@click.option("--record", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Live, and also write every response into DIR as a new snapshot.")
+@warehouse_option
+def ingest(date_, sources, replay, record, warehouse_path) -> None:
+    """Fetch, archive, parse and publish prices for one day (runs the Dagster job in process).
+
+    \b
+    Examples:
+      gpu-prices ingest --replay                 # bundled real snapshot, offline
+      gpu-prices ingest --sources azure,skypilot # live, two sources
+      gpu-prices ingest --record snapshots/mine  # live, and keep the responses
+    Re-running a day replaces that day's rows for each source and nothing else.
+    """
+    from connectors.registry import all_sources, get_source
+    from connectors.snapshot import Snapshot
+
+    if replay and record:
+        raise click.UsageError("--replay and --record exclude each other")
+    warehouse = Warehouse(warehouse_path)
+    try:
+        requested = [get_source(s.strip()).id for s in sources.split(",")] if sources else [s.id for s in all_sources()]
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--sources") from exc
+
+    plan: list[tuple[date, str, Path | None, list[str]]] = []
+    if replay:
+        for folder in _snapshot_dirs(replay):
+            snapshot = Snapshot(folder)
+            if date_ and snapshot.snapshot_date != date_.date():
+                continue
+            in_snapshot = [s for s in requested if s in snapshot.sources()]
+            if in_snapshot:
+                plan.append((snapshot.snapshot_date, "replay", folder, in_snapshot))
+        if not plan:
+            raise click.UsageError("nothing to replay: no snapshot matches the given --date / --sources")
+    else:
+        day = date_.date() if date_ else datetime.now(timezone.utc).date()
+        plan.append((day, "record" if record else "live", record, requested))
+
+    console.print(f"[bold]Ingesting[/bold] {len(plan)} day(s) into {warehouse.path}")
+    ok = True
+    for snapshot_date, mode, folder, ids in plan:
+        console.print(f"[bold cyan]{snapshot_date}[/bold cyan] {mode}{' ' + str(folder) if folder else ''}: {', '.join(ids)}")
+        ok = _run_partition(snapshot_date, mode, folder, ids, warehouse) and ok
+    _print_summary(warehouse)
+    if not ok:
+        raise SystemExit(1)
+
+
+# -- sql ------------------------------------------------------------------------------------
+
+
+def _print_frame(frame, fmt: str) -> None:
+    if fmt == "csv":
+        click.echo(frame.write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(frame.to_dicts(), default=str, indent=1))
+    else:
+        table = Table(show_lines=False)
+        for name in frame.columns:
+            table.add_column(name, overflow="fold")
+        for row in frame.iter_rows():
+            table.add_row(*["" if v is None else str(v) for v in row])
+        console.print(table)
+        console.print(f"[dim]{frame.height} row(s)[/dim]")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@warehouse_option
+def sql(query, fmt, warehouse_path) -> None:
+    """Run a read-only SQL QUERY against the published warehouse.
+
+    \b
+    Views: latest_offers, offers_history, price_changes, ingest_status, gpu_specs,
+    gpu_cost_metrics, price_index_daily, cheapest_offers, spec_disagreements,
+    unmapped_gpus, source_disagreements (see README, "SQL").
+    Writes, COPY, ATTACH, INSTALL and file reads are refused.
+    """
+    import duckdb
+
+    from warehouse import read
+
+    try:
+        frame = read.user_query(query, warehouse_path)
+    except read.SqlRefused as exc:
+        raise click.ClickException(f"refused: {exc}") from exc
+    except read.WarehouseMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    except duckdb.Error as exc:
+        raise click.ClickException(f"query failed: {exc}") from exc
+    _print_frame(frame, fmt)
+
+
+# -- sources --------------------------------------------------------------------------------
+
+
+@main.command()
+@warehouse_option
+def sources(warehouse_path) -> None:
+    """List every source: kind, providers, whether it needs a key, and its last run."""
+    from connectors.registry import all_sources
+    from warehouse import read
+
+    try:
+        status = {
+            r["source"]: r
+            for r in read.query("SELECT * FROM ingest_status", path=warehouse_path).to_dicts()
+        }
+    except read.WarehouseMissing:
+        status = {}
+    table = Table(title="Sources")
+    for col in ("id", "kind", "providers", "key", "last run", "status", "offers", "message"):
+        table.add_column(col, overflow="fold")
+    for s in sorted(all_sources(), key=lambda s: (s.kind, s.id)):
+        key = "-" if not s.key_env else (f"{s.key_env} (set)" if os.environ.get(s.key_env) else f"{s.key_env} (missing)")
+        st = status.get(s.id, {})
+        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(st.get("last_status"), "white")
+        table.add_row(
+            s.id, s.kind, ", ".join(s.providers) or "-", key,
+            str(st.get("last_snapshot_date") or "never"),
+            f"[{colour}]{st.get('last_status') or '-'}[/{colour}]",
+            str(st.get("offers_in_latest") or 0),
+            (st.get("last_message") or "")[:80],
+        )
+    console.print(table)
+    kinds = [s.kind for s in all_sources()]
+    console.print(f"{kinds.count('direct')} direct, {kinds.count('aggregator')} aggregator, {kinds.count('specs')} specs source(s)")
+
+
+# -- dashboard ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True, help="Port to serve on.")
+@click.option("--headless/--open-browser", default=True, show_default=True)
+@warehouse_option
+def dashboard(port, headless, warehouse_path) -> None:
+    """Serve the Streamlit dashboard on the published warehouse (read-only)."""
+    warehouse = Warehouse(warehouse_path)
+    if not warehouse.published.exists():
+        raise click.ClickException(
+            f"no published warehouse at {warehouse.published}; run `gpu-prices ingest --replay` first"
+        )
+    app = PROJECT_ROOT / "dashboards" / "streamlit_app.py"
+    env = {**os.environ, WAREHOUSE_ENV: str(warehouse.path)}
+    console.print(f"Dashboard on http://localhost:{port} (Ctrl+C to stop)")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+           "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false"]
+    raise SystemExit(subprocess.call(cmd, env=env, cwd=PROJECT_ROOT))
+
+
+def _attach_estimate() -> None:
+    try:
+        from pipelines.estimate_cli import estimate
+    except ImportError:  # pragma: no cover - only while the cost model is being built
+        return
+    main.add_command(estimate)
+
+
+_attach_estimate()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,73 @@
+"""Helpers shared by the connector tests of keyed and aggregator sources (gcp, lambda_cloud,
+cyclenerd, gpuhunt, verda, digitalocean): build recorded responses, run a fetch through
+`httpx.MockTransport`, finalize a parsed frame, and run `pipelines.ingest.fetch_source`
+against a throw-away warehouse. No network, no sleeping between retries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import httpx
+import polars as pl
+
+from connectors import http
+from connectors.base import FetchContext, RawResponse, Source
+from connectors.offers import finalize_offers
+from pipelines.ingest import Outcome, fetch_source
+from warehouse.store import Warehouse
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+RECORDED_AT = datetime(2024, 9, 26, 12, 0, tzinfo=timezone.utc)
+DAY = date(2024, 9, 26)
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def raw(source: str, url: str, body: bytes, status: int = 200, content_type: str = "application/json") -> RawResponse:
+    return RawResponse(
+        source=source, method="GET", url=url, status=status,
+        headers={"content-type": content_type}, fetched_at=RECORDED_AT, body=body,
+    )
+
+
+def client(handler: Handler) -> httpx.Client:
+    return http.build_client(httpx.MockTransport(handler), sleep=lambda _seconds: None)
+
+
+def fetch_all(source: Source, handler: Handler, api_key: str | None = None, said: list | None = None) -> list[RawResponse]:
+    ctx = FetchContext(api_key=api_key, progress=(said.append if said is not None else None))
+    with client(handler) as c:
+        return list(source.fetch(c, ctx))
+
+
+def finalize(frame: pl.DataFrame, source_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return finalize_offers(frame, source_id, DAY)
+
+
+def live_fetch(source: Source, handler: Handler, tmp_path: Path) -> tuple[Outcome, list[dict]]:
+    """fetch_source in live mode; returns the outcome and the archived raw_responses rows."""
+    warehouse = Warehouse(tmp_path / "gpu_prices.duckdb")
+    with client(handler) as c:
+        outcome = fetch_source(warehouse, source, c, DAY, mode="live")
+    with warehouse.writer() as w:
+        archived = w.con.sql("SELECT url, content_type, request_body, body_file FROM raw_responses").pl().to_dicts()
+        state = w.run_state(DAY, source.id)
+    outcome.state = state  # type: ignore[attr-defined]
+    return outcome, archived
+
+
+def archived_text(tmp_path: Path, archived: list[dict]) -> str:
+    """Everything archived for a fetch (URLs, content types, request bodies, bodies) as text."""
+    import gzip
+
+    parts = []
+    for row in archived:
+        parts += [str(row["url"]), str(row["content_type"]), str(row["request_body"])]
+        parts.append(gzip.decompress((tmp_path / "raw" / row["body_file"]).read_bytes()).decode("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+def no_network(request: httpx.Request) -> httpx.Response:  # pragma: no cover - must not run
+    raise AssertionError(f"unexpected request to {request.url}")

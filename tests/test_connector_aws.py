@@ -1,0 +1,394 @@
+"""Tests of the AWS bulk price-list source (connectors/aws.py).
+
+Why these exist: the AWS price list is the largest and oddest input we read. One region file
+is hundreds of megabytes of mostly irrelevant rows (CPU types, Windows, dedicated hosts,
+partial-upfront reservations, capacity-reservation accounting rows, Capacity Blocks at 0.00),
+so a wrong filter silently publishes a wrong price rather than failing. These tests pin:
+the real recorded JSON offer excerpt (p4d.24xlarge, 2024-05-28) parses to 32.7726 USD/h for
+8 GPUs; the CSV filters keep exactly the offers we mean; the family -> GPU table; clear errors
+for truncated bodies, HTML pages and a renamed column; bad prices and non-USD rows reach
+quarantine instead of `offers`; and the fetch chain index -> region index -> spooled CSV.
+
+CSV rows below are GENERATED in the real 91-column layout (benchmarks/aws_price_list.py),
+not market data; see tests/fixtures/aws/PROVENANCE.md.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from benchmarks.aws_price_list import HEADER, csv_body
+from connectors.aws import (
+    GPU_FAMILIES,
+    GPU_INSTANCE_REGEX,
+    INDEX_URL,
+    REQUIRED_COLUMNS,
+    AwsPriceList,
+    gpu_for,
+)
+from connectors.base import FetchContext, ParseError, RawResponse, SourceError, check_responses
+from connectors.http import build_client
+from connectors.offers import finalize_offers
+
+FIXTURES = Path(__file__).parent / "fixtures" / "aws"
+P4D_EXCERPT = FIXTURES / "aws_pricelist_offer_AmazonEC2_us-east-1_p4d_excerpt.json"
+OFFER_JSON_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/20240528203522/us-east-1/index.json"
+OFFER_CSV_URL = OFFER_JSON_URL[: -len(".json")] + ".csv"
+RECORDED = datetime(2024, 5, 28, 20, 35, 22, tzinfo=timezone.utc)
+
+SOURCE = AwsPriceList()
+
+
+def raw(body: bytes, url: str = OFFER_CSV_URL, *, path: Path | None = None, status: int = 200) -> RawResponse:
+    return RawResponse(
+        source="aws", method="GET", url=url, status=status, headers={}, fetched_at=RECORDED,
+        body=None if path else body, body_path=path,
+    )
+
+
+def row(**overrides: str) -> dict:
+    """A GPU on-demand offer row that passes every filter; tests change one thing at a time."""
+    base = {
+        "SKU": "GENSKU0000000001", "OfferTermCode": "JRTCKXETXF", "RateCode": "GENSKU0000000001.JRTCKXETXF.6YS6EN2CT7",
+        "TermType": "OnDemand", "PriceDescription": "generated row", "EffectiveDate": "2025-09-01",
+        "StartingRange": "0", "EndingRange": "Inf", "Unit": "Hrs", "PricePerUnit": "10.0000000000",
+        "Currency": "USD", "Product Family": "Compute Instance", "serviceCode": "AmazonEC2",
+        "Location": "US East (N. Virginia)", "Location Type": "AWS Region", "Instance Type": "p5.48xlarge",
+        "Instance Family": "GPU instance", "vCPU": "192", "Memory": "2048 GiB", "Tenancy": "Shared",
+        "Operating System": "Linux", "License Model": "No License required", "usageType": "BoxUsage:p5.48xlarge",
+        "operation": "RunInstances", "CapacityStatus": "Used", "GPU": "8", "GPU Memory": "NA",
+        "MarketOption": "OnDemand", "Pre Installed S/W": "NA", "Region Code": "us-east-1",
+    }
+    base.update(overrides)
+    return base
+
+
+def reserved(lease: str, option: str = "No Upfront", klass: str = "standard", **overrides: str) -> dict:
+    return row(TermType="Reserved", LeaseContractLength=lease, PurchaseOption=option, OfferingClass=klass,
+               OfferTermCode="GENTERM001", **overrides)
+
+
+# -- the real recorded excerpt ---------------------------------------------------------------
+
+
+def test_real_json_excerpt_p4d_on_demand():
+    parsed = SOURCE.parse([raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
+    # The Capacity Block product (marketoption CapacityBlock, 0.00) is not an on-demand offer.
+    assert parsed.height == 1
+    offer = parsed.row(0, named=True)
+    assert offer["instance_type"] == "p4d.24xlarge"
+    assert offer["region"] == "us-east-1"
+    assert offer["pricing"] == "on_demand"
+    assert offer["price"] == pytest.approx(32.7726)
+    assert offer["currency"] == "USD"
+    assert offer["gpu_count"] == 8  # from the file's "gpu" attribute
+    assert (offer["gpu_name_raw"], offer["gpu_memory_gb"]) == ("A100", 40)
+    assert (offer["vcpus"], offer["ram_gb"]) == (96, 1152)
+    assert offer["observed_at"] == RECORDED
+    assert offer["source_url"] == OFFER_JSON_URL
+
+    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    assert quarantined.height == 0
+    assert offers["price_usd_per_gpu_hour"].to_list() == [pytest.approx(32.7726 / 8)]
+
+
+def test_json_missing_attribute_names_it():
+    data = json.loads(P4D_EXCERPT.read_text())
+    del data["products"]["H7NGEAC6UEHNTKSJ"]["attributes"]["tenancy"]
+    with pytest.raises(ParseError, match="'tenancy'"):
+        SOURCE.parse([raw(json.dumps(data).encode(), OFFER_JSON_URL)])
+
+
+def test_json_truncated_and_html():
+    body = P4D_EXCERPT.read_bytes()
+    with pytest.raises(ParseError, match="truncated"):
+        SOURCE.parse([raw(body[: len(body) // 2], OFFER_JSON_URL)])
+    with pytest.raises(ParseError, match="HTML"):
+        SOURCE.parse([raw(b"<!DOCTYPE html><html><body>Access Denied</body></html>", OFFER_JSON_URL)])
+
+
+# -- CSV filters -------------------------------------------------------------------------------
+
+
+def test_csv_keeps_on_demand_and_standard_no_upfront_reserved_only():
+    rows = [
+        row(),
+        reserved("1yr", PricePerUnit="6.0"),
+        reserved("3yr", PricePerUnit="4.0"),
+        # everything below must be dropped
+        reserved("1yr", "Partial Upfront", PricePerUnit="3.0"),
+        reserved("1yr", "Partial Upfront", Unit="Quantity", PricePerUnit="26280", StartingRange="", EndingRange=""),
+        reserved("3yr", "All Upfront", PricePerUnit="0.0"),
+        reserved("1yr", klass="convertible", PricePerUnit="6.5"),
+        row(**{"Operating System": "Windows", "PricePerUnit": "12.0"}),
+        row(**{"Operating System": "RHEL", "PricePerUnit": "10.5"}),
+        row(Tenancy="Dedicated", PricePerUnit="11.0"),
+        row(Tenancy="Host", PricePerUnit="0.0"),
+        row(CapacityStatus="UnusedCapacityReservation", PricePerUnit="10.0"),
+        row(CapacityStatus="AllocatedCapacityReservation", PricePerUnit="0.0"),
+        row(**{"Pre Installed S/W": "SQL Std", "PricePerUnit": "14.0"}),
+        row(MarketOption="CapacityBlock", PricePerUnit="0.0"),
+        row(**{"Instance Type": "m5.large", "GPU": "", "PricePerUnit": "0.096"}),
+        row(**{"Product Family": "Dedicated Host", "PricePerUnit": "99.0"}),
+        row(TermType="Spot"),
+    ]
+    parsed = SOURCE.parse([raw(csv_body(rows))])
+    got = sorted(zip(parsed["pricing"], parsed["price"]))
+    assert got == [("on_demand", 10.0), ("reserved_1y", 6.0), ("reserved_3y", 4.0)]
+    assert set(parsed["gpu_name_raw"]) == {"H100 SXM"}
+    assert set(parsed["gpu_count"]) == {8.0}
+
+
+def test_csv_empty_pre_installed_software_counts_as_none():
+    parsed = SOURCE.parse([raw(csv_body([row(**{"Pre Installed S/W": ""})]))])
+    assert parsed.height == 1
+
+
+def test_csv_accelerator_families_and_count_from_file():
+    rows = [
+        row(**{"Instance Type": "g5.12xlarge", "GPU": "4"}),
+        row(**{"Instance Type": "trn1.32xlarge", "GPU": "", "Instance Family": "Machine Learning ASIC Instances"}),
+        row(**{"Instance Type": "inf2.48xlarge", "GPU": "0"}),
+        row(**{"Instance Type": "g6f.large", "GPU": "1"}),
+    ]
+    parsed = SOURCE.parse([raw(csv_body(rows))]).sort("instance_type")
+    assert parsed.select("instance_type", "gpu_name_raw", "gpu_count").rows() == [
+        ("g5.12xlarge", "A10G", 4.0),
+        ("g6f.large", "L4", 0.125),
+        ("inf2.48xlarge", "Inferentia2", 12.0),
+        ("trn1.32xlarge", "Trainium", 16.0),
+    ]
+
+
+def test_csv_from_gzipped_archive_body(tmp_path):
+    # The warehouse stores bodies gzipped; parse must read them (streamed, not inflated in RAM).
+    stored = tmp_path / "body.gz"
+    stored.write_bytes(gzip.compress(csv_body([row(), reserved("3yr", PricePerUnit="4.0")])))
+    parsed = SOURCE.parse([raw(b"", path=stored)])
+    assert sorted(parsed["pricing"]) == ["on_demand", "reserved_3y"]
+
+
+# -- family table ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "file_count", "expected"),
+    [
+        ("p5.48xlarge", None, ("H100 SXM", 8, 80)),
+        ("p5e.48xlarge", None, ("H200", 8, 141)),
+        ("p5en.48xlarge", None, ("H200", 8, 141)),
+        ("p4d.24xlarge", None, ("A100", 8, 40)),
+        ("p4de.24xlarge", None, ("A100", 8, 80)),
+        ("p3.2xlarge", None, ("V100", 1, 16)),
+        ("p3.16xlarge", None, ("V100", 8, 16)),
+        ("p3dn.24xlarge", None, ("V100", 8, 32)),
+        ("g6.xlarge", None, ("L4", 1, 24)),
+        ("g6e.48xlarge", None, ("L40S", 8, 48)),
+        ("g5.48xlarge", None, ("A10G", 8, 24)),
+        ("g5g.16xlarge", None, ("T4G", 2, 16)),
+        ("g4dn.12xlarge", None, ("T4", 4, 16)),
+        ("g4ad.16xlarge", None, ("Radeon Pro V520", 4, 8)),
+        ("g6f.large", 1, ("L4", 0.125, 24)),  # fractional: our table wins over the file
+        ("gr6f.4xlarge", None, ("L4", 0.5, 24)),
+        ("p6-b200.48xlarge", None, ("B200", 8, 180)),
+        ("p6e-gb200.36xlarge", None, ("GB200", 4, None)),
+        ("trn1.32xlarge", None, ("Trainium", 16, 32)),
+        ("trn2.48xlarge", None, ("Trainium2", 16, 96)),
+        ("inf1.24xlarge", None, ("Inferentia", 16, 8)),
+        ("inf2.xlarge", None, ("Inferentia2", 1, 32)),
+        ("dl1.24xlarge", None, ("Gaudi", 8, 32)),
+        ("dl2q.24xlarge", None, ("Qualcomm AI100", 8, 16)),
+        ("g3.16xlarge", None, ("M60", 4, 8)),
+        ("g2.8xlarge", None, ("K520", 4, 4)),
+        ("g5.12xlarge", 4, ("A10G", 4, 24)),  # the file's count is kept
+        ("p5.48xlarge", 8, ("H100 SXM", 8, 80)),
+        ("p9.48xlarge", 8, (None, 8, None)),  # a family we do not know yet: count kept, no name
+        ("g7e.2xlarge", None, ("RTX PRO 6000 Blackwell Server", None, 96)),  # no table count
+    ],
+)
+def test_family_mapping(instance_type, file_count, expected):
+    assert gpu_for(instance_type, file_count) == expected
+
+
+def test_every_mapped_family_passes_the_instance_filter():
+    import re
+
+    pattern = re.compile(GPU_INSTANCE_REGEX)
+    assert [f for f in GPU_FAMILIES if not pattern.match(f + ".x")] == []
+    for cpu in ("m5.large", "c7g.xlarge", "r6i.2xlarge", "t3.micro", "x2idn.metal", "f1.2xlarge", "vt1.3xlarge"):
+        assert not pattern.match(cpu)
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def test_csv_truncated_mid_row():
+    body = csv_body([row(), row(**{"Instance Type": "g5.xlarge"})])
+    with pytest.raises(ParseError, match="truncated"):
+        SOURCE.parse([raw(body[:-40])])
+
+
+def test_csv_truncated_before_header():
+    body = csv_body([row()])
+    with pytest.raises(ParseError, match="truncated"):
+        SOURCE.parse([raw(b"\n".join(body.split(b"\n")[:3]) + b"\n")])
+
+
+def test_csv_html_and_empty_bodies():
+    with pytest.raises(ParseError, match="HTML"):
+        SOURCE.parse([raw(b"<html><head><title>503 Service Unavailable</title></head></html>")])
+    with pytest.raises(ParseError, match="empty body"):
+        SOURCE.parse([raw(b"")])
+    with pytest.raises(ParseError, match="neither a price-list CSV"):
+        SOURCE.parse([raw(b"SKU,Price\n1,2\n")])
+
+
+@pytest.mark.parametrize("column", ["Tenancy", "PricePerUnit", "Region Code"])
+def test_csv_missing_column_is_named(column):
+    body = csv_body([row()]).decode()
+    lines = body.split("\n")
+    # Rename the column in the header only: as if AWS renamed it.
+    lines[5] = lines[5].replace(f'"{column}"', '"Renamed"')
+    with pytest.raises(ParseError, match=repr(column)):
+        SOURCE.parse([raw("\n".join(lines).encode())])
+    assert column in REQUIRED_COLUMNS
+
+
+def test_bad_prices_are_quarantined_not_dropped():
+    rows = [
+        row(**{"Instance Type": "p5.48xlarge", "PricePerUnit": "0.0000000000"}),
+        row(**{"Instance Type": "p4d.24xlarge", "PricePerUnit": "-1.0"}),
+        row(**{"Instance Type": "p4de.24xlarge", "PricePerUnit": "3277.26"}),  # x100: absurd
+        row(**{"Instance Type": "g5.xlarge", "GPU": "1", "PricePerUnit": "n/a"}),
+        row(**{"Instance Type": "g6.xlarge", "GPU": "1", "PricePerUnit": "0.8048"}),
+    ]
+    parsed = SOURCE.parse([raw(csv_body(rows))])
+    assert parsed.height == 5
+    offers, quarantined = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    assert offers["instance_type"].to_list() == ["g6.xlarge"]
+    reasons = dict(zip(quarantined["instance_type"], quarantined["reason"]))
+    assert reasons["p5.48xlarge"] == "price of zero"
+    assert reasons["p4d.24xlarge"] == "negative price"
+    assert reasons["p4de.24xlarge"].startswith("absurd price")
+    assert reasons["g5.xlarge"] == "no price"
+
+
+def test_non_usd_currency_is_quarantined():
+    parsed = SOURCE.parse([raw(csv_body([row(Currency="CNY", PricePerUnit="230.0")]))])
+    assert parsed["currency"].to_list() == ["CNY"]
+    offers, quarantined = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    assert offers.height == 0
+    assert quarantined["reason"].to_list() == ["currency CNY has no recorded USD rate"]
+
+
+# -- fetch chain -------------------------------------------------------------------------------
+
+
+def _handler(offer_bodies: dict[str, tuple[int, bytes]], seen: list[str]):
+    index = (FIXTURES / "index_documented_shape.json").read_bytes()
+    region_index = (FIXTURES / "region_index_documented_shape.json").read_bytes()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        seen.append(url)
+        if url == INDEX_URL:
+            return httpx.Response(200, content=index, headers={"content-type": "application/json"})
+        if url.endswith("/AmazonEC2/current/region_index.json"):
+            return httpx.Response(200, content=region_index, headers={"content-type": "application/json"})
+        if url in offer_bodies:
+            status, body = offer_bodies[url]
+            return httpx.Response(status, content=body, headers={"content-type": "text/csv"})
+        return httpx.Response(404, content=b"<Error><Code>NoSuchKey</Code></Error>")
+
+    return handle
+
+
+def _fetch(source, handler) -> list[RawResponse]:
+    client = build_client(httpx.MockTransport(handler), sleep=lambda s: None)
+    with client:
+        return list(source.fetch(client, FetchContext()))
+
+
+def test_fetch_chain_spools_the_region_csv_and_parses():
+    seen: list[str] = []
+    body = csv_body([row(), reserved("1yr", PricePerUnit="6.0")])
+    responses = _fetch(AwsPriceList(regions=("us-east-1",)), _handler({OFFER_CSV_URL: (200, body)}, seen))
+    try:
+        assert seen == [
+            INDEX_URL,
+            "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/region_index.json",
+            OFFER_CSV_URL,
+        ]
+        offer_file = responses[-1]
+        assert offer_file.body is None and offer_file.body_path is not None  # spooled to disk
+        assert offer_file.body_path.read_bytes() == body
+        check_responses("aws", responses)
+        parsed = SOURCE.parse(responses)  # the two index responses are skipped, not parsed
+        assert sorted(parsed["pricing"]) == ["on_demand", "reserved_1y"]
+        assert set(parsed["source_url"]) == {OFFER_CSV_URL}
+    finally:
+        for response in responses:
+            if response.body_path is not None:
+                response.body_path.unlink(missing_ok=True)
+
+
+def test_fetch_all_regions_and_a_failing_region_is_yielded_then_rejected():
+    seen: list[str] = []
+    eu_csv = OFFER_CSV_URL.replace("/us-east-1/", "/eu-west-1/")
+    handler = _handler({OFFER_CSV_URL: (200, csv_body([row()])), eu_csv: (503, b"Slow Down")}, seen)
+    responses = _fetch(AwsPriceList(), handler)
+    try:
+        assert [r.status for r in responses] == [200, 200, 503, 200]  # sorted: eu-west-1 first
+        assert seen.count(eu_csv) == 5  # the HTTP policy retried 4 times, then gave the error back
+        with pytest.raises(SourceError, match="HTTP 503"):
+            check_responses("aws", responses)
+    finally:
+        for response in responses:
+            if response.body_path is not None:
+                response.body_path.unlink(missing_ok=True)
+
+
+def test_fetch_stops_after_a_failed_index_and_rejects_unknown_region():
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, content=b"<html>Forbidden</html>")
+
+    responses = _fetch(AwsPriceList(), down)
+    assert [r.status for r in responses] == [403]
+    with pytest.raises(SourceError, match="HTTP 403"):
+        check_responses("aws", responses)
+
+    with pytest.raises(ParseError, match="'ap-nowhere-1' is not in"):
+        _fetch(AwsPriceList(regions=("ap-nowhere-1",)), _handler({}, []))
+
+
+def test_header_constant_is_the_real_91_column_layout():
+    # The generated fixtures are only as good as this header; guard against edits.
+    assert len(HEADER) == 91 and HEADER[:4] == ["SKU", "OfferTermCode", "RateCode", "TermType"]
+    assert set(REQUIRED_COLUMNS) <= set(HEADER)
+
+
+def test_ingest_archives_the_spooled_file_and_parses_it_back_from_the_store(tmp_path):
+    # End to end through pipelines.ingest: the spooled temp file is moved into the (gzipped)
+    # raw store, and parse reads it back from there.
+    from pipelines.ingest import parse_source
+    from tests.connector_checks import DAY, live_fetch
+
+    seen: list[str] = []
+    body = csv_body([row(), reserved("3yr", PricePerUnit="4.0")])
+    source = AwsPriceList(regions=("us-east-1",))
+    outcome, archived = live_fetch(source, _handler({OFFER_CSV_URL: (200, body)}, seen), tmp_path)
+    assert outcome.status == "fetched", outcome
+    assert [a["url"] for a in archived][-1] == OFFER_CSV_URL
+    assert all(a["body_file"].endswith(".gz") for a in archived)
+
+    from warehouse.store import Warehouse
+
+    warehouse = Warehouse(tmp_path / "gpu_prices.duckdb")
+    result = parse_source(warehouse, source, DAY)
+    assert (result.status, result.offers) == ("ok", 2), result
