@@ -269,7 +269,26 @@ _PATTERNS: list[tuple[str, str | None]] = [
     (r"K520", "K520"),
     (r"M2050", "M2050"),
 ]
-_COMPILED = [(re.compile(p), fam) for p, fam in _PATTERNS]
+
+
+def _spaced(pattern: str) -> str:
+    """Let a pattern span word breaks: "A100" also matches "A~100" (words joined by "~")."""
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        in_class = True if ch == "[" else False if ch == "]" else in_class
+        out.append(ch)
+        if not in_class and ch.isalnum() and i + 1 < len(pattern) and pattern[i + 1].isalnum():
+            out.append("~?")
+        i += 1
+    return "".join(out)
+
+
+_COMPILED = [(re.compile(_spaced(p)), fam) for p, fam in _PATTERNS]
 
 # Words that carry no model information. Removed before matching the compact name.
 _NOISE = {
@@ -465,9 +484,22 @@ def _form_of(tokens: list[str]) -> str | None:
     return None
 
 
+# Chip makers whose product names contain GPU-like numbers ("Maia 100", "MTIA 100",
+# "BI-V100"). A name with one of these words is never read as an NVIDIA/AMD model.
+_OTHER_VENDORS = {
+    "MAIA", "MTIA", "TIANSHU", "ZHIXIN", "ILUVATAR", "HUAWEI", "ASCEND", "CAMBRICON", "SIYUAN",
+    "BIREN", "KUNLUN", "BAIDU", "METAX", "MOORE", "SUNWAY", "PEZY", "GROQ", "GROQCHIP",
+    "CEREBRAS", "TENSTORRENT", "SAMBANOVA", "GRAPHCORE", "HYGON", "SHENSUAN", "HANGUANG",
+    "DOJO", "QUALCOMM", "MT", "ALIBABA",
+}
+_FORM_SUFFIX = re.compile(r"(SXM\d?|PCIE|PCLE|NVLINK|HBM\dE?)$")
+
+
 def _parse_tokens(name: str) -> tuple[str | None, str | None, float | None]:
     """(family, form, memory from the name) from a free-text GPU name."""
     tokens = [t for t in _SEPARATORS.split(name.upper()) if t]
+    if _OTHER_VENDORS.intersection(tokens):
+        return None, None, None
     memory: float | None = None
     kept: list[str] = []
     i = 0
@@ -485,14 +517,25 @@ def _parse_tokens(name: str) -> tuple[str | None, str | None, float | None]:
             kept.append(tok)
         i += 1
     form = _form_of(tokens)
-    compact_tokens = [t for t in kept if t not in _NOISE]
+    pieces: list[str] = []
+    for position, tok in enumerate(kept):
+        if tok in _NOISE:
+            continue
+        if position == 0:
+            tok = re.sub(r"^\d+(?=[A-Z]+\d)", "", tok)  # a count glued on: "8V100", "1B300"
+        tok = _FORM_SUFFIX.sub("", tok)  # "A100SXM4" -> "A100"
+        if tok:
+            pieces.append(tok)
     if "SUPER" in kept and any(t.startswith("1660") or t == "GTX1660" for t in kept):
-        compact_tokens.append("S")
-    compact = "".join(compact_tokens)
-    compact = re.sub(r"(SXM\d?|PCIE|PCLE|NVLINK|HBM\dE?)", "", compact)
+        pieces.append("S")
+    # Words joined by "~": a model may span words ("RTX 6000 Ada") but must start where a word
+    # starts, so "MAIA100" never reads as "A100", and a following word ("1A100.22V") does not
+    # count as more digits of the model.
+    compact = "~".join(pieces)
     for pattern, family in _COMPILED:
-        if pattern.search(compact):
-            return family, form, memory
+        for match in pattern.finditer(compact):
+            if match.start() == 0 or compact[match.start() - 1] == "~":
+                return family, form, memory
     return None, form, memory
 
 

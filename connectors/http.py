@@ -9,6 +9,7 @@ Whether requests reach the network, a recorded snapshot, or both, is chosen by t
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import tempfile
 import threading
@@ -34,6 +35,11 @@ SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "cookie", "set-cookie
 RECORDED_AT_HEADER = "x-gpu-prices-recorded-at"
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+# httpx logs every request URL at INFO, query string included; a key in a URL must not reach a
+# log, so its logger only speaks up for warnings.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,18 @@ MAX_USD_PER_INSTANCE_HOUR = 2_000.0
 # source here; until then its rows are quarantined, never mixed in.
 USD_PER_UNIT: dict[str, float] = {"USD": 1.0}
 
+# One id per provider, whoever quotes it: aggregators spell providers their own way.
+PROVIDER_ALIASES = {
+    "vast": "vastai",
+    "lambdalabs": "lambda",
+    "lambda_cloud": "lambda",
+    "datacrunch": "verda",
+    "do": "digitalocean",
+    "oracle": "oci",
+    "google": "gcp",
+    "amazon": "aws",
+}
+
 OFFER_KEY = ["snapshot_date", "source", "provider", "region", "instance_type", "pricing"]
 
 OFFER_COLUMNS: dict[str, pl.DataType] = {
@@ -85,7 +97,10 @@ def finalize_offers(
         .alias("gpu")
     )
     frame = (
-        frame.with_columns(pl.col("currency").fill_null("USD").str.to_uppercase())
+        frame.with_columns(
+            pl.col("currency").fill_null("USD").str.to_uppercase(),
+            pl.col("provider").str.to_lowercase().replace(PROVIDER_ALIASES),
+        )
         .join(rates, on="currency", how="left")
         .join(names, on=["gpu_name_raw", "gpu_memory_gb"], how="left", nulls_equal=True)
         .with_columns(

@@ -7,10 +7,16 @@ from connectors.aws_spot import AwsSpotAdvisor
 from connectors.azure import AzureRetailPrices
 from connectors.base import Source
 from connectors.cloudrift import CloudriftSource
+from connectors.digitalocean import DigitalOceanSizes
+from connectors.gcp import GcpBillingCatalog
+from connectors.gcp_pricing_yml import CyclenerdGcpPricing
+from connectors.gpuhunt import GpuhuntCatalogs
+from connectors.lambda_cloud import LambdaCloud
 from connectors.oci import OciSource
 from connectors.runpod import RunpodSource
 from connectors.skypilot import SkyPilotCatalog
 from connectors.vast import VastSource
+from connectors.verda import VerdaCloud
 from connectors.vultr import VultrSource
 
 # One line per source. Keep the list sorted by id within each kind.
@@ -19,10 +25,16 @@ SOURCES: list[Source] = [
     AwsSpotAdvisor(),
     AzureRetailPrices(),
     CloudriftSource(),
+    DigitalOceanSizes(),
+    GcpBillingCatalog(),
+    LambdaCloud(),
     OciSource(),
     RunpodSource(),
     VastSource(),
+    VerdaCloud(),
     VultrSource(),
+    CyclenerdGcpPricing(),
+    GpuhuntCatalogs(),
     SkyPilotCatalog(),
 ]
 

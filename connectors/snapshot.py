@@ -26,6 +26,9 @@ from connectors.http import RECORDED_AT_HEADER, canonical_url, redact_url, safe_
 
 MANIFEST = "manifest.json"
 
+# OAuth token endpoints: their responses carry access tokens, so they are not recorded.
+TOKEN_PATHS = ("/oauth2/token", "/oauth/token", "/token")
+
 
 class NotRecorded(httpx.TransportError):
     """Replay mode got a request that the snapshot has no response for."""
@@ -127,6 +130,8 @@ class RecordingTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
+        if request.url.path.rstrip("/").endswith(TOKEN_PATHS):
+            return response  # credentials exchanges hold secrets: never written to a snapshot
         body = response.read()
         fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         request_body = request.content if request.method.upper() != "GET" else None

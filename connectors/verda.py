@@ -8,12 +8,17 @@ Endpoints (Verda public API v1, base ``https://api.verda.com/v1``; the old
     GET  /instance-availability?is_spot=false   [{location_code, availabilities: [type]}]
 
 Credentials: ``VERDA_CLIENT_ID`` and ``VERDA_CLIENT_SECRET``. ``key_env`` is the secret, so a
-run without it is "skipped: no key"; a missing client id is a clear MissingKey error.
+live run without it is "skipped: no key"; a missing client id is a clear MissingKey error.
+Without the secret (a replay) there is no token exchange: the two GETs are asked unauthenticated
+and answered from the snapshot.
 
 Secrets. The token exchange is made with `connectors.http.post` but its RawResponse is NOT
 yielded: its request body carries the client secret and its response body the access token,
 and everything yielded is archived. The two GETs carry the token only in the Authorization
-request header, which is never archived.
+request header, which is never archived. Caveat: `connectors.snapshot.RecordingTransport`
+(``--record``) writes every exchange that passes through the client, so a recorded Verda
+snapshot would hold the token response (a short-lived access token); do not publish such a
+recording until that transport skips or redacts token exchanges.
 
 Parsing rules (by field name; prices come back as strings, e.g. ``"3.95"``).
 * One on_demand row (``price_per_hour``) and, when ``spot_price`` is present, one spot row
@@ -79,9 +84,15 @@ class VerdaCloud(Source):
     description = "Verda's instance types (on-demand and spot prices) placed in the locations with capacity."
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
+        if not ctx.api_key:
+            # No secret means a replay (a live run without it is skipped before fetch): the
+            # recorded GETs are answered without a token exchange.
+            yield http.get(client, self.id, TYPES_URL)
+            yield http.get(client, self.id, AVAILABILITY_URL, params={"is_spot": "false"})
+            return
         client_id = os.environ.get(CLIENT_ID_ENV)
-        if not ctx.api_key or not client_id:
-            raise MissingKey(f"{self.id}: set {CLIENT_ID_ENV} and {self.key_env} (Verda API client credentials)")
+        if not client_id:
+            raise MissingKey(f"{self.id}: set {CLIENT_ID_ENV} too ({self.key_env} is set); both are Verda API client credentials")
         token_raw = http.post(
             client, self.id, TOKEN_URL,
             json={"grant_type": "client_credentials", "client_id": client_id, "client_secret": ctx.api_key},

@@ -63,11 +63,11 @@ class GpuSpec:
         value = self.tflops.get(precision)
         if value is None or value <= 0:
             known = [p for p, v in self.tflops.items() if v]
-            hint = f"use one of: {', '.join(known)}" if known else "its spec sheet has no dense figures"
-            raise EstimateError(
-                f"{self.gpu} has no published dense {precision} throughput in gpu_specs; {hint} "
-                "(e.g. --precision bf16), or pick another GPU."
+            hint = (
+                f"it has {', '.join(known)} (e.g. --precision {known[0]}), or pick another GPU"
+                if known else "its spec sheet has no dense throughput figures; pick another GPU"
             )
+            raise EstimateError(f"{self.gpu} has no published dense {precision} throughput in gpu_specs; {hint}.")
         return float(value)
 
     @property

@@ -231,7 +231,8 @@ def prefill_seconds(active_params: float, prompt_tokens: int, peak_tflops: float
 def compute_precision(spec: InferenceSpec, gpu: GpuSpec) -> str:
     """The tensor-core precision the math runs at: fp8 weights on fp8 hardware, else 16-bit."""
     order = {"fp32": ["fp32", "tf32"], "fp8": ["fp8", "bf16", "fp16"]}.get(spec.weight_precision, ["bf16", "fp16"])
-    for precision in order:
+    # GPUs without tensor cores (K80, M60) still serve, on their fp32 units.
+    for precision in [*order, "fp32"]:
         if gpu.tflops.get(precision):
             return precision
     gpu.dense_tflops(order[0])  # raises with the available precisions
@@ -395,7 +396,7 @@ PRICED_COLUMNS = [
     "rank", "provider", "region", "instance_type", "pricing", "gpu", "gpu_count",
     "price_usd_per_gpu_hour", "instances", "billed_gpus", "usd_per_hour", "usd_per_month",
     "usd_per_million_tokens", "usd_per_million_output_tokens", "baseline_usd_per_month",
-    "peak_premium_usd_per_month", "replica_spans_instances", "source_url", "snapshot_date", "observed_at",
+    "peak_premium_usd_per_month", "replica_spans_instances", "source", "source_url", "snapshot_date", "observed_at",
 ]
 
 
@@ -424,7 +425,7 @@ def price_offers(result: InferenceResult, offers: pl.DataFrame, pricing: str | N
     )
     if kind is not None:
         frame = frame.filter(pl.col("pricing") == kind)
-    for optional in ("source_url", "snapshot_date", "observed_at", "region", "instance_type"):
+    for optional in ("source", "source_url", "snapshot_date", "observed_at", "region", "instance_type"):
         if optional not in frame.columns:
             frame = frame.with_columns(pl.lit(None).alias(optional))
     g = result.gpus_per_replica
@@ -466,13 +467,13 @@ def quoted_price(result: InferenceResult, usd_per_gpu_hour: float) -> pl.DataFra
         **{k: cost[k] for k in ("usd_per_hour", "usd_per_month", "usd_per_million_tokens",
                                 "usd_per_million_output_tokens", "baseline_usd_per_month",
                                 "peak_premium_usd_per_month")},
-        "replica_spans_instances": None, "source_url": None, "snapshot_date": None, "observed_at": None,
+        "replica_spans_instances": None, "source": None, "source_url": None, "snapshot_date": None, "observed_at": None,
     }
     return pl.DataFrame(
         [row],
         schema_overrides={
             "rank": pl.UInt32, "region": pl.String, "instance_type": pl.String, "pricing": pl.String,
-            "gpu_count": pl.Float64, "instances": pl.Int64, "source_url": pl.String,
+            "gpu_count": pl.Float64, "instances": pl.Int64, "source": pl.String, "source_url": pl.String,
             "replica_spans_instances": pl.Boolean,
             "snapshot_date": pl.Date, "observed_at": pl.Datetime("us", "UTC"),
         },
@@ -501,7 +502,7 @@ def rank_gpu_types(
         try:
             result = estimate_inference(replace(spec, gpu=gpu_id), table)
         except EstimateError as exc:
-            skipped.append(f"{gpu_id}: {exc}")
+            skipped.append(f"{gpu_id}: {str(exc).split(';')[0]}")
             continue
         priced = price_offers(result, offered, pricing=kind)
         if priced.is_empty():
@@ -518,7 +519,7 @@ def rank_gpu_types(
             **{k: best[k] for k in ("provider", "region", "instance_type", "pricing", "price_usd_per_gpu_hour",
                                     "billed_gpus", "usd_per_month", "usd_per_million_tokens",
                                     "usd_per_million_output_tokens", "peak_premium_usd_per_month",
-                                    "replica_spans_instances", "source_url", "snapshot_date")},
+                                    "replica_spans_instances", "source", "source_url", "snapshot_date")},
         })
     if not rows:
         raise EstimateError(

@@ -275,7 +275,7 @@ def estimate_training(
 PRICED_COLUMNS = [
     "rank", "provider", "region", "instance_type", "pricing", "gpu", "gpu_count",
     "price_usd_per_gpu_hour", "nodes", "billed_gpus", "billed_gpu_hours", "wall_clock_days",
-    "total_cost_usd", "source_url", "snapshot_date", "observed_at",
+    "total_cost_usd", "source", "source_url", "snapshot_date", "observed_at",
 ]
 
 
@@ -295,7 +295,7 @@ def price_offers(result: TrainingResult, offers: pl.DataFrame, pricing: str | No
     )
     if kind is not None:
         frame = frame.filter(pl.col("pricing") == kind)
-    for optional in ("source_url", "snapshot_date", "observed_at", "region", "instance_type"):
+    for optional in ("source", "source_url", "snapshot_date", "observed_at", "region", "instance_type"):
         if optional not in frame.columns:
             frame = frame.with_columns(pl.lit(None).alias(optional))
     allowance = (
@@ -340,13 +340,14 @@ def quoted_price(result: TrainingResult, usd_per_gpu_hour: float, pricing: str |
             "billed_gpu_hours": [hours],
             "wall_clock_days": [result.wall_clock_days * allow],
             "total_cost_usd": [hours * usd_per_gpu_hour],
+            "source": [None],
             "source_url": [None],
             "snapshot_date": [None],
             "observed_at": [None],
         },
         schema_overrides={
             "rank": pl.UInt32, "region": pl.String, "instance_type": pl.String, "gpu_count": pl.Float64,
-            "nodes": pl.Int64, "source_url": pl.String, "snapshot_date": pl.Date,
+            "nodes": pl.Int64, "source": pl.String, "source_url": pl.String, "snapshot_date": pl.Date,
             "observed_at": pl.Datetime("us", "UTC"),
         },
     )

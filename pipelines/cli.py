@@ -94,7 +94,7 @@ def _run_partition(
 
     from connectors.registry import get_source
     from pipelines.assets import raw_asset_key
-    from pipelines.definitions import daily_ingest, defs
+    from pipelines.definitions import build_defs, daily_ingest
     from pipelines.resources import HttpResource, WarehouseResource
 
     selected = [get_source(s) for s in source_ids]
@@ -122,10 +122,9 @@ def _run_partition(
         handler_target.setLevel(logging.INFO)
         handler_target.propagate = False
         try:
-            job = defs.resolve_job_def(daily_ingest.name)
+            job = build_defs(resources).resolve_job_def(daily_ingest.name)
             result = job.execute_in_process(
                 partition_key=snapshot_date.isoformat(),
-                resources=resources,
                 run_config=run_config,
                 asset_selection=keys,
                 raise_on_error=False,
@@ -233,11 +232,29 @@ def _print_frame(frame, fmt: str) -> None:
     else:
         table = Table(show_lines=False)
         for name in frame.columns:
-            table.add_column(name, overflow="fold")
+            table.add_column(name, no_wrap=True)
         for row in frame.iter_rows():
-            table.add_row(*["" if v is None else str(v) for v in row])
-        console.print(table)
-        console.print(f"[dim]{frame.height} row(s)[/dim]")
+            table.add_row(*[_cell(v) for v in row])
+        # Piped output has no terminal width; print tables whole rather than folded.
+        out = console if console.is_terminal else Console(width=max(80, _table_width(frame)))
+        out.print(table)
+        out.print(f"[dim]{frame.height} row(s)[/dim]")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _table_width(frame) -> int:
+    widths = [
+        max([len(name), *(len(_cell(v)) for v in frame[name].head(200).to_list())]) + 3
+        for name in frame.columns
+    ]
+    return sum(widths) + 1
 
 
 @main.command()

@@ -41,9 +41,14 @@ def default_resources() -> dict:
     }
 
 
-defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    jobs=[daily_ingest],
-    schedules=[daily_schedule],
-    resources=default_resources(),
-)
+def build_defs(resources: dict | None = None) -> dg.Definitions:
+    """The definitions with resources bound; the CLI binds its own (replay, --warehouse)."""
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=[daily_ingest],
+        schedules=[daily_schedule],
+        resources=resources or default_resources(),
+    )
+
+
+defs = build_defs()

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from difflib import get_close_matches
 from pathlib import Path
 
@@ -146,11 +146,40 @@ def _records(frame: pl.DataFrame) -> list[dict]:
     return [{k: _jsonable(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
 
 
-def _as_of_text(frame: pl.DataFrame) -> str | None:
-    if frame.is_empty() or "snapshot_date" not in frame.columns or frame["snapshot_date"].null_count() == frame.height:
+STALE_DAYS = 30
+
+
+def _dates(frame: pl.DataFrame | None) -> tuple[date | None, date | None]:
+    if frame is None or frame.is_empty() or "snapshot_date" not in frame.columns:
+        return None, None
+    return frame["snapshot_date"].min(), frame["snapshot_date"].max()
+
+
+def _as_of_text(frame: pl.DataFrame | None) -> str | None:
+    lo, hi = _dates(frame)
+    if hi is None:
         return None
-    lo, hi = frame["snapshot_date"].min(), frame["snapshot_date"].max()
     return hi.isoformat() if lo == hi else f"{hi.isoformat()} (sources from {lo.isoformat()} to {hi.isoformat()})"
+
+
+def _price_fields(frame: pl.DataFrame | None, quoted: float | None) -> dict:
+    """JSON fields saying which day the prices are from."""
+    if quoted is not None:
+        return {"prices_as_of": None, "prices_oldest_snapshot": None, "quoted_usd_per_gpu_hour": quoted}
+    lo, hi = _dates(frame)
+    return {"prices_as_of": hi.isoformat() if hi else None, "prices_oldest_snapshot": lo.isoformat() if lo else None}
+
+
+def _stale_note(frame: pl.DataFrame | None) -> list[str]:
+    lo, hi = _dates(frame)
+    if lo is None or (hi - lo).days <= STALE_DAYS:
+        return []
+    old = frame.filter(pl.col("snapshot_date") < hi - timedelta(days=STALE_DAYS))
+    sources = ", ".join(sorted(set(old["source"]))) if "source" in old.columns else "some sources"
+    return [
+        f"{old.height} offer(s) are from snapshots more than {STALE_DAYS} days older than {hi} "
+        f"({sources}): that is each source's latest data on or before the as-of day"
+    ]
 
 
 def _money(x) -> str:
@@ -273,6 +302,8 @@ def train(params, active_params, tokens, flops_factor, full_recompute, precision
         raise click.UsageError(str(exc)) from None
 
     notes = list(result.notes)
+    dated = None if price_per_gpu_hour is not None else priced
+    notes += _stale_note(dated)
     if priced.is_empty():
         notes.append(
             f"no {kind or ''} whole-GPU offers of {gpu} in the warehouse"
@@ -284,7 +315,7 @@ def train(params, active_params, tokens, flops_factor, full_recompute, precision
         payload = {
             "command": "train",
             "gpu": gpu,
-            "prices_as_of": as_of_text,
+            **_price_fields(dated, price_per_gpu_hour),
             "assumptions": assumptions_text,
             **{k: _jsonable(v) for k, v in result.to_dict().items()},
             "effective_tflops_per_gpu": result.effective_tflops,
@@ -393,12 +424,12 @@ def infer(preset, params, active_params, layers, kv_heads, head_dim, weight_prec
         shown = ranking.head(limit)
         if fmt == "json":
             click.echo(json.dumps({
-                "command": "infer", "prices_as_of": as_of_text, "pricing": kind,
+                "command": "infer", **_price_fields(ranking, None), "pricing": kind,
                 "gpu_types": _records(shown), "skipped": skipped,
             }, indent=2))
             return
         _print_summary("Inference: cheapest offer per GPU type", [("prices as of", as_of_text or "-")],
-                       [f"skipped {s}" for s in skipped])
+                       _stale_note(ranking) + [f"skipped {s}" for s in skipped])
         _print_frame(
             f"GPU types by monthly cost (prices as of {as_of_text})", shown,
             [("#", "rank", _text), ("gpu", "gpu", _text), ("GPUs/replica", "gpus_per_replica", _text),
@@ -410,12 +441,14 @@ def infer(preset, params, active_params, layers, kv_heads, head_dim, weight_prec
         return
 
     notes = list(result.notes)
+    dated = None if price_per_gpu_hour is not None else priced
+    notes += _stale_note(dated)
     if priced.is_empty():
         notes.append(f"no {kind or ''} whole-GPU offers of {result.gpu}; try another --pricing or --price-per-gpu-hour")
     shown = priced.head(limit)
     if fmt == "json":
         click.echo(json.dumps({
-            "command": "infer", "gpu": result.gpu, "prices_as_of": as_of_text,
+            "command": "infer", "gpu": result.gpu, **_price_fields(dated, price_per_gpu_hour),
             **{k: _jsonable(v) for k, v in result.to_dict().items()},
             "offers_matched": priced.height, "offers": _records(shown),
         }, indent=2))

@@ -12,18 +12,9 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from connectors.specs import efficiency
+from costmodel.assumptions import Assumptions
+from costmodel.gpus import PRECISION_COLUMNS, GpuSpec
 from costmodel.metrics import add_cost_metrics
-
-# Precision -> the dense-throughput column of gpu_specs.
-PRECISION_COLUMNS = {
-    "bf16": "bf16_tflops",
-    "fp16": "fp16_tflops",
-    "fp8": "fp8_tflops",
-    "fp4": "fp4_tflops",
-    "tf32": "tf32_tflops",
-    "fp32": "fp32_tflops",
-}
 
 # The price index carries a source's last observation forward this many days, so a day's index
 # sees every source that reported recently, not only those that happened to run that day.
@@ -37,19 +28,11 @@ def build_cost_metrics(
     offers: pl.DataFrame, specs: pl.DataFrame, assumptions: pl.DataFrame
 ) -> pl.DataFrame:
     """Offers (with canonical `gpu`) x spec sheet x assumptions -> cost metrics, long by precision."""
+    # The same lookups the CLI and dashboard use (costmodel.assumptions), so all agree.
+    assumed = Assumptions(assumptions)
+    spec_objects = {row["gpu"]: GpuSpec.from_row(row) for row in specs.iter_rows(named=True)}
     spec_cols = ["gpu", "memory_gb", "interconnect", *PRECISION_COLUMNS.values()]
-    classes = pl.DataFrame(
-        {
-            "gpu": specs["gpu"],
-            "gpu_class": [efficiency.gpu_class(row) for row in specs.iter_rows(named=True)],
-        },
-        schema={"gpu": pl.String, "gpu_class": pl.String},
-    )
-    joined = (
-        offers.filter(pl.col("gpu").is_not_null())
-        .join(specs.select(spec_cols), on="gpu", how="inner")
-        .join(classes, on="gpu", how="left")
-    )
+    joined = offers.filter(pl.col("gpu").is_not_null()).join(specs.select(spec_cols), on="gpu", how="inner")
     if joined.is_empty():
         return _empty_metrics()
     long = (
@@ -66,19 +49,23 @@ def build_cost_metrics(
             )
         )
     )
-    utilisation = _lookup_table(
-        long.select("gpu_class", "precision").unique(),
-        lambda r: efficiency.lookup_utilisation(assumptions, r["gpu_class"], r["precision"]),
-        "utilisation",
-    )
-    scaling = _lookup_table(
-        long.select("interconnect", "gpu_count").unique(),
-        lambda r: efficiency.lookup_scaling(assumptions, r["interconnect"], r["gpu_count"]),
-        "scaling_efficiency",
+
+    def utilisation_of(row: dict) -> float:
+        spec = spec_objects[row["gpu"]]
+        return assumed.utilisation(spec.klass, row["precision"], spec.interconnect, row["gpu_count"]).value
+
+    def scaling_of(row: dict) -> float:
+        spec = spec_objects[row["gpu"]]
+        count = max(1.0, row["gpu_count"] or 1.0)
+        return assumed.scaling(spec.klass, row["precision"], spec.interconnect, count, spec.fast_interconnect).value
+
+    keys = long.select("gpu", "precision", "gpu_count").unique()
+    factors = keys.with_columns(
+        pl.Series("utilisation", [utilisation_of(r) for r in keys.iter_rows(named=True)], dtype=pl.Float64),
+        pl.Series("scaling_efficiency", [scaling_of(r) for r in keys.iter_rows(named=True)], dtype=pl.Float64),
     )
     metrics = (
-        long.join(utilisation, on=["gpu_class", "precision"], how="left", nulls_equal=True)
-        .join(scaling, on=["interconnect", "gpu_count"], how="left", nulls_equal=True)
+        long.join(factors, on=["gpu", "precision", "gpu_count"], how="left", nulls_equal=True)
         .rename({"memory_gb": "spec_memory_gb"})
         .with_columns(gpu_memory_gb=pl.coalesce("gpu_memory_gb", "spec_memory_gb"))
     )
@@ -113,11 +100,6 @@ COST_METRIC_COLUMNS = {
 
 def _empty_metrics() -> pl.DataFrame:
     return pl.DataFrame(schema=COST_METRIC_COLUMNS)
-
-
-def _lookup_table(keys: pl.DataFrame, fn, name: str) -> pl.DataFrame:
-    values = [fn(row) for row in keys.iter_rows(named=True)]
-    return keys.with_columns(pl.Series(name, values, dtype=pl.Float64))
 
 
 def offers_as_of(offers: pl.DataFrame, day: date, source_kinds: dict[str, str]) -> pl.DataFrame:

@@ -71,3 +71,26 @@ def archived_text(tmp_path: Path, archived: list[dict]) -> str:
 
 def no_network(request: httpx.Request) -> httpx.Response:  # pragma: no cover - must not run
     raise AssertionError(f"unexpected request to {request.url}")
+
+
+def replay_fetch(source: Source, recorded: list[tuple[str, bytes]], tmp_path: Path) -> tuple[Outcome, Outcome]:
+    """Record (url, body) pairs as a snapshot in tmp_path, then fetch and parse `source` from it
+    in replay mode, the way `gpu-prices ingest --replay DIR` does. Returns (fetch, parse) outcomes."""
+    from connectors.snapshot import ReplayTransport, Snapshot, SnapshotEntry, add_entry
+    from pipelines.ingest import parse_source
+
+    root = tmp_path / "snapshot"
+    for index, (url, body) in enumerate(recorded):
+        relative = f"responses/{source.id}/{index:03d}.body"
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(body)
+        entry = SnapshotEntry(
+            source=source.id, method="GET", url=http.redact_url(url), status=200, file=relative,
+            fetched_at=RECORDED_AT.isoformat(), headers={"content-type": "application/json"},
+        )
+        add_entry(root, entry, snapshot_date=DAY)
+    snapshot = Snapshot(root)
+    warehouse = Warehouse(tmp_path / "replayed.duckdb")
+    with http.build_client(ReplayTransport(snapshot), sleep=lambda _seconds: None) as c:
+        fetched = fetch_source(warehouse, source, c, DAY, mode="replay", snapshot_sources=snapshot.sources())
+    return fetched, parse_source(warehouse, source, DAY)

@@ -14,7 +14,7 @@ import pytest
 
 from connectors.base import ParseError
 from connectors.digitalocean import FIRST_PAGE_URL, DigitalOceanSizes
-from tests.connector_checks import FIXTURES, archived_text, fetch_all, finalize, live_fetch, no_network, raw
+from tests.connector_checks import FIXTURES, archived_text, fetch_all, finalize, live_fetch, no_network, raw, replay_fetch
 
 PAGE = (FIXTURES / "digitalocean" / "v2_sizes.json").read_bytes()
 SECOND_URL = "https://api.digitalocean.com/v2/sizes?page=2&per_page=200"
@@ -151,3 +151,10 @@ def test_with_the_token_requests_carry_it_and_the_archive_does_not(tmp_path, mon
     assert len(respond.seen) == 2  # the handler asserted the Bearer header on each
     assert sorted(row["url"] for row in archived) == sorted([FIRST_PAGE_URL, SECOND_URL])
     assert TOKEN not in archived_text(tmp_path, archived)
+
+
+def test_replay_needs_no_token(tmp_path, monkeypatch):
+    monkeypatch.delenv("DIGITALOCEAN_TOKEN", raising=False)
+    fetched, parsed = replay_fetch(SOURCE, [(FIRST_PAGE_URL, with_next()), (SECOND_URL, LAST_PAGE)], tmp_path)
+    assert fetched.status == "fetched", fetched.message
+    assert (parsed.status, parsed.offers) == ("ok", 2)

@@ -15,7 +15,7 @@ import pytest
 from connectors.base import ParseError
 from connectors.gcp import API_URL, GcpBillingCatalog
 from pipelines.ingest import skip_reason
-from tests.connector_checks import FIXTURES, archived_text, fetch_all, finalize, live_fetch, no_network, raw
+from tests.connector_checks import FIXTURES, archived_text, fetch_all, finalize, live_fetch, no_network, raw, replay_fetch
 
 PAGE1 = (FIXTURES / "gcp" / "skus_page1.json").read_bytes()
 PAGE1_TOKEN = json.loads(PAGE1)["nextPageToken"]
@@ -217,3 +217,14 @@ def test_with_the_key_the_request_carries_it_and_the_archive_does_not(tmp_path, 
     assert len(respond.seen) == 2 and all(r.url.params["key"] == KEY for r in respond.seen)
     assert all("key=%2A%2A%2A" in row["url"] or "key=***" in row["url"] for row in archived)
     assert KEY not in archived_text(tmp_path, archived)
+
+
+def test_replay_needs_no_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("GCP_API_KEY", raising=False)
+    recorded = [
+        (f"{API_URL}?key={KEY}&pageSize=5000", PAGE1),
+        (f"{API_URL}?key={KEY}&pageSize=5000&pageToken={PAGE1_TOKEN}", LAST_PAGE),
+    ]
+    fetched, parsed = replay_fetch(SOURCE, recorded, tmp_path)
+    assert fetched.status == "fetched", fetched.message
+    assert (parsed.status, parsed.offers, parsed.quarantined) == ("ok", 15, 0)

@@ -16,7 +16,7 @@ import pytest
 
 from connectors.base import ParseError
 from connectors.lambda_cloud import API_URL, LambdaCloud
-from tests.connector_checks import FIXTURES, archived_text, finalize, live_fetch, no_network, raw
+from tests.connector_checks import FIXTURES, archived_text, finalize, live_fetch, no_network, raw, replay_fetch
 
 BODY = (FIXTURES / "lambda_cloud" / "instance_types_openapi_example.json").read_bytes()
 KEY = "secret_lambda_test_0123456789"
@@ -154,3 +154,10 @@ def test_with_the_key_the_request_carries_it_and_the_archive_does_not(tmp_path, 
     assert outcome.status == "fetched", outcome.message
     assert len(seen) == 1 and [row["url"] for row in archived] == [API_URL]
     assert KEY not in archived_text(tmp_path, archived)
+
+
+def test_replay_needs_no_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAMBDA_API_KEY", raising=False)
+    fetched, parsed = replay_fetch(SOURCE, [(API_URL, BODY)], tmp_path)
+    assert fetched.status == "fetched", fetched.message
+    assert (parsed.status, parsed.offers) == ("ok", 2)

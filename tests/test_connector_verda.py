@@ -16,7 +16,7 @@ import pytest
 
 from connectors.base import MissingKey, ParseError, SourceError
 from connectors.verda import AVAILABILITY_URL, TOKEN_URL, TYPES_URL, VerdaCloud
-from tests.connector_checks import FIXTURES, archived_text, fetch_all, finalize, live_fetch, no_network, raw
+from tests.connector_checks import FIXTURES, archived_text, fetch_all, finalize, live_fetch, no_network, raw, replay_fetch
 
 TYPES = (FIXTURES / "verda" / "instance_types.json").read_bytes()
 AVAILABILITY = (FIXTURES / "verda" / "instance_availability.json").read_bytes()
@@ -177,3 +177,11 @@ def test_source_error_is_not_swallowed_when_token_has_no_access_token(monkeypatc
 
     with pytest.raises(SourceError, match="no 'access_token'"):
         fetch_all(SOURCE, respond, api_key=SECRET)
+
+
+def test_replay_needs_no_credentials_and_no_token_exchange(tmp_path, monkeypatch):
+    monkeypatch.delenv("VERDA_CLIENT_ID", raising=False)
+    monkeypatch.delenv("VERDA_CLIENT_SECRET", raising=False)
+    fetched, parsed = replay_fetch(SOURCE, [(TYPES_URL, TYPES), (AVAILABILITY_QUERY, AVAILABILITY)], tmp_path)
+    assert fetched.status == "fetched", fetched.message
+    assert (parsed.status, parsed.offers) == ("ok", 6)

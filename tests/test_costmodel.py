@@ -413,3 +413,19 @@ def test_inference_needs_a_model_shape():
         InferenceSpec(params=70e9)
     with pytest.raises(EstimateError, match="peak"):
         InferenceSpec.from_preset(get_preset("mistral-7b"), avg_rps=5, peak_rps=1)
+
+
+def test_costmodel_stays_pure():
+    """costmodel is imported by the dashboard and the pipeline alike: nothing heavier than polars."""
+    import ast
+    from pathlib import Path
+
+    import costmodel
+
+    forbidden = {"duckdb", "dagster", "streamlit", "warehouse", "connectors", "pipelines", "dashboards", "httpx"}
+    for path in Path(costmodel.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for module in modules:
+                    assert module.split(".")[0] not in forbidden, f"{path.name} imports {module}"

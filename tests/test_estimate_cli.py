@@ -124,7 +124,7 @@ def test_train_quoted_price(wh):
                    "--price-per-gpu-hour", "1.25", "--warehouse", wh)
     assert len(out["offers"]) == 1 and out["offers"][0]["provider"] == "quoted"
     assert out["offers"][0]["total_cost_usd"] == pytest.approx(out["gpu_hours"] * 1.25)
-    assert "quoted" in out["prices_as_of"]
+    assert out["quoted_usd_per_gpu_hour"] == 1.25 and out["prices_as_of"] is None
 
 
 def test_train_mfu_changes_gpu_hours(wh):
