@@ -20,7 +20,7 @@ What it does, in one run:
      (how gpuhunt's ``aws.py`` reads the all-region file).
    on a region-sized file (default 800k rows) and one 4x larger; then ``ours`` alone on the
    all-region size (default 7.7M rows, gpuhunt PR #254).
-   Each measurement is repeated (``--repeat``, default 3) in fresh subprocesses; the median
+   Each measurement is repeated (``--repeat``, default 3) in fresh subprocesses; the best
    time and the largest peak are kept. Files are flushed and read once before measuring, so
    all readers start from the same warm page cache (disk speed is not what is compared).
 3. Prints rows/s, MB/s, peak RSS (VmHWM of the child), the ratios, and checks the targets:
@@ -365,8 +365,9 @@ def _child(method: str, path: str) -> None:
 def measure(method: str, path: Path, repeat: int = 1) -> dict:
     """Run one reader in a fresh interpreter `repeat` times; its VmHWM is its own peak.
 
-    The time reported is the median of the runs (the machine is shared; one run can be
-    slowed by a neighbour), the peak memory the largest of them.
+    The time reported is the best of the runs (the machine is shared: a neighbour can only
+    slow a run down, never speed it up, so the fastest run is the least disturbed), the peak
+    memory the largest of them.
     """
     runs = []
     for _ in range(repeat):
@@ -379,7 +380,7 @@ def measure(method: str, path: Path, repeat: int = 1) -> dict:
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     times = sorted(r["seconds"] for r in runs)
     return {
-        "seconds": times[len(times) // 2],
+        "seconds": times[0],
         "all_seconds": [round(r["seconds"], 2) for r in runs],
         "kept": runs[0]["kept"],
         "peak_rss": max(r["peak_rss"] for r in runs),
@@ -415,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure pandas/linefilter only on the 1x file")
     parser.add_argument("--workdir", type=Path, help="where to write the generated files (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median time is kept (default 3)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best time is kept (default 3)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
@@ -423,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# AWS price list parse benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cores)")
     print(f"# files in {workdir}; rows are GENERATED in the real column layout, not market data")
-    print(f"# each measurement: {args.repeat} fresh subprocess(es), median time, largest peak RSS (VmHWM)\n")
+    print(f"# each measurement: {args.repeat} fresh subprocess(es), best time, largest peak RSS (VmHWM)\n")
     results: dict[tuple[str, str], dict] = {}
     sizes: dict[str, tuple[int, int]] = {}
     plan = [("1x", args.rows, ("ours", "pandas", "linefilter"), 1),

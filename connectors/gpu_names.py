@@ -553,8 +553,6 @@ def _azure(name: str) -> tuple[bool, str | None]:
     gpu = AZURE_SERIES[key]
     if gpu == "A100-SXM-40GB" and "m" in (pre + features):
         gpu = "A100-SXM-80GB"  # NDm A100 v4 (ND96amsr): the 80 GB parts
-    if family == "ND" and model_key == "V2" and "m" in pre:
-        gpu = "V100-SXM-32GB"
     return True, gpu
 
 

@@ -8,6 +8,7 @@ from connectors.azure import AzureRetailPrices
 from connectors.base import Source
 from connectors.cloudrift import CloudriftSource
 from connectors.digitalocean import DigitalOceanSizes
+from connectors.epoch_ai import EpochAIHardware
 from connectors.gcp import GcpBillingCatalog
 from connectors.gcp_pricing_yml import CyclenerdGcpPricing
 from connectors.gpuhunt import GpuhuntCatalogs
@@ -36,6 +37,7 @@ SOURCES: list[Source] = [
     CyclenerdGcpPricing(),
     GpuhuntCatalogs(),
     SkyPilotCatalog(),
+    EpochAIHardware(),
 ]
 
 

@@ -101,7 +101,7 @@ class Assumptions:
             if not (lo <= gpus <= hi):
                 continue
             specific = sum(row[k] not in ("*", None) for k in ("gpu_class", "precision", "interconnect"))
-            key = (specific, -(hi - lo), lo)
+            key = (specific, bool(row.get("overridden")), -(hi - lo), lo)  # a user's override wins
             if best_key is None or key > best_key:
                 best, best_key = row, key
         return best

@@ -7,6 +7,7 @@ The CLI and the dashboard build `GpuSpec`s from the warehouse's `gpu_specs` rows
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -40,7 +41,8 @@ class GpuSpec:
     form_factor: str | None = None
     vendor: str | None = None
     name: str | None = None
-    gpu_class: str | None = None  # datacenter | workstation | consumer | tpu; None -> guessed
+    gpu_class: str | None = None  # see guess_gpu_class; None -> guessed
+    architecture: str | None = None
     source_url: str | None = None
 
     @classmethod
@@ -56,6 +58,7 @@ class GpuSpec:
             vendor=row.get("vendor"),
             name=row.get("name"),
             gpu_class=row.get("gpu_class"),
+            architecture=row.get("architecture"),
             source_url=row.get("source_url"),
         )
 
@@ -79,17 +82,33 @@ class GpuSpec:
         return (self.interconnect or "").lower() in FAST_INTERCONNECTS
 
 
-def guess_gpu_class(spec: GpuSpec) -> str:
-    """datacenter | workstation | consumer | tpu, from the name and form factor.
+# Architectures whose data-centre parts get the "datacenter-legacy" utilisation (no bf16,
+# older tensor cores, smaller published MFU).
+LEGACY_ARCHITECTURES = {"kepler", "maxwell", "pascal", "volta", "turing"}
 
-    A guess for matching the `assumptions` table; '*' rows match whatever it returns."""
-    text = " ".join(filter(None, [spec.gpu, spec.name, spec.form_factor, spec.vendor])).lower()
-    if "tpu" in text:
+
+def guess_gpu_class(spec: GpuSpec) -> str:
+    """The `assumptions` class of a GPU: datacenter | datacenter-legacy | workstation | consumer |
+    amd | tpu | trainium | gaudi. One implementation, used by the pipeline's metrics, the CLI
+    and the dashboard, so they can never disagree on a default."""
+    vendor = (spec.vendor or "").lower()
+    name = (spec.name or "").lower()
+    gpu = (spec.gpu or "").upper()
+    architecture = (spec.architecture or "").lower()
+    if vendor == "google" or gpu.startswith("TPU"):
         return "tpu"
-    if "geforce" in text or any(f"rtx {n}" in text or f"rtx{n}" in text for n in ("3090", "4090", "5090", "4080", "3080")):
+    if vendor in ("aws", "amazon") or gpu.startswith(("TRAINIUM", "INFERENTIA")):
+        return "trainium"
+    if vendor == "intel" or gpu.startswith("GAUDI"):
+        return "gaudi"
+    if vendor == "amd":
+        return "workstation" if "radeon pro" in name else "amd"
+    if "geforce" in name or re.match(r"^(RTX|GTX)\d{4}(TI|S)?-\d+GB$", gpu):
         return "consumer"
-    if "rtx" in text or "a6000" in text or "a5000" in text or "a4000" in text:
+    if gpu.startswith(("RTX", "QUADRO")) or "quadro" in name or name.startswith("rtx"):
         return "workstation"
+    if architecture in LEGACY_ARCHITECTURES:
+        return "datacenter-legacy"
     return "datacenter"
 
 

@@ -19,20 +19,20 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(
     page_title="GPU prices",
-    page_icon="💸",
+    page_icon=":material/payments:",
     layout="wide",
     initial_sidebar_state="collapsed",
 )
 
 HERE = Path(__file__).resolve().parent
 PAGES = [
-    st.Page(HERE / "app_pages" / "market.py", title="Market", icon="🛒", url_path="market", default=True),
-    st.Page(HERE / "app_pages" / "train.py", title="Train", icon="🏋️", url_path="train"),
-    st.Page(HERE / "app_pages" / "serve.py", title="Serve", icon="💬", url_path="serve"),
-    st.Page(HERE / "app_pages" / "history.py", title="History", icon="📈", url_path="history"),
-    st.Page(HERE / "app_pages" / "specs.py", title="Specs", icon="📋", url_path="specs"),
-    st.Page(HERE / "app_pages" / "sql.py", title="SQL", icon="🗄️", url_path="sql"),
-    st.Page(HERE / "app_pages" / "freshness.py", title="Freshness", icon="🩺", url_path="freshness"),
+    st.Page(HERE / "app_pages" / "market.py", title="Market", icon=":material/storefront:", url_path="market", default=True),
+    st.Page(HERE / "app_pages" / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page(HERE / "app_pages" / "serve.py", title="Serve", icon=":material/forum:", url_path="serve"),
+    st.Page(HERE / "app_pages" / "history.py", title="History", icon=":material/show_chart:", url_path="history"),
+    st.Page(HERE / "app_pages" / "specs.py", title="Specs", icon=":material/memory:", url_path="specs"),
+    st.Page(HERE / "app_pages" / "sql.py", title="SQL", icon=":material/terminal:", url_path="sql"),
+    st.Page(HERE / "app_pages" / "freshness.py", title="Freshness", icon=":material/monitor_heart:", url_path="freshness"),
 ]
 
 page = st.navigation(PAGES, position="top")

@@ -52,9 +52,18 @@ OFFER_COLUMNS = {
 }
 
 
+def md(text: str) -> str:
+    """Escape `$` so Streamlit's markdown does not read "$/GPU-h ... $/h" as LaTeX."""
+    return str(text).replace("\\$", "$").replace("$", "\\$")
+
+
+def caption(text: str) -> None:
+    st.caption(md(text))
+
+
 def header(title: str, icon: str, blurb: str) -> None:
-    st.title(f"{icon} {title}")
-    st.caption(blurb)
+    st.title(title)
+    st.caption(md(blurb))
 
 
 def as_of(lo: date | None = None, hi: date | None = None, what: str = "Prices") -> None:
@@ -65,12 +74,12 @@ def as_of(lo: date | None = None, hi: date | None = None, what: str = "Prices") 
     age = data.days_old(hi)
     if age is not None and age > 2:
         text += f" That is {age} days before today: these are recorded prices, not live ones."
-    st.info(text, icon="📅")
+    st.info(md(text), icon=":material/event:")
 
 
 def empty(what: str, fix: str) -> None:
     """An empty result says why and what to change."""
-    st.warning(f"{what} {fix}", icon="🔎")
+    st.warning(md(f"{what} {fix}"), icon=":material/search_off:")
 
 
 def usd(x: float | None) -> str:
@@ -102,4 +111,4 @@ def sci(x: float) -> str:
 
 def estimate_error(exc: Exception) -> None:
     """A cost-model EstimateError: what is wrong and what would work, never a traceback."""
-    st.error(f"Cannot estimate this: {exc}", icon="🚫")
+    st.error(md(f"Cannot estimate this: {exc}"), icon=":material/block:")

@@ -152,7 +152,7 @@ def _print_summary(warehouse: Warehouse) -> None:
     for row in status.iter_rows():
         colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(row[2], "white")
         table.add_row(row[0], str(row[1]), f"[{colour}]{row[2]}[/{colour}]", str(row[3] or 0), (row[4] or "")[:70])
-    console.print(table)
+    _print_wide(table, 160)
     totals = read.query(
         "SELECT count(*) AS offers, count(DISTINCT provider) AS providers, count(DISTINCT gpu) AS gpus, "
         "round(100.0 * count(gpu) / count(*), 1) AS mapped_pct FROM latest_offers",
@@ -235,10 +235,14 @@ def _print_frame(frame, fmt: str) -> None:
             table.add_column(name, no_wrap=True)
         for row in frame.iter_rows():
             table.add_row(*[_cell(v) for v in row])
-        # Piped output has no terminal width; print tables whole rather than folded.
-        out = console if console.is_terminal else Console(width=max(80, _table_width(frame)))
-        out.print(table)
-        out.print(f"[dim]{frame.height} row(s)[/dim]")
+        _print_wide(table, _table_width(frame))
+        console.print(f"[dim]{frame.height} row(s)[/dim]")
+
+
+def _print_wide(renderable, width: int = 200) -> None:
+    """Piped output has no terminal width: print tables whole rather than folded."""
+    out = console if console.is_terminal else Console(width=max(80, width))
+    out.print(renderable)
 
 
 def _cell(value) -> str:
@@ -316,7 +320,7 @@ def sources(warehouse_path) -> None:
             str(st.get("offers_in_latest") or 0),
             (st.get("last_message") or "")[:80],
         )
-    console.print(table)
+    _print_wide(table, 220)
     kinds = [s.kind for s in all_sources()]
     console.print(f"{kinds.count('direct')} direct, {kinds.count('aggregator')} aggregator, {kinds.count('specs')} specs source(s)")
 

@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
-# url path -> text the page's title carries
+# page -> (url path, text the page's title carries). The default page lives at "/".
 PAGES = {
     "market": "Market",
     "train": "Train",
@@ -96,6 +96,27 @@ def browser():
             b.close()
 
 
+URL_PATHS = {"market": ""}  # st.navigation serves the default page at the root
+
+
+def screenshot_full(page, target: Path) -> None:
+    """Streamlit scrolls inside its main container, so Playwright's full_page sees only the
+    viewport: grow the viewport to the content's height first."""
+    height = page.evaluate(
+        """() => Math.max(...[
+            document.querySelector("[data-testid='stMain']"),
+            document.querySelector("[data-testid='stAppViewContainer']"),
+            document.scrollingElement,
+        ].filter(Boolean).map(e => e.scrollHeight))"""
+    )
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 16000)})
+    page.wait_for_timeout(1500)  # charts re-layout on resize
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), full_page=True)
+    page.set_viewport_size(size)
+
+
 def wait_until_done(page, timeout_ms: int = 90_000) -> None:
     """Until the script run has finished and nothing is still loading."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
@@ -119,8 +140,9 @@ def test_page_in_browser(app_url, browser, path):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{app_url}/{path}", wait_until="domcontentloaded", timeout=60_000)
+        page.goto(f"{app_url}/{URL_PATHS.get(path, path)}", wait_until="domcontentloaded", timeout=60_000)
         wait_until_done(page)
+        assert page.get_by_text("Page not found").count() == 0, f"/{path} is not a page"
         main = page.locator("[data-testid='stMainBlockContainer']")
         assert PAGES[path] in main.locator("h1").first.inner_text()
         assert main.get_by_text("as of", exact=False).first.is_visible()
@@ -131,8 +153,7 @@ def test_page_in_browser(app_url, browser, path):
             assert charts.count() >= 1, f"no chart drawn on {path}"
         if path in ("market", "specs", "freshness"):
             assert page.locator("[data-testid='stDataFrame']").count() >= 1
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{path}.png"), full_page=True)
+        screenshot_full(page, SCREENSHOTS / f"{path}.png")
         assert not errors, errors
     finally:
         context.close()
@@ -155,7 +176,6 @@ def test_sql_console_in_browser(app_url, browser):
         alert.first.wait_for(timeout=30_000)
         assert page.locator("[data-testid='stException']").count() == 0
         assert "root:" not in page.content()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "sql_refused.png"), full_page=True)
+        screenshot_full(page, SCREENSHOTS / "sql_refused.png")
     finally:
         context.close()

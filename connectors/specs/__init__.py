@@ -27,8 +27,6 @@ from pathlib import Path
 
 import polars as pl
 
-from connectors.specs.efficiency import gpu_class, lookup_scaling, lookup_utilisation
-
 SPECS_DIR = Path(__file__).resolve().parent
 GPU_SPECS_CSV = SPECS_DIR / "gpu_specs.csv"
 SPARSITY_CSV = SPECS_DIR / "datasheet_sparsity.csv"
@@ -131,10 +129,7 @@ __all__ = [
     "EXTERNAL_SPEC_SCHEMA",
     "GPU_SPEC_SCHEMA",
     "SPEC_METRICS",
-    "gpu_class",
     "load_assumptions",
     "load_curated_specs",
     "load_datasheet_sparsity",
-    "lookup_scaling",
-    "lookup_utilisation",
 ]

@@ -60,9 +60,13 @@ for r in frame.iter_rows(named=True):
         flags.append(f"{snapshot_lag} days behind the newest snapshot")
     if obs_lag is not None and obs_lag > OLD_OBSERVATION_DAYS:
         flags.append(f"prices observed {obs_lag} days before the newest snapshot")
+    obs_age = _days(obs)
+    if obs_age is not None and obs_age > STALE_AFTER_DAYS:
+        flags.append(f"prices are {obs_age} days old" + (" (replayed)" if r["last_mode"] == "replay" else ""))
     rows.append({
-        "state": "⚠️ stale" if flags and r["last_status"] != "failed" else ("❌ failed" if r["last_status"] == "failed" else "✅ fresh"),
+        "state": "stale" if flags and r["last_status"] != "failed" else ("failed" if r["last_status"] == "failed" else "fresh"),
         "source": r["source"],
+        "flags": "; ".join(flags),
         "last_status": r["last_status"],
         "last_mode": r["last_mode"],
         "last_snapshot_date": r["last_snapshot_date"],
@@ -74,7 +78,6 @@ for r in frame.iter_rows(named=True):
         "last_offers_written": r["last_offers_written"],
         "last_quarantined": r["last_quarantined"],
         "last_stage": r["last_stage"],
-        "flags": "; ".join(flags),
         "last_message": r["last_message"],
     })
 table = pl.DataFrame(rows, infer_schema_length=None)
@@ -90,23 +93,23 @@ m3.metric("Failed on last run", f"{failed.height}")
 age = _days(newest_snapshot)
 m4.metric("Newest snapshot", f"{newest_snapshot:%Y-%m-%d}" if newest_snapshot else "none",
           help="The newest snapshot date with offers", delta=f"{age} days old" if age else None,
-          delta_color="off")
+          delta_color="off", delta_arrow="off")
 
 if age is not None and age > STALE_AFTER_DAYS:
-    st.warning(
+    st.warning(ui.md(
         f"The newest prices in this warehouse are from {newest_snapshot:%Y-%m-%d}, {age} days before today. "
         + ("They were replayed from a recorded snapshot (`--replay`), so they are real but old: read them as "
            "the market on that date, not today's prices. " if replayed else "")
-        + "Run `gpu-prices ingest` (live) for today's prices.",
-        icon="⏳",
+        + "Run `gpu-prices ingest` (live) for today's prices."),
+        icon=":material/history:",
     )
 if not failed.is_empty():
     for r in failed.iter_rows(named=True):
-        st.error(
+        st.error(ui.md(
             f"**{r['source']}** failed at the {r['last_stage'] or 'unknown'} stage on {r['last_snapshot_date']}: "
             f"{r['last_message'] or 'no message recorded'}. Its earlier offers are kept"
-            + (f" (last good snapshot {r['last_ok_snapshot_date']})." if r["last_ok_snapshot_date"] else "."),
-            icon="❌",
+            + (f" (last good snapshot {r['last_ok_snapshot_date']})." if r["last_ok_snapshot_date"] else ".")),
+            icon=":material/error:",
         )
 
 st.subheader("Sources")
@@ -131,7 +134,7 @@ st.dataframe(
         "last_message": st.column_config.TextColumn("message / failure reason", width="large"),
     },
 )
-st.caption(
+ui.caption(
     f"A source is flagged when its last success is more than {STALE_AFTER_DAYS} days before now, when it lags "
     f"the newest snapshot, or when its prices were observed more than {OLD_OBSERVATION_DAYS} days before the "
     "newest snapshot. 'last success' is when the ingest ran; 'prices observed' is when the data were fetched."

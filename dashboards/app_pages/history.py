@@ -19,8 +19,14 @@ dates = data.snapshot_dates()
 if not dates:
     ui.empty("The warehouse holds no snapshots yet.", "Run `gpu-prices ingest --replay` and reload.")
     st.stop()
-ui.as_of(min(dates), max(dates), what="History of prices")
-st.caption(
+newest, oldest = max(dates), min(dates)
+age = data.days_old(newest)
+st.info(ui.md(
+    f"Prices as of {newest:%Y-%m-%d} (the newest snapshot); history from {len(dates)} snapshot dates, "
+    f"{oldest:%Y-%m-%d} to {newest:%Y-%m-%d}."
+    + (f" The newest is {age} days before today: these are recorded prices, not live ones." if age and age > 2 else "")
+), icon=":material/event:")
+ui.caption(
     f"{len(dates)} snapshot date(s): " + ", ".join(f"{d:%Y-%m-%d}" for d in sorted(dates))
     + ". Between snapshot dates nothing was observed; the lines join the observations."
 )
@@ -52,11 +58,13 @@ else:
         ui.empty("No GPU chosen (or none has a price index for this pricing kind).", "Pick at least one GPU above.")
     else:
         withheld = band.filter(pl.col("index_usd").is_null())
+        gpu_colours = alt.Scale(scheme="tableau10", domain=chosen)
         base = alt.Chart(band).encode(
             x=alt.X("snapshot_date:T", title="snapshot date"),
-            color=alt.Color("gpu:N", title="GPU"),
+            color=alt.Color("gpu:N", title="GPU", scale=gpu_colours),
         )
-        area = base.mark_area(opacity=0.18).encode(
+        area = base.mark_area(opacity=0.15).encode(
+            color=alt.Color("gpu:N", scale=gpu_colours, legend=None),
             y=alt.Y("p10_usd:Q", title=f"price ({ui.USD_GPU_H})"),
             y2="p90_usd:Q",
         )
@@ -75,7 +83,7 @@ else:
         )
         idx = base.mark_line(strokeDash=[5, 3]).encode(y="index_usd:Q")
         st.altair_chart((area + line + idx).properties(height=360), width="stretch")
-        st.caption(
+        ui.caption(
             f"Solid line: median {ui.USD_GPU_H} over all offers; shaded: p10 to p90; dashed: the index "
             "(median of per-provider medians, each provider counted once)."
         )
@@ -98,7 +106,7 @@ else:
             },
         )
         if not withheld.is_empty():
-            st.caption(
+            ui.caption(
                 f"{withheld.height} row(s) have no index value (too few providers); their spread is shown, "
                 "the dashed line skips them."
             )
@@ -156,7 +164,7 @@ else:
     )
     st.altair_chart(chart, width="stretch")
     if series.height == 1:
-        st.caption("This offer was seen on one snapshot date only; pick one seen on more days for a line.")
+        ui.caption("This offer was seen on one snapshot date only; pick one seen on more days for a line.")
     st.dataframe(
         series, hide_index=True, width="stretch",
         column_config={
@@ -198,7 +206,7 @@ else:
     elif direction == "rises":
         shown = shown.filter(pl.col("change_pct") > 0)
     cuts = shown.filter(pl.col("change_pct") < 0).height
-    st.caption(f"{shown.height:,} change(s): {cuts:,} cuts, {shown.height - cuts:,} rises.")
+    ui.caption(f"{shown.height:,} change(s): {cuts:,} cuts, {shown.height - cuts:,} rises.")
     if shown.is_empty():
         ui.empty("No change matches these filters.", "Clear the GPU / provider filter or set Direction to all.")
     else:

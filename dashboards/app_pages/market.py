@@ -102,7 +102,7 @@ m4.metric(
 
 # -- cheapest per GPU ------------------------------------------------------------------------
 st.subheader("Cheapest per GPU")
-st.caption(
+ui.caption(
     f"Per GPU type: the lowest price per GPU-hour ({ui.USD_GPU_H}) and the lowest price per "
     f"effective TFLOP-hour ({ui.USD_TFLOP_H}) among the offers above, and who quotes them."
 )
@@ -145,21 +145,21 @@ st.dataframe(
 )
 missing_tflop = by_gpu.filter(pl.col("min_usd_tflop").is_null())["gpu"].to_list()
 if missing_tflop:
-    st.caption(
+    ui.caption(
         "No $/effective TFLOP-h for " + ", ".join(missing_tflop)
         + ": gpu_specs has no dense bf16/fp16 figure for them (see the Specs page)."
     )
 
 # -- spread chart -----------------------------------------------------------------------------
 st.subheader("Price spread per GPU")
-st.caption(
+ui.caption(
     f"Each box spans the offers' 25th-75th percentile {ui.USD_GPU_H}, whiskers the full range; each dot is one "
     "provider's cheapest offer. Log scale."
 )
 top = by_gpu.sort("offers", descending=True).head(25)["gpu"].to_list()
 spread = filtered.filter(pl.col("gpu").is_in(top))
 if len(top) < by_gpu.height:
-    st.caption(f"Showing the {len(top)} GPUs with the most offers; pick GPUs above to chart others.")
+    ui.caption(f"Showing the {len(top)} GPUs with the most offers; pick GPUs above to chart others.")
 order = spread.group_by("gpu").agg(pl.col("price_usd_per_gpu_hour").median().alias("m")).sort("m")["gpu"].to_list()
 per_provider = (
     spread.group_by("gpu", "provider")
@@ -180,7 +180,8 @@ dots = (
     .encode(
         x=price_axis,
         y=gpu_axis,
-        color=alt.Color("provider:N", title="provider", legend=alt.Legend(columns=2, symbolLimit=60)),
+        color=alt.Color("provider:N", title="provider", scale=alt.Scale(scheme="tableau20"),
+                        legend=alt.Legend(columns=2, symbolLimit=60)),
         tooltip=[
             alt.Tooltip("gpu:N", title="GPU"),
             alt.Tooltip("provider:N"),
@@ -196,11 +197,11 @@ st.altair_chart(
 # -- every offer ------------------------------------------------------------------------------
 st.subheader("Offers")
 table = filtered.select(
-    "gpu", "provider", "region", "instance_type", "pricing", "gpu_count", "gpu_memory_gb",
-    "price_usd_per_gpu_hour", "price_usd_per_hour", "usd_per_effective_tflop_hour", "effective_tflops",
-    "interconnect", "spot_is_estimate", "source", "snapshot_date", "source_url",
+    "gpu", "provider", "region", "instance_type", "pricing", "price_usd_per_gpu_hour",
+    "usd_per_effective_tflop_hour", "price_usd_per_hour", "gpu_count", "gpu_memory_gb", "source_url",
+    "effective_tflops", "interconnect", "spot_is_estimate", "source", "snapshot_date",
 ).sort("price_usd_per_gpu_hour")
-st.caption(f"{table.height:,} offers, cheapest per GPU-hour first. 'open ↗' goes to the page or API the price came from.")
+ui.caption(f"{table.height:,} offers, cheapest per GPU-hour first. 'open ↗' goes to the page or API the price came from.")
 st.dataframe(
     table,
     hide_index=True,
@@ -209,7 +210,7 @@ st.dataframe(
     column_config=ui.OFFER_COLUMNS,
 )
 if not unmapped.is_empty():
-    st.caption(
+    ui.caption(
         f"{unmapped.height:,} further offers name a GPU we cannot map to a spec sheet yet; they are "
         "left out above. Query the `unmapped_gpus` view on the SQL page to see them."
     )

@@ -64,7 +64,7 @@ with st.container(border=True):
     preset_key = st.session_state["serve_preset"]
     preset = PRESETS.get(preset_key)
     if preset:
-        st.caption(f"{preset.name}" + (f": {preset.note}" if preset.note else "") + f". Source: {preset.source_url}")
+        ui.caption(f"{preset.name}" + (f": {preset.note}" if preset.note else "") + f". Source: {preset.source_url}")
 
     st.markdown("**Workload**")
     c = st.columns(6)
@@ -126,7 +126,7 @@ m[3].metric("Peak premium (cheapest)", ui.usd(best["peak_premium_usd_per_month"]
             help="Extra spend for provisioning for the peak rather than the average load")
 
 st.subheader("Cost per million tokens by GPU type")
-st.caption(f"Each GPU type's cheapest {pricing} offer, fleet sized for {spec.peak:g} requests/s "
+ui.caption(f"Each GPU type's cheapest {pricing} offer, fleet sized for {spec.peak:g} requests/s "
            f"({ratio:g} x the {spec.avg_rps:g} requests/s average).")
 bars = alt.Chart(ranking.head(20)).mark_bar().encode(
     x=alt.X("usd_per_million_tokens:Q", title="$ per million tokens (prompt + output)"),
@@ -173,7 +173,7 @@ gpu_choices = ranking["gpu"].to_list()
 gpu = st.selectbox("GPU", gpu_choices, index=0, key="serve_gpu")
 result = inference.estimate_inference(replace(spec, gpu=gpu), catalog)
 priced = inference.price_offers(result, offers)
-m = st.columns(6)
+m = st.columns(3) + st.columns(3)
 m[0].metric("Replicas for the peak", f"{result.replicas:,}", help=f"{result.baseline_replicas:,} would carry the average")
 m[1].metric("GPUs per replica", f"{result.gpus_per_replica}", help=f"memory needs at least {result.min_gpus_per_replica}")
 m[2].metric("Fleet", f"{result.total_gpus:,} GPUs")
@@ -181,7 +181,7 @@ m[3].metric("Batch", f"{result.batch_size} seq", help=f"limited by {result.batch
 m[4].metric("Decode", f"{result.decode_step_seconds * 1e3:,.1f} ms/token", help=f"{result.decode_bound}-bound")
 m[5].metric("Average utilisation", f"{result.average_utilisation:.0%}")
 if result.notes:
-    st.caption(" ".join(f"Note: {n}." for n in result.notes))
+    ui.caption(" ".join(f"Note: {n}." for n in result.notes))
 st.dataframe(
     priced, hide_index=True, width="stretch", height=min(38 + 35 * priced.height, 320),
     column_config={
@@ -200,9 +200,10 @@ st.dataframe(
 
 # -- what the peak costs ------------------------------------------------------------------------
 st.subheader("What the peak-to-average ratio costs")
-st.caption(
+ui.caption(
     f"Cost per million tokens as the peak grows relative to the same {spec.avg_rps:g} requests/s average, on each of "
-    "the five cheapest GPU types (their cheapest offer). The ring marks your current ratio."
+    "the five cheapest GPU types (their cheapest offer). Replicas come in whole numbers, so the cost climbs in steps. "
+    "The ring marks your current ratio on the cheapest GPU type."
 )
 curve_rows = []
 for g in ranking.head(5)["gpu"].to_list():
@@ -234,8 +235,8 @@ else:
             alt.Tooltip("utilisation:Q", title="avg utilisation", format=".0%"),
         ],
     )
-    chart = base.mark_line(interpolate="step-after", point=True)
-    here = curve.filter(pl.col("peak_ratio") == float(ratio))
+    chart = base.mark_line(point=True)
+    here = curve.filter((pl.col("peak_ratio") == float(ratio)) & (pl.col("gpu") == best["gpu"]))
     chart = chart + alt.Chart(here).mark_point(size=260, filled=False, strokeWidth=2.5, color="black").encode(
         x="peak_ratio:Q", y="usd_per_million_tokens:Q")
     st.altair_chart(chart.properties(height=360), width="stretch")
@@ -243,7 +244,7 @@ else:
     now = curve.filter((pl.col("gpu") == best["gpu"]) & (pl.col("peak_ratio") == float(ratio)))
     if not flat.is_empty() and not now.is_empty():
         extra = now["usd_per_million_tokens"][0] / flat["usd_per_million_tokens"][0] - 1
-        st.caption(
+        ui.caption(
             f"On {best['gpu']}, a peak {ratio:g} x the average costs {extra:+.0%} per token against a flat load "
             f"(${flat['usd_per_million_tokens'][0]:.4f} -> ${now['usd_per_million_tokens'][0]:.4f} per million tokens)."
         )

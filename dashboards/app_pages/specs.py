@@ -70,7 +70,7 @@ else:
             "source_url": ui.link("spec source"),
         },
     )
-    st.caption(f"{shown.height} of {specs.height} GPUs. Blank cells: no published dense figure.")
+    ui.caption(f"{shown.height} of {specs.height} GPUs. "None": no published dense figure for that precision.")
 
 # -- price per effective TFLOP against launch date ---------------------------------------------
 st.subheader("Price per effective TFLOP-hour against launch date")
@@ -107,7 +107,7 @@ else:
     scatter = alt.Chart(points).mark_circle(size=110, opacity=0.85).encode(
         x=alt.X("launch_date:T", title="GPU launch date"),
         y=alt.Y(f"{y_col}:Q", title=f"{stat} ({ui.USD_TFLOP_H}, log scale)", scale=alt.Scale(type="log")),
-        color=alt.Color("vendor:N", title="vendor"),
+        color=alt.Color("vendor:N", title="vendor", scale=alt.Scale(scheme="tableau10")),
         tooltip=[
             alt.Tooltip("gpu:N", title="GPU"),
             alt.Tooltip("launch_date:T", title="launched", format="%Y-%m"),
@@ -121,7 +121,7 @@ else:
     )
     labels = scatter.mark_text(align="left", dx=8, fontSize=11).encode(text="gpu:N")
     st.altair_chart((scatter + labels).properties(height=420), width="stretch")
-    st.caption(
+    ui.caption(
         f"One dot per GPU: the {stat}'s {ui.USD_TFLOP_H} at {kind} prices (bf16, or fp16 where a GPU has no "
-        "bf16). Newer GPUs further down deliver a useful TFLOP-hour for less."
+        "bf16). Lower is cheaper useful compute; hover a dot for its price per GPU-hour and offer count."
     )

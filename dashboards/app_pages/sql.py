@@ -142,15 +142,15 @@ if run:
 
 result = st.session_state.get("sql_result")
 if result is None:
-    st.caption("Pick an example or write a query, then press **Run query**.")
+    ui.caption("Pick an example or write a query, then press **Run query**.")
 else:
     kind, ran_sql, payload = result
     if ran_sql != sql:
-        st.caption("Showing the result of the previous query; press Run query to run the edited one.")
+        ui.caption("Showing the result of the previous query; press Run query to run the edited one.")
     if kind == "refused":
-        st.error(payload, icon="🚫")
+        st.error(ui.md(payload), icon=":material/block:")
     elif kind == "error":
-        st.error(payload, icon="⚠️")
+        st.error(ui.md(payload), icon=":material/error:")
     else:
         frame: pl.DataFrame = payload
         truncated = frame.height > MAX_ROWS
@@ -159,7 +159,7 @@ else:
         if frame.width == 0 or frame.is_empty():
             st.info("The query ran and returned no rows. Loosen its WHERE clause, or check the values "
                     "you filter on (e.g. `SELECT DISTINCT pricing FROM latest_offers`).")
-        st.caption(f"{frame.height:,} row(s) x {frame.width} column(s)" + (f", cut at {MAX_ROWS:,}" if truncated else ""))
+        ui.caption(f"{frame.height:,} row(s) x {frame.width} column(s)" + (f", cut at {MAX_ROWS:,}" if truncated else ""))
         shown = _flat(frame)
         st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * max(frame.height, 1), 560),
                      key="sql_result_table")

@@ -20,6 +20,7 @@ DEFAULT_PRESET = "llama-3.1-8b"
 PREFERRED_GPUS = ("H100-SXM-80GB", "H100-80GB", "H100-SXM", "A100-SXM-80GB", "A100-80GB")
 CLUSTER_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 SIZING = ("Cluster size", "Deadline", "Memory minimum")
+MIN_CHART_DAYS = 1 / 24  # the chart stops at clusters that would finish within an hour
 
 ui.header(
     "Train",
@@ -73,7 +74,7 @@ with st.container(border=True):
     preset_key = st.session_state["train_preset"]
     if preset_key in PRESETS:
         p = PRESETS[preset_key]
-        st.caption(f"{p.name}: {ui.count(p.params)} parameters" + (f" ({p.note})" if p.note else "") + f". Source: {p.source_url}")
+        ui.caption(f"{p.name}: {ui.count(p.params)} parameters" + (f" ({p.note})" if p.note else "") + f". Source: {p.source_url}")
 
     st.markdown("**Hardware and pricing**")
     gpu_ids = sorted(g for g, s in catalog.items() if any(s.tflops.get(p) for p in TRAINING_PRECISIONS))
@@ -94,7 +95,7 @@ with st.container(border=True):
     st.markdown("**Cluster and assumptions**")
     c1, c2, c3, c4 = st.columns(4)
     sizing = c1.radio("Size the cluster by", SIZING, key="train_sizing", horizontal=False)
-    gpus_in = c2.number_input("Cluster size (GPUs)", value=256, step=8, key="train_gpus",
+    gpus_in = c2.number_input("Cluster size (GPUs)", value=64, step=8, key="train_gpus",
                               disabled=sizing != "Cluster size")
     deadline = c2.number_input("Deadline (days)", value=30.0, step=1.0, key="train_deadline",
                                disabled=sizing != "Deadline")
@@ -132,7 +133,7 @@ except EstimateError as exc:
     ui.estimate_error(exc)
     st.stop()
 
-m = st.columns(6)
+m = st.columns(3) + st.columns(3)
 m[0].metric("Training compute", f"{ui.sci(result.total_flops)} FLOPs",
             help=f"{result.flops_factor:g} x {ui.count(result.active_params)} active params x {ui.count(result.tokens)} tokens")
 m[1].metric("GPU-hours", f"{result.gpu_hours:,.0f} GPU-h", help="Before any spot allowance.")
@@ -167,7 +168,7 @@ else:
     best = priced.row(0, named=True)
     c1, c2, c3 = st.columns(3)
     c1.metric("Cheapest total", ui.usd(best["total_cost_usd"]),
-              help=f"{best['provider']} {best['instance_type']} ({best['region']}) at ${best['price_usd_per_gpu_hour']:.3f}/GPU-h")
+              help=ui.md(f"{best['provider']} {best['instance_type']} ({best['region']}) at ${best['price_usd_per_gpu_hour']:.3f}/GPU-h"))
     c2.metric("Median offer total", ui.usd(priced["total_cost_usd"].median()))
     c3.metric("Offers priced", f"{priced.height:,}")
     st.dataframe(
@@ -180,7 +181,7 @@ else:
             "rank": ui.number("#", "%d"),
             "nodes": ui.number("instances", "%d", "ceil(cluster GPUs / GPUs per instance)"),
             "billed_gpus": ui.number("billed GPUs", "%d"),
-            "billed_gpu_hours": ui.number("billed GPU-hours", "localized", "incl. idle GPUs of the last instance and the spot allowance"),
+            "billed_gpu_hours": ui.number("billed GPU-hours", "%.0f", "incl. idle GPUs of the last instance and the spot allowance"),
             "wall_clock_days": ui.number("wall-clock (days)", "%.1f"),
             "total_cost_usd": st.column_config.NumberColumn("total cost ($)", format="dollar"),
         },
@@ -188,9 +189,9 @@ else:
 
 # -- cost against time --------------------------------------------------------------------------
 st.subheader("Cost against wall-clock time")
-st.caption(
+ui.caption(
     f"Each line is one GPU type at {pricing} prices (its cheapest whole-GPU offer as of {day:%Y-%m-%d}); each "
-    "point a cluster size, from its memory minimum up to 16,384 GPUs. Bigger clusters finish sooner but "
+    "point a cluster size, from its memory minimum up to 16,384 GPUs (or until the run would take under an hour). Bigger clusters finish sooner but "
     "scale less efficiently, so the cost creeps up. The ring marks your current estimate."
 )
 
@@ -217,6 +218,8 @@ def _tradeoff(_spec: training.TrainingSpec, spec_key: tuple, _offers: pl.DataFra
             p = training.price_offers(r, gpu_offers)
             if p.is_empty():
                 break
+            if p["wall_clock_days"][0] < MIN_CHART_DAYS:
+                break  # bigger clusters only shave minutes off a run this short
             rows.append({"gpu": gpu_id, "gpus": n, "days": p["wall_clock_days"][0], "cost_usd": p["total_cost_usd"][0],
                          "gpu_hours": r.gpu_hours, "provider": p["provider"][0],
                          "price_usd_per_gpu_hour": p["price_usd_per_gpu_hour"][0]})
@@ -246,7 +249,8 @@ else:
         alt.Tooltip("price_usd_per_gpu_hour:Q", title="$/GPU-h", format="$.3f"),
     ]
     x = alt.X("days:Q", title="wall-clock time (days, log scale)", scale=alt.Scale(type="log"))
-    y = alt.Y("cost_usd:Q", title="total cost ($, log scale)", scale=alt.Scale(type="log"), axis=alt.Axis(format="$~s"))
+    y = alt.Y("cost_usd:Q", title="total cost ($, log scale)", scale=alt.Scale(type="log", nice=False, padding=12),
+              axis=alt.Axis(format="$~s"))
     lines = alt.Chart(shown).mark_line(point=True).encode(x=x, y=y, color=alt.Color("gpu:N", title="GPU"), tooltip=tooltip)
     chart = lines
     if not priced.is_empty():
@@ -257,4 +261,4 @@ else:
         )
     st.altair_chart(chart.properties(height=420), width="stretch")
     if len(keep) < curve["gpu"].n_unique():
-        st.caption(f"{curve['gpu'].n_unique() - len(keep)} more GPU types are priced but not drawn (the 10 cheapest are).")
+        ui.caption(f"{curve['gpu'].n_unique() - len(keep)} more GPU types are priced but not drawn (the 10 cheapest are).")

@@ -1,0 +1,433 @@
+"""The curated spec sheet, the assumptions, the Epoch AI specs connector and the spec views.
+
+Why this exists: every cost metric is price / (dense peak x utilisation x scaling). A sparsity
+figure stored as dense halves every $/TFLOP; a bandwidth in GB/s read as TB/s makes decode
+1000x faster; an external dataset silently overwriting a datasheet figure makes the numbers
+untraceable. These tests pin: the sheet's size, sources and units; dense != datasheet sparsity
+for every NVIDIA part that quotes it; the assumption lookups; Epoch AI parsing on the real
+export (header names, inf / empty cells, unit checks, sparsity columns never dense) and the
+10 % cross-check; and the warehouse loaders and the spec_disagreements / unmapped_gpus views.
+Inputs marked "derived" below are in-memory edits of the real Epoch file, made to show one
+failure each; nothing hand-made is stored as a fixture.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from connectors.base import FetchContext, ParseError, RawResponse
+from connectors.epoch_ai import COLUMNS, EpochAIHardware, cross_check
+from connectors.gpu_names import canonical_gpu
+from connectors.http import build_client
+from connectors.specs import (
+    ASSUMPTION_SCHEMA,
+    EXTERNAL_SPEC_SCHEMA,
+    GPU_SPEC_SCHEMA,
+    load_assumptions,
+    load_curated_specs,
+    load_datasheet_sparsity,
+)
+from costmodel.assumptions import Assumptions
+from costmodel.gpus import GpuSpec, guess_gpu_class
+
+
+# The assumptions table is read by costmodel.assumptions (one implementation for the pipeline,
+# the CLI and the dashboard); these adapters keep the tests below about the table's content.
+def lookup_utilisation(table, klass, precision):
+    return Assumptions(table).utilisation(klass, precision, None).value
+
+
+def lookup_scaling(table, interconnect, count):
+    return Assumptions(table).scaling("*", "*", interconnect, 1 if count is None else count, fast=False).value
+
+
+def gpu_class(row):
+    return guess_gpu_class(GpuSpec.from_row(row)) if row else "*"
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "epoch_ai" / "ml_hardware_2026-04-22.csv"
+OBSERVED = datetime(2026, 4, 22, tzinfo=timezone.utc)
+TFLOPS_COLUMNS = [c for c in GPU_SPEC_SCHEMA if c.endswith("_tflops") or c == "int8_tops"]
+
+
+@pytest.fixture(scope="module")
+def specs() -> pl.DataFrame:
+    return load_curated_specs()
+
+
+@pytest.fixture(scope="module")
+def assumptions() -> pl.DataFrame:
+    return load_assumptions()
+
+
+def raw(body: bytes, status: int = 200) -> RawResponse:
+    return RawResponse(
+        source="epoch_ai",
+        method="GET",
+        url=EpochAIHardware.url,
+        status=status,
+        headers={"content-type": "text/csv"},
+        fetched_at=OBSERVED,
+        body=body,
+    )
+
+
+def parse(body: bytes) -> pl.DataFrame:
+    return EpochAIHardware().parse([raw(body)])
+
+
+def value(frame: pl.DataFrame, name: str, metric: str) -> float | None:
+    hit = frame.filter((pl.col("name_raw") == name) & (pl.col("metric") == metric))
+    return hit["value"][0] if hit.height else None
+
+
+# --- the curated sheet ------------------------------------------------------------------------
+
+def test_sheet_size_schema_and_sources(specs):
+    assert specs.height >= 40
+    assert specs.schema == pl.Schema(GPU_SPEC_SCHEMA)
+    assert specs["gpu"].is_unique().all()
+    for row in specs.iter_rows(named=True):
+        assert row["source_url"] and row["source_url"].startswith("https://"), row["gpu"]
+        assert row["vendor"] and row["name"], row["gpu"]
+    required = {
+        "V100-SXM-16GB", "V100-SXM-32GB", "V100-PCIE-16GB", "T4-16GB", "A10-24GB", "A10G-24GB",
+        "A100-SXM-40GB", "A100-SXM-80GB", "A100-PCIE-40GB", "A100-PCIE-80GB", "L4-24GB",
+        "L40-48GB", "L40S-48GB", "H100-SXM-80GB", "H100-PCIE-80GB", "H100-NVL-94GB",
+        "H200-SXM-141GB", "H200-NVL-141GB", "H800-SXM-80GB", "GH200-96GB", "B200-180GB",
+        "GB200-186GB", "B300-288GB", "RTX4090-24GB", "RTX5090-32GB", "RTX6000ADA-48GB",
+        "RTXA6000-48GB", "RTXA5000-24GB", "RTXA4000-16GB", "RTX3090-24GB", "A40-48GB",
+        "MI250X-128GB", "MI300X-192GB", "MI325X-256GB", "MI355X-288GB", "TPU-V4", "TPU-V5E",
+        "TPU-V5P", "TPU-V6E", "TRAINIUM-32GB", "TRAINIUM2-96GB", "INFERENTIA2-32GB",
+        "GAUDI2-96GB", "GAUDI3-128GB",
+    }
+    assert required <= set(specs["gpu"])
+
+
+def test_uncertain_rows_are_marked(specs):
+    # gpu-math.md marks these with a double dagger; the sheet must say so too.
+    for gpu in ("A10G-24GB", "H100-NVL-94GB", "H800-SXM-80GB", "GH200-96GB", "GB200-186GB",
+                "B300-288GB", "MI325X-256GB", "MI355X-288GB", "GAUDI2-96GB"):
+        notes = specs.filter(pl.col("gpu") == gpu)["notes"][0] or ""
+        assert notes.startswith("‡"), gpu
+
+
+def test_units_are_sane(specs):
+    for row in specs.iter_rows(named=True):
+        gpu = row["gpu"]
+        if row["memory_bandwidth_tbs"] is not None:
+            assert 0.1 <= row["memory_bandwidth_tbs"] <= 20, gpu  # TB/s, not GB/s
+        assert row["memory_gb"] is not None and 8 <= row["memory_gb"] <= 400, gpu  # GB, not MiB
+        for column in TFLOPS_COLUMNS:
+            if row[column] is not None:
+                assert 0 < row[column] <= 25_000, (gpu, column)  # TFLOPS, not FLOP/s
+        if row["tdp_w"] is not None:
+            assert 50 <= row["tdp_w"] <= 1_500, gpu
+        if row["interconnect_gbs"] is not None:
+            assert 16 <= row["interconnect_gbs"] <= 2_000, gpu
+        assert row["interconnect"] in {"nvlink", "nvswitch", "pcie", "infinity-fabric", "ici",
+                                       "neuronlink", "ethernet"}, gpu
+        assert row["launch_date"] is None or date(2014, 1, 1) <= row["launch_date"] <= date(2026, 12, 31)
+        # Lower precision is never slower on the same part.
+        order = ["tf32_tflops", "bf16_tflops", "fp8_tflops", "fp4_tflops"]
+        known = [row[c] for c in order if row[c] is not None]
+        assert known == sorted(known), gpu
+
+
+def test_dense_is_never_the_datasheet_sparsity_figure(specs):
+    sparse = load_datasheet_sparsity()
+    by_gpu = {r["gpu"]: r for r in specs.iter_rows(named=True)}
+    assert sparse.height >= 100
+    for row in sparse.iter_rows(named=True):
+        assert row["gpu"] in by_gpu, row
+        dense = by_gpu[row["gpu"]][row["metric"]]
+        if dense is None:
+            continue  # the dense figure is unpublished (RTX PRO 6000 BF16): nothing to confuse
+        assert dense != row["sparse_value"], row
+        assert 1.9 <= row["sparse_value"] / dense <= 2.1, (row, dense)  # sparse = 2x dense
+    # Every NVIDIA part that quotes sparsity is covered by the file.
+    covered = set(sparse["gpu"])
+    for gpu in ("A10-24GB", "A100-SXM-80GB", "A100-PCIE-40GB", "L4-24GB", "L40S-48GB",
+                "H100-SXM-80GB", "H100-PCIE-80GB", "H100-NVL-94GB", "H200-SXM-141GB",
+                "H200-NVL-141GB", "B200-180GB", "GB200-186GB", "RTX4090-24GB",
+                "RTX6000ADA-48GB", "RTXA6000-48GB", "A40-48GB", "A30-24GB"):
+        assert gpu in covered, gpu
+
+
+# --- assumptions ------------------------------------------------------------------------------
+
+def test_assumptions_table_shape(assumptions):
+    assert assumptions.schema == pl.Schema(ASSUMPTION_SCHEMA)
+    keys = assumptions.select("kind", "gpu_class", "precision", "interconnect", "min_gpus")
+    assert keys.is_unique().all()
+    for row in assumptions.iter_rows(named=True):
+        assert row["kind"] in ("utilisation", "scaling")
+        assert row["source_url"].startswith("https://") and row["note"], row
+        assert 0 < row["value"] <= 1
+        assert row["min_gpus"] <= row["max_gpus"]
+        assert row["overridden"] is False
+
+
+def test_utilisation_lookup(assumptions, specs):
+    assert lookup_utilisation(assumptions, "datacenter", "bf16") == 0.40  # Llama 3 / PaLM
+    assert lookup_utilisation(assumptions, "tpu", "bf16") == 0.46  # PaLM on TPU v4
+    assert lookup_utilisation(assumptions, "datacenter", "fp8") < lookup_utilisation(assumptions, "datacenter", "bf16")
+    assert lookup_utilisation(assumptions, "amd", "fp8") == 0.25  # class without fp8 row -> '*', fp8
+    assert lookup_utilisation(assumptions, "no-such-class", "int8") == 0.35  # '*', '*'
+    override = assumptions.with_columns(
+        value=pl.when((pl.col("gpu_class") == "datacenter") & (pl.col("precision") == "bf16"))
+        .then(0.5).otherwise(pl.col("value")),
+        overridden=(pl.col("gpu_class") == "datacenter") & (pl.col("precision") == "bf16"),
+    )
+    assert lookup_utilisation(pl.concat([assumptions, override]), "datacenter", "bf16") == 0.5
+    for row in specs.iter_rows(named=True):
+        assert lookup_utilisation(assumptions, gpu_class(row), "bf16") is not None, row["gpu"]
+
+
+def test_scaling_lookup(assumptions, specs):
+    assert lookup_scaling(assumptions, "nvswitch", 1) == 1.0
+    assert lookup_scaling(assumptions, "nvswitch", 1 / 6) == 1.0  # a slice never communicates
+    assert lookup_scaling(assumptions, "nvswitch", 8) == 0.95
+    assert lookup_scaling(assumptions, "nvswitch", 16) == 0.90
+    assert lookup_scaling(assumptions, "pcie", 4) < lookup_scaling(assumptions, "nvswitch", 4)
+    assert lookup_scaling(assumptions, "pcie", 16) < lookup_scaling(assumptions, "pcie", 8)
+    assert lookup_scaling(assumptions, "ici", 256) == 0.95
+    assert lookup_scaling(assumptions, "carrier-pigeon", 4) == 0.85  # '*' within a machine
+    assert lookup_scaling(assumptions, None, None) == 1.0
+    for row in specs.iter_rows(named=True):
+        for count in (1, 2, 8, 64):
+            assert lookup_scaling(assumptions, row["interconnect"], count) is not None
+
+
+def test_gpu_classes(specs):
+    by_gpu = {r["gpu"]: r for r in specs.iter_rows(named=True)}
+    expected = {
+        "H100-SXM-80GB": "datacenter", "L40S-48GB": "datacenter", "V100-SXM-16GB": "datacenter-legacy",
+        "T4-16GB": "datacenter-legacy", "RTX4090-24GB": "consumer", "RTX5090-32GB": "consumer",
+        "RTXA6000-48GB": "workstation", "RTX6000ADA-48GB": "workstation",
+        "RTX4000ADA-20GB": "workstation", "QUADRO-RTX6000-24GB": "workstation",
+        "MI300X-192GB": "amd", "TPU-V5E": "tpu", "TRAINIUM2-96GB": "trainium",
+        "GAUDI3-128GB": "gaudi",
+    }
+    for gpu, cls in expected.items():
+        assert gpu_class(by_gpu[gpu]) == cls, gpu
+    assert gpu_class(None) == "*"
+
+
+# --- Epoch AI ---------------------------------------------------------------------------------
+
+def test_epoch_parses_the_real_export():
+    frame = parse(FIXTURE.read_bytes())
+    assert frame.schema == pl.Schema(EXTERNAL_SPEC_SCHEMA)
+    assert frame["name_raw"].n_unique() >= 170
+    assert frame.height > 800
+    assert frame.select(pl.col("value").is_finite().all()).item()
+    assert frame.filter(pl.col("value").is_null()).height == 0
+    assert set(frame["metric"]) <= set(GPU_SPEC_SCHEMA)
+    assert "fp16_tflops" not in set(frame["metric"])  # Epoch's FP16 column is the vector rate
+    h100 = "NVIDIA H100 SXM5 80GB"
+    assert value(frame, h100, "bf16_tflops") == pytest.approx(989.4, abs=0.1)
+    assert value(frame, h100, "memory_gb") == pytest.approx(80)
+    assert value(frame, h100, "memory_bandwidth_tbs") == pytest.approx(3.35)
+    assert value(frame, h100, "interconnect_gbs") == pytest.approx(900)
+    assert value(frame, h100, "tdp_w") == pytest.approx(700)
+    # A row whose quoted Notes span lines parses whole.
+    assert value(frame, "Google TPU v7 Ironwood", "fp8_tflops") == pytest.approx(4614)
+    assert value(frame, "Amazon Trainium3", "bf16_tflops") == pytest.approx(671)
+    row = frame.row(0, named=True)
+    assert row["source_url"] == EpochAIHardware.url and row["observed_at"] == OBSERVED
+    assert row["raw_response_id"] == raw(FIXTURE.read_bytes()).id
+
+
+def test_epoch_agrees_with_the_sheet_mostly(specs):
+    disagreements = cross_check(specs, parse(FIXTURE.read_bytes()))
+    # The headline figures of the main data-centre parts agree within 10 %.
+    for gpu in ("H100-SXM-80GB", "H200-SXM-141GB", "A100-SXM-80GB", "MI300X-192GB", "L4-24GB"):
+        flagged = disagreements.filter(
+            (pl.col("gpu") == gpu) & pl.col("metric").is_in(["bf16_tflops", "memory_gb", "memory_bandwidth_tbs"])
+        )
+        assert flagged.is_empty(), flagged
+
+
+def _edit_cell(body: bytes, name: str, header: str, new: str) -> bytes:
+    """Derived input: the real file with one cell replaced."""
+    table = pl.read_csv(body, infer_schema=False)
+    table = table.with_columns(
+        pl.when(pl.col("Hardware name") == name).then(pl.lit(new)).otherwise(pl.col(header)).alias(header)
+    )
+    return table.write_csv().encode()
+
+
+def test_renamed_column_is_a_clear_error():
+    body = FIXTURE.read_bytes().replace(b"Memory bandwidth (byte/s)", b"Memory bandwidth (GB/s)", 1)
+    with pytest.raises(ParseError, match=r"'Memory bandwidth \(byte/s\)'.*missing"):
+        parse(body)
+    body = FIXTURE.read_bytes().replace(b"Hardware name", b"Name", 1)
+    with pytest.raises(ParseError, match="'Hardware name'"):
+        parse(body)
+
+
+def test_inf_and_empty_cells_become_null():
+    body = FIXTURE.read_bytes()
+    h100 = "NVIDIA H100 SXM5 80GB"
+    body = _edit_cell(body, h100, "TDP (W)", "inf")
+    body = _edit_cell(body, h100, "FP8 performance (FLOP/s)", "")
+    body = _edit_cell(body, h100, "INT8 performance (OP/s)", "-inf")
+    body = _edit_cell(body, h100, "FP4 performance (FLOP/s)", "NaN")
+    frame = parse(body)
+    for metric in ("tdp_w", "fp8_tflops", "int8_tops", "fp4_tflops"):
+        assert value(frame, h100, metric) is None, metric
+    assert value(frame, h100, "bf16_tflops") == pytest.approx(989.4, abs=0.1)
+    assert all(math.isfinite(v) for v in frame["value"])
+
+
+def test_gbs_where_bytes_per_second_expected_is_an_error():
+    # Derived: 3350 (GB/s) typed into the byte/s column would read as 3.35e-9 TB/s.
+    body = _edit_cell(FIXTURE.read_bytes(), "NVIDIA H100 SXM5 80GB", "Memory bandwidth (byte/s)", "3350")
+    with pytest.raises(ParseError, match=r"NVIDIA H100 SXM5 80GB.*Memory bandwidth.*3350"):
+        parse(body)
+    # And the other way: a value 1000x too large (TB/s read as GB/s upstream).
+    body = _edit_cell(FIXTURE.read_bytes(), "NVIDIA H100 SXM5 80GB", "Memory bandwidth (byte/s)", "3.35e15")
+    with pytest.raises(ParseError, match="outside the plausible"):
+        parse(body)
+    body = _edit_cell(FIXTURE.read_bytes(), "NVIDIA H100 SXM5 80GB", "TDP (W)", "seven hundred")
+    with pytest.raises(ParseError, match="not a number"):
+        parse(body)
+
+
+def test_sparsity_columns_never_land_as_dense():
+    # Derived: an export that adds a "with sparsity" column (NVIDIA's 2x figure).
+    table = pl.read_csv(FIXTURE.read_bytes(), infer_schema=False).with_columns(
+        (pl.col("Tensor-FP16/BF16 performance (FLOP/s)").cast(pl.Float64) * 2)
+        .cast(pl.String)
+        .alias("Tensor-FP16/BF16 performance with sparsity (FLOP/s)")
+    )
+    frame = parse(table.write_csv().encode())
+    assert value(frame, "NVIDIA H100 SXM5 80GB", "bf16_tflops") == pytest.approx(989.4, abs=0.1)
+    assert frame.height == parse(FIXTURE.read_bytes()).height
+    assert not any("spars" in h.lower() for h in COLUMNS)
+
+
+def test_html_and_empty_bodies_are_parse_errors():
+    with pytest.raises(ParseError, match="HTML"):
+        parse(b"<!DOCTYPE html><html><body>Cloudflare</body></html>")
+    with pytest.raises(ParseError, match="empty"):
+        parse(b"")
+    with pytest.raises(ParseError, match="missing"):
+        parse(b"just,some,columns\n1,2,3\n")
+
+
+def test_fetch_is_one_get():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=FIXTURE.read_bytes(), headers={"content-type": "text/csv"})
+
+    client = build_client(httpx.MockTransport(handler), sleep=lambda s: None)
+    responses = list(EpochAIHardware().fetch(client, FetchContext()))
+    assert len(seen) == 1 and seen[0].method == "GET" and str(seen[0].url) == EpochAIHardware.url
+    assert len(responses) == 1 and responses[0].status == 200
+    assert EpochAIHardware().parse(responses).height > 800
+
+
+def test_registered_as_a_specs_source():
+    from connectors.registry import get_source, price_sources
+
+    source = get_source("epoch_ai")
+    assert source.kind == "specs" and source.providers == () and source.key_env is None
+    assert source not in price_sources()
+
+
+def test_cross_check_flags_over_ten_percent_only(specs):
+    now = OBSERVED
+    external = pl.DataFrame(
+        {
+            "name_raw": ["NVIDIA H100 SXM5 80GB", "NVIDIA H100 SXM5 80GB", "NVIDIA L4", "Mystery chip"],
+            "metric": ["bf16_tflops", "memory_bandwidth_tbs", "bf16_tflops", "bf16_tflops"],
+            "value": [989.5 * 2, 3.35 * 1.05, None, 5.0],  # sparse-as-dense (+100 %), +5 %, null
+            "source_url": [EpochAIHardware.url] * 4,
+            "observed_at": [now] * 4,
+            "raw_response_id": ["x"] * 4,
+        },
+        schema=EXTERNAL_SPEC_SCHEMA,
+    )
+    before = specs.clone()
+    found = cross_check(specs, external)
+    assert found.columns[:8] == ["gpu", "metric", "curated_value", "external_value", "rel_diff",
+                                 "external_source", "name_raw", "source_url"]
+    assert found.height == 1
+    row = found.row(0, named=True)
+    assert (row["gpu"], row["metric"]) == ("H100-SXM-80GB", "bf16_tflops")
+    assert row["rel_diff"] == pytest.approx(1.0)
+    assert row["external_source"] == "epoch_ai"
+    assert specs.equals(before)  # never overwrites
+    assert cross_check(specs, external, tolerance=0.04).height == 2  # the 5 % one at 4 %
+
+
+# --- warehouse ---------------------------------------------------------------------------------
+
+def test_reference_tables_and_spec_views(tmp_path, specs):
+    from connectors.offers import finalize_offers
+    from connectors.base import offers_frame
+    from warehouse.specs import load_reference_tables, replace_external_specs
+    from warehouse.store import Warehouse
+
+    warehouse = Warehouse(tmp_path / "gpu_prices.duckdb")
+    with warehouse.writer() as w:
+        con = w.con
+        con.execute("INSERT INTO gpu_aliases VALUES ('H100 SXM', NULL, 'vast', DATE '2026-01-01', DATE '2026-02-01')")
+        counts = load_reference_tables(w)
+        assert counts["gpu_specs"] == specs.height
+        assert con.sql("SELECT count(*) FROM gpu_specs WHERE loaded_at IS NULL").fetchall()[0][0] == 0
+        seen = con.sql("SELECT gpu, seen_in, first_seen FROM gpu_aliases WHERE alias = 'H100 SXM'").fetchall()
+        assert seen == [("H100-SXM-80GB", "vast", date(2026, 1, 1))]  # kept, NULL gpu filled
+        # An operator's override survives a reload; defaults are refreshed.
+        con.execute("UPDATE assumptions SET value = 0.5, overridden = true "
+                    "WHERE kind = 'utilisation' AND gpu_class = 'datacenter' AND precision = 'bf16'")
+        con.execute("UPDATE assumptions SET value = 0.99 WHERE kind = 'scaling' AND interconnect = 'pcie' AND min_gpus = 2")
+        load_reference_tables(w)
+        rows = dict(con.sql("SELECT gpu_class || '/' || precision || '/' || interconnect, value FROM assumptions "
+                            "WHERE (kind = 'utilisation' AND gpu_class = 'datacenter' AND precision = 'bf16') "
+                            "OR (kind = 'scaling' AND interconnect = 'pcie' AND min_gpus = 2)").fetchall())
+        assert rows == {"datacenter/bf16/*": 0.5, "*/*/pcie": 0.80}
+        assert con.sql("SELECT count(*) FROM assumptions").fetchall()[0][0] == load_assumptions().height
+
+        # Epoch's real figures plus one seeded disagreement (derived: H100 bandwidth +25 %).
+        body = _edit_cell(FIXTURE.read_bytes(), "NVIDIA H100 SXM5 80GB", "Memory bandwidth (byte/s)", "4187500000000.0")
+        replace_external_specs(w, date(2026, 4, 1), "epoch_ai", parse(FIXTURE.read_bytes()))
+        written = replace_external_specs(w, date(2026, 4, 22), "epoch_ai", parse(body))
+        assert written > 800
+        assert con.sql("SELECT gpu FROM external_specs WHERE name_raw = 'NVIDIA H100 SXM5 80GB' LIMIT 1").fetchall() == [("H100-SXM-80GB",)]
+        view = con.sql("SELECT * FROM spec_disagreements").pl()
+        hit = view.filter((pl.col("gpu") == "H100-SXM-80GB") & (pl.col("metric") == "memory_bandwidth_tbs"))
+        assert hit.height == 1 and hit["rel_diff"][0] == pytest.approx(0.25)
+        assert hit["external_snapshot_date"][0] == date(2026, 4, 22)  # the latest snapshot only
+        assert view.filter(pl.col("gpu") == "H200-SXM-141GB").is_empty()
+        assert set(view["gpu"]) <= set(specs["gpu"])
+        assert con.sql("SELECT memory_bandwidth_tbs FROM gpu_specs WHERE gpu = 'H100-SXM-80GB'").fetchall() == [(3.35,)]
+
+        # Offers whose GPU name maps to nothing are listed, with counts and where they came from.
+        rows = [
+            {"provider": "vast", "region": r, "instance_type": f"{name}-1", "gpu_name_raw": name,
+             "gpu_count": 1.0, "pricing": "on_demand", "price": 1.0, "currency": "USD",
+             "source_url": "https://example.invalid/recorded", "observed_at": OBSERVED, "raw_response_id": "r"}
+            for name in ("Mystery X1", "H100 SXM") for r in ("us", "eu")
+        ]
+        offers, _ = finalize_offers(offers_frame(rows, "vast"), "vast", date(2026, 4, 22))
+        w.replace_offers(date(2026, 4, 22), "vast", offers, offers.clear().with_columns(reason=pl.lit("")))
+        unmapped = con.sql("SELECT * FROM unmapped_gpus").pl()
+        assert unmapped["gpu_name_raw"].to_list() == ["Mystery X1"]
+        assert unmapped["offers"][0] == 2 and unmapped["sources"][0].to_list() == ["vast"]
+        assert unmapped["first_seen"][0] == date(2026, 4, 22)
+        assert con.sql("SELECT count(*) FROM gpus_without_specs").fetchall()[0][0] == 0
+
+
+def test_every_spec_row_has_a_resolvable_id(specs):
+    for gpu in specs["gpu"]:
+        assert canonical_gpu(gpu) == gpu
