@@ -228,9 +228,47 @@ def build_skypilot(data: Path) -> list[Recorded]:
     return out
 
 
+# --- Epoch AI: the machine-learning hardware CSV, byte for byte --------------------------------
+
+EPOCH_DATE = "2026-04-22"
+
+
+def build_epoch_ai(data: Path) -> list[Recorded]:
+    from connectors.epoch_ai import EpochAIHardware
+
+    path = data / "epoch-ai" / f"ml_hardware_{EPOCH_DATE}.csv"
+    body = path.read_bytes()
+    return [Recorded(
+        snapshot_date=EPOCH_DATE,
+        source="epoch_ai",
+        url=EpochAIHardware.url,
+        body=body,
+        file_name="ml_hardware.csv",
+        fetched_at=f"{EPOCH_DATE}T00:00:00+00:00",
+        content_type="text/csv",
+        provenance={
+            "origin": {
+                "repo": "natepaulo43-oss/Capstone-AI-Capex-Wall (a copy of Epoch AI's download)",
+                "path": "data/ml_hardware.csv",
+                "commit": "73ab8a4b77886be5396772f757da064fb1e02ce4",
+                "commit_date": EPOCH_DATE,
+                "licence": "Epoch AI data: CC-BY 4.0",
+                "shared_copy": f"../shared/data/epoch-ai/ml_hardware_{EPOCH_DATE}.csv",
+            },
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "note": (
+                "Epoch AI's 'Machine Learning Hardware' CSV as downloaded by a third party and "
+                "committed on the given date; byte-for-byte. Observation day = that commit date "
+                "(time of day unknown, so midnight UTC)."
+            ),
+        },
+    )]
+
+
 BUILDERS = {
     "azure": build_azure,
     "skypilot": build_skypilot,
+    "epoch_ai": build_epoch_ai,
 }
 
 
