@@ -73,6 +73,7 @@ def test_reads_never_fail_while_ingest_writes(replayed_warehouse, tmp_path, monk
         ingest.wait(timeout=60)
 
     output = log.read_text()
+    print(f"{reads} view reads and {page_runs} page runs during a {time.monotonic() - started:.1f}s ingest")
     assert ingest.returncode == 0, f"the ingest failed:\n{output[-4000:]}"
     assert not failures, failures[:5]
     assert reads >= MIN_READS_DURING_INGEST, f"only {reads} reads happened during the ingest"

@@ -368,3 +368,21 @@ def test_sql_bad_query_is_an_error_not_a_traceback(warehouse_env):
     at = open_page("sql")
     run_sql(at, "SELECT no_such_column FROM latest_offers")
     assert at.error and at.error[0].value.startswith("Query failed")
+
+
+def test_dashboard_never_imports_dagster_or_pipelines():
+    """The dashboard reads the warehouse and the cost model only (CONTRIBUTING.md layout)."""
+    import ast
+
+    root = APP.parent
+    for file in root.rglob("*.py"):
+        tree = ast.parse(file.read_text(), filename=str(file))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"dagster", "pipelines"}, f"{file.relative_to(root.parent)} imports {name}"

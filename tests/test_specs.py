@@ -193,7 +193,8 @@ def test_scaling_lookup(assumptions, specs):
     assert lookup_scaling(assumptions, "nvswitch", 1) == 1.0
     assert lookup_scaling(assumptions, "nvswitch", 1 / 6) == 1.0  # a slice never communicates
     assert lookup_scaling(assumptions, "nvswitch", 8) == 0.95
-    assert lookup_scaling(assumptions, "nvswitch", 16) == 0.90
+    assert lookup_scaling(assumptions, "nvswitch", 16) == 0.92
+    assert lookup_scaling(assumptions, "nvswitch", 16384) < lookup_scaling(assumptions, "nvswitch", 1024)
     assert lookup_scaling(assumptions, "pcie", 4) < lookup_scaling(assumptions, "nvswitch", 4)
     assert lookup_scaling(assumptions, "pcie", 16) < lookup_scaling(assumptions, "pcie", 8)
     assert lookup_scaling(assumptions, "ici", 256) == 0.95

@@ -136,8 +136,9 @@ st.dataframe(
 )
 ui.caption(
     f"A source is flagged when its last success is more than {STALE_AFTER_DAYS} days before now, when it lags "
-    f"the newest snapshot, or when its prices were observed more than {OLD_OBSERVATION_DAYS} days before the "
-    "newest snapshot. 'last success' is when the ingest ran; 'prices observed' is when the data were fetched."
+    f"the newest snapshot, when its prices were observed more than {OLD_OBSERVATION_DAYS} days before the "
+    f"newest snapshot, or when its prices are more than {STALE_AFTER_DAYS} days old. 'last success' is when the "
+    "ingest ran; 'prices observed' is when the data were fetched."
 )
 
 st.subheader("Snapshots")

@@ -70,7 +70,7 @@ else:
             "source_url": ui.link("spec source"),
         },
     )
-    ui.caption(f"{shown.height} of {specs.height} GPUs. "None": no published dense figure for that precision.")
+    ui.caption(f"{shown.height} of {specs.height} GPUs. None: no published dense figure for that precision.")
 
 # -- price per effective TFLOP against launch date ---------------------------------------------
 st.subheader("Price per effective TFLOP-hour against launch date")
