@@ -219,6 +219,11 @@ def request(
                     sink.write(chunk)
                 else:
                     chunks.append(chunk)
+        except BaseException:
+            if body_path is not None:
+                sink.close()
+                body_path.unlink(missing_ok=True)  # a partial download is not worth keeping
+            raise
         finally:
             if spool_to_disk:
                 sink.close()

@@ -325,6 +325,91 @@ def sources(warehouse_path) -> None:
     console.print(f"{kinds.count('direct')} direct, {kinds.count('aggregator')} aggregator, {kinds.count('specs')} specs source(s)")
 
 
+# -- assumptions ----------------------------------------------------------------------------
+
+
+@main.group()
+def assumptions() -> None:
+    """The utilisation (MFU) and scaling-efficiency assumptions behind every effective TFLOP.
+
+    \b
+    Each row has a published source. Override one with `assumptions set`; overrides survive
+    ingests (the curated defaults never overwrite them) until `assumptions reset`.
+    """
+
+
+@assumptions.command("list")
+@warehouse_option
+def assumptions_list(warehouse_path) -> None:
+    """Show the assumptions table, overrides marked."""
+    from warehouse import read
+
+    try:
+        frame = read.query(
+            "SELECT kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, overridden, source_url "
+            "FROM assumptions ORDER BY kind, interconnect, gpu_class, precision, min_gpus",
+            path=warehouse_path,
+        )
+    except read.WarehouseMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print_frame(frame, "table")
+
+
+@assumptions.command("set")
+@click.option("--kind", type=click.Choice(["utilisation", "scaling"]), required=True)
+@click.option("--gpu-class", default="*", show_default=True,
+              help="datacenter, datacenter-legacy, workstation, consumer, amd, tpu, trainium, gaudi or *.")
+@click.option("--precision", default="*", show_default=True, help="bf16, fp16, fp8, fp4, tf32, fp32 or *.")
+@click.option("--interconnect", default="*", show_default=True, help="nvswitch, nvlink, pcie, infinity-fabric, ici, ethernet or *.")
+@click.option("--min-gpus", type=float, default=0, show_default=True)
+@click.option("--max-gpus", type=float, default=1e9, show_default=True)
+@click.option("--value", type=click.FloatRange(0, 1, min_open=True), required=True, help="A fraction in (0, 1].")
+@click.option("--source-url", default="user override", show_default=True, help="Where your figure comes from.")
+@warehouse_option
+def assumptions_set(kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, source_url, warehouse_path) -> None:
+    """Override one assumption, recompute every day's cost metrics, and publish.
+
+    \b
+    Example: your own runs reach 48% MFU in bf16 on data-centre GPUs:
+      gpu-prices assumptions set --kind utilisation --gpu-class datacenter --precision bf16 --value 0.48
+    """
+    from pipelines.derived import refresh_cost_metrics
+
+    warehouse = Warehouse(warehouse_path)
+    if not warehouse.path.exists():
+        raise click.ClickException(f"no warehouse at {warehouse.path}; run `gpu-prices ingest --replay` first")
+    with warehouse.writer() as w:
+        w.con.execute(
+            "INSERT OR REPLACE INTO assumptions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+            [kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, source_url,
+             f"override set {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"],
+        )
+        days = [r[0] for r in w.con.sql("SELECT DISTINCT snapshot_date FROM offers ORDER BY 1").fetchall()]
+        for day in days:
+            refresh_cost_metrics(w.con, day)
+    warehouse.publish()
+    console.print(f"[green]override saved[/green]; cost metrics recomputed for {len(days)} snapshot date(s) and published")
+
+
+@assumptions.command("reset")
+@warehouse_option
+def assumptions_reset(warehouse_path) -> None:
+    """Drop every override, restore the curated defaults, recompute and publish."""
+    from pipelines.derived import refresh_cost_metrics
+    from warehouse.specs import load_reference_tables
+
+    warehouse = Warehouse(warehouse_path)
+    with warehouse.writer() as w:
+        removed = w.con.sql("SELECT count(*) FROM assumptions WHERE overridden").fetchall()[0][0]
+        w.con.execute("DELETE FROM assumptions WHERE overridden")
+        load_reference_tables(w)
+        days = [r[0] for r in w.con.sql("SELECT DISTINCT snapshot_date FROM offers ORDER BY 1").fetchall()]
+        for day in days:
+            refresh_cost_metrics(w.con, day)
+    warehouse.publish()
+    console.print(f"removed {removed} override(s); defaults restored and metrics recomputed")
+
+
 # -- dashboard ------------------------------------------------------------------------------
 
 

@@ -61,16 +61,7 @@ def cost_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     count); then $ per effective TFLOP-hour, $ per 1e18 useful FLOPs and $ per GB-hour."""
     snapshot_date = date.fromisoformat(context.partition_key)
     with warehouse.get().writer() as w:
-        day_offers = _read_frame(w.con, "SELECT * FROM offers WHERE snapshot_date = $d", {"d": snapshot_date})
-        specs = _read_frame(w.con, "SELECT * FROM gpu_specs")
-        assumptions = _read_frame(w.con, "SELECT * FROM assumptions")
-        metrics = build_cost_metrics(day_offers, specs, assumptions)
-        w.con.execute("BEGIN TRANSACTION")
-        w.con.execute("DELETE FROM cost_metrics WHERE snapshot_date = ?", [snapshot_date])
-        w.con.register("incoming_metrics", metrics)
-        w.con.execute("INSERT INTO cost_metrics BY NAME SELECT * FROM incoming_metrics")
-        w.con.unregister("incoming_metrics")
-        w.con.execute("COMMIT")
+        day_offers, metrics = refresh_cost_metrics(w.con, snapshot_date)
     with_gpu = day_offers.filter(pl.col("gpu").is_not_null()).height
     return dg.MaterializeResult(
         metadata={
@@ -80,6 +71,26 @@ def cost_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "offers_with_specs": metrics.select("source", "provider", "region", "instance_type", "pricing").unique().height,
         }
     )
+
+
+def refresh_cost_metrics(con, snapshot_date: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Recompute one day's cost_metrics from offers, specs and assumptions (one transaction)."""
+    day_offers = _read_frame(con, "SELECT * FROM offers WHERE snapshot_date = $d", {"d": snapshot_date})
+    specs = _read_frame(con, "SELECT * FROM gpu_specs")
+    assumptions = _read_frame(con, "SELECT * FROM assumptions")
+    metrics = build_cost_metrics(day_offers, specs, assumptions)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM cost_metrics WHERE snapshot_date = ?", [snapshot_date])
+        con.register("incoming_metrics", metrics)
+        con.execute("INSERT INTO cost_metrics BY NAME SELECT * FROM incoming_metrics")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("incoming_metrics")
+    return day_offers, metrics
 
 
 @dg.asset(

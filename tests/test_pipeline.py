@@ -80,3 +80,49 @@ def test_sources_command_lists_every_source(replayed_warehouse):
     result = run_cli("sources", "--warehouse", str(replayed_warehouse))
     for source in all_sources():
         assert source.id in result.stdout
+
+
+def test_replayed_materialisation_through_dagster(tmp_path):
+    """The daily job itself, materialised in process on one bundled day, with its asset checks."""
+    from pipelines.definitions import build_defs, daily_ingest
+    from pipelines.resources import HttpResource, WarehouseResource
+    from tests.conftest import PROJECT_ROOT
+
+    snapshot = PROJECT_ROOT / "snapshots" / "bundled" / "2024-01-19"
+    defs = build_defs({
+        "http": HttpResource(mode="replay", snapshot_dir=str(snapshot)),
+        "warehouse": WarehouseResource(path=str(tmp_path / "gpu_prices.duckdb")),
+    })
+    keys = [dg.AssetKey(["raw", "oci"])] + [
+        dg.AssetKey(name) for name in ("offers", "gpu_specs", "cost_metrics", "price_index", "published_warehouse")
+    ]
+    result = defs.resolve_job_def(daily_ingest.name).execute_in_process(
+        partition_key="2024-01-19",
+        asset_selection=keys,
+        run_config={"ops": {"offers": {"config": {"sources": ["oci"]}}}},
+    )
+    assert result.success
+    materialised = {
+        e.event_specific_data.materialization.asset_key.to_user_string()
+        for e in result.get_asset_materialization_events()
+    }
+    assert {"raw/oci", "offers", "cost_metrics", "price_index", "published_warehouse"} <= materialised
+    checks = result.get_asset_check_evaluations()
+    assert {c.check_name for c in checks} == {
+        "row_count_vs_previous_day", "prices_within_bounds", "every_offer_has_source_url"
+    }
+    assert all(c.passed for c in checks)
+    offers = read.query("SELECT count(*) AS n, count(DISTINCT gpu) AS gpus FROM offers", path=tmp_path / "gpu_prices.duckdb")
+    assert offers["n"][0] > 0
+
+
+def test_an_assumption_override_changes_the_metrics_and_survives_reset(replayed_warehouse, tmp_path):
+    copy = tmp_path / "gpu_prices.duckdb"
+    shutil.copy(replayed_warehouse, copy)
+    query = ("SELECT round(avg(utilisation), 4) AS u FROM gpu_cost_metrics "
+             "WHERE gpu = 'H100-SXM-80GB' AND precision = 'bf16'")
+    run_cli("assumptions", "set", "--kind", "utilisation", "--gpu-class", "datacenter",
+            "--precision", "bf16", "--value", "0.5", "--warehouse", str(copy))
+    assert read.query(query, path=copy)["u"][0] == 0.5
+    run_cli("assumptions", "reset", "--warehouse", str(copy))
+    assert read.query(query, path=copy)["u"][0] == 0.4
