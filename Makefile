@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: setup demo ingest-demo dashboard test clean
+.PHONY: setup demo ingest-demo dashboard dagster test clean
 
 $(BIN)/gpu-prices: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ dashboard: setup
 	$(BIN)/gpu-prices dashboard --port $(PORT)
 
 demo: ingest-demo dashboard
+
+# The Dagster UI with the daily schedule (live mode); state kept in .dagster_home/.
+dagster: setup
+	mkdir -p .dagster_home
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m pipelines.definitions
 
 test: setup
 	$(BIN)/python -m pytest
