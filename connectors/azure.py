@@ -66,6 +66,7 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
+    number,
     offers_frame,
     provenance,
     require_fields,
@@ -227,12 +228,6 @@ def _vcpus(size: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def _number(value, field: str, where: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ParseError(f"azure: field {field!r} is not a number ({value!r}) in {where}") from exc
-
 
 class AzureRetailPrices(Source):
     id = "azure"
@@ -331,7 +326,7 @@ class AzureRetailPrices(Source):
             "spot_is_estimate": False,
             **prov,
         }
-        price = _number(item["unitPrice"], "unitPrice", where)
+        price = number(self.id, item["unitPrice"], "unitPrice", where)
         rows: list[dict] = []
         if kind == "Reservation":
             term = item.get("reservationTerm")
@@ -359,6 +354,6 @@ class AzureRetailPrices(Source):
                 rows.append({
                     **base,
                     "pricing": SAVINGS_KIND[plan["term"]],
-                    "price": _number(plan["unitPrice"], "savingsPlan.unitPrice", where),
+                    "price": number(self.id, plan["unitPrice"], "savingsPlan.unitPrice", where),
                 })
         return rows

@@ -232,6 +232,22 @@ def require_columns(source_id: str, columns: list[str], needed: tuple[str, ...],
         )
 
 
+def number(source_id: str, value: Any, field: str, where: str) -> float:
+    """A required numeric field as float, or a ParseError naming the field and the value."""
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ParseError(f"{source_id}: {field!r} is not a number ({value!r}) in {where}") from exc
+
+
+def json_object(source_id: str, raw: RawResponse) -> dict:
+    """The body as a JSON object (dict), or a ParseError saying what came instead."""
+    body = raw.json()
+    if not isinstance(body, dict):
+        raise ParseError(f"{source_id}: {raw.url} is not a JSON object (got {type(body).__name__})")
+    return body
+
+
 def offers_frame(rows: list[dict], source_id: str) -> pl.DataFrame:
     """Build a parsed-offer frame from row dicts; absent optional columns become null."""
     if not rows:

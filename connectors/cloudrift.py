@@ -27,9 +27,9 @@ import polars as pl
 
 from connectors.base import (
     FetchContext,
-    ParseError,
     RawResponse,
     Source,
+    json_object,
     offers_frame,
     provenance,
     require_fields,
@@ -72,9 +72,7 @@ class CloudriftSource(Source):
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
         rows: list[dict] = []
         for raw in responses:
-            body = raw.json()
-            if not isinstance(body, dict):
-                raise ParseError(f"cloudrift: {raw.url} is not a JSON object")
+            body = json_object(self.id, raw)
             require_fields(self.id, body, ("data",), raw.url)
             require_fields(self.id, body["data"] or {}, ("instance_types",), f"{raw.url} data")
             for i, itype in enumerate(body["data"]["instance_types"]):

@@ -33,6 +33,7 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
+    number,
     offers_frame,
     provenance,
     require_fields,
@@ -48,12 +49,6 @@ def _next_link(body: dict) -> str:
     pages = links.get("pages") if isinstance(links, dict) else None
     return (pages.get("next") or "") if isinstance(pages, dict) else ""
 
-
-def _number(value, field: str, where: str, source_id: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ParseError(f"{source_id}: {field} is not a number ({value!r}) in {where}") from exc
 
 
 class DigitalOceanSizes(Source):
@@ -104,13 +99,13 @@ class DigitalOceanSizes(Source):
                 gpu_count = gpu_memory = gpu_name = None
                 if gpu_info:
                     require_fields(self.id, gpu_info, ("count", "model"), f"{where}.gpu_info")
-                    gpu_count = _number(gpu_info["count"], "gpu_info.count", where, self.id)
+                    gpu_count = number(self.id, gpu_info["count"], "gpu_info.count", where)
                     gpu_name = str(gpu_info["model"])
                     vram = gpu_info.get("vram") or {}
                     if vram.get("amount") is not None and gpu_count:
-                        total = _number(vram["amount"], "gpu_info.vram.amount", where, self.id)
+                        total = number(self.id, vram["amount"], "gpu_info.vram.amount", where)
                         gpu_memory = total / gpu_count
-                price = _number(size["price_hourly"], "price_hourly", where, self.id)
+                price = number(self.id, size["price_hourly"], "price_hourly", where)
                 for region in size["regions"] or [""]:
                     rows.append(
                         {
@@ -120,8 +115,8 @@ class DigitalOceanSizes(Source):
                             "gpu_name_raw": gpu_name,
                             "gpu_count": gpu_count,
                             "gpu_memory_gb": gpu_memory,
-                            "vcpus": _number(size["vcpus"], "vcpus", where, self.id),
-                            "ram_gb": _number(size["memory"], "memory", where, self.id) / 1024,
+                            "vcpus": number(self.id, size["vcpus"], "vcpus", where),
+                            "ram_gb": number(self.id, size["memory"], "memory", where) / 1024,
                             "pricing": "on_demand",
                             "price": price,
                             "currency": "USD",

@@ -44,6 +44,7 @@ from connectors.base import (
     ParseError,
     RawResponse,
     Source,
+    number,
     offers_frame,
     provenance,
     require_fields,
@@ -129,7 +130,7 @@ class CyclenerdGcpPricing(Source):
                 where = f"compute.instance.{instance_type} of {raw.url}"
                 require_fields(self.id, spec, ("cost",), where)
                 gpu_key = gpu_keys[0]
-                gpu_count = _number(spec[gpu_key], gpu_key, where, self.id)
+                gpu_count = number(self.id, spec[gpu_key], gpu_key, where)
                 for region, cost in (spec["cost"] or {}).items():
                     require_fields(self.id, cost or {}, ("hour",), f"{where}.cost.{region}")
                     for key, pricing, divisor in PRICE_KEYS:
@@ -146,7 +147,7 @@ class CyclenerdGcpPricing(Source):
                                 "vcpus": _optional(spec.get("cpu")),
                                 "ram_gb": _optional(spec.get("ram")),
                                 "pricing": pricing,
-                                "price": _number(cost[key], key, f"{where}.cost.{region}", self.id) / divisor,
+                                "price": number(self.id, cost[key], key, f"{where}.cost.{region}") / divisor,
                                 "currency": "USD",
                                 "spot_is_estimate": False,
                                 **provenance(raw),
@@ -154,12 +155,6 @@ class CyclenerdGcpPricing(Source):
                         )
         return offers_frame(rows, self.id)
 
-
-def _number(value, field: str, where: str, source_id: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ParseError(f"{source_id}: {field!r} is not a number ({value!r}) in {where}") from exc
 
 
 def _optional(value) -> float | None:

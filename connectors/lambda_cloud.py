@@ -41,6 +41,7 @@ from connectors.base import (
     ParseError,
     RawResponse,
     Source,
+    number,
     offers_frame,
     provenance,
     require_fields,
@@ -52,12 +53,6 @@ _COUNT_IN_NAME = re.compile(r"^gpu_(\d+)x_")
 _COUNT_PREFIX = re.compile(r"^\s*\d+\s*x\s+", re.IGNORECASE)
 _MEMORY = re.compile(r"\((\d+(?:\.\d+)?)\s*GB", re.IGNORECASE)
 
-
-def _number(value, field: str, where: str, source_id: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ParseError(f"{source_id}: {field} is not a number ({value!r}) in {where}") from exc
 
 
 class LambdaCloud(Source):
@@ -95,7 +90,7 @@ class LambdaCloud(Source):
                 name = itype["name"]
                 specs = itype["specs"] or {}
                 if specs.get("gpus") is not None:
-                    gpus = _number(specs["gpus"], "specs.gpus", where, self.id)
+                    gpus = number(self.id, specs["gpus"], "specs.gpus", where)
                 else:
                     match = _COUNT_IN_NAME.match(name)
                     if not match:
@@ -110,7 +105,7 @@ class LambdaCloud(Source):
                 for index, region in enumerate(regions):
                     require_fields(self.id, region, ("name",), f"{where}.regions_with_capacity_available[{index}]")
                 region_names = [r["name"] for r in regions] or [""]
-                price = _number(itype["price_cents_per_hour"], "price_cents_per_hour", where, self.id) / 100
+                price = number(self.id, itype["price_cents_per_hour"], "price_cents_per_hour", where) / 100
                 for region in region_names:
                     rows.append(
                         {

@@ -35,6 +35,7 @@ from connectors.base import (
     ParseError,
     RawResponse,
     Source,
+    json_object,
     offers_frame,
     provenance,
     require_fields,
@@ -85,9 +86,7 @@ class RunpodSource(Source):
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
         rows: list[dict] = []
         for raw in responses:
-            body = raw.json()
-            if not isinstance(body, dict):
-                raise ParseError(f"runpod: {raw.url} is not a JSON object")
+            body = json_object(self.id, raw)
             if body.get("errors"):
                 messages = "; ".join(str(e.get("message", e)) for e in body["errors"])
                 raise ParseError(f"runpod: GraphQL error from {raw.url}: {messages}")

@@ -36,6 +36,7 @@ from connectors.base import (
     ParseError,
     RawResponse,
     Source,
+    json_object,
     offers_frame,
     provenance,
     require_fields,
@@ -93,9 +94,7 @@ class VastSource(Source):
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
         rows: list[dict] = []
         for raw in responses:
-            body = raw.json()
-            if not isinstance(body, dict):
-                raise ParseError(f"vastai: {raw.url} is not a JSON object")
+            body = json_object(self.id, raw)
             require_fields(self.id, body, ("offers",), raw.url)
             if not isinstance(body["offers"], list):
                 raise ParseError(f"vastai: 'offers' in {raw.url} is not a list")

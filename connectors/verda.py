@@ -52,6 +52,7 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
+    number,
     offers_frame,
     provenance,
     require_fields,
@@ -65,12 +66,6 @@ CLIENT_ID_ENV = "VERDA_CLIENT_ID"
 
 _COUNT_PREFIX = re.compile(r"^\s*\d+\s*x\s+", re.IGNORECASE)
 
-
-def _number(value, field: str, where: str, source_id: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ParseError(f"{source_id}: {field} is not a number ({value!r}) in {where}") from exc
 
 
 class VerdaCloud(Source):
@@ -135,7 +130,7 @@ class VerdaCloud(Source):
             name = itype["instance_type"]
             where = f"instance type {name!r} in {types_raw.url}"
             require_fields(self.id, itype["gpu"], ("number_of_gpus",), f"{where}.gpu")
-            gpus = _number(itype["gpu"]["number_of_gpus"], "gpu.number_of_gpus", where, self.id)
+            gpus = number(self.id, itype["gpu"]["number_of_gpus"], "gpu.number_of_gpus", where)
             gpu_text = _COUNT_PREFIX.sub("", itype["gpu"].get("description") or "") or None
             gpu_memory_total = (itype.get("gpu_memory") or {}).get("size_in_gigabytes")
             common = {
@@ -144,7 +139,7 @@ class VerdaCloud(Source):
                 "gpu_name_raw": gpu_text if gpus else None,
                 "gpu_count": gpus,
                 "gpu_memory_gb": (
-                    _number(gpu_memory_total, "gpu_memory.size_in_gigabytes", where, self.id) / gpus
+                    number(self.id, gpu_memory_total, "gpu_memory.size_in_gigabytes", where) / gpus
                     if gpus and gpu_memory_total else None
                 ),
                 "vcpus": _optional(itype["cpu"].get("number_of_cores")),
@@ -153,9 +148,9 @@ class VerdaCloud(Source):
                 "spot_is_estimate": False,
                 **provenance(types_raw),
             }
-            prices = [("on_demand", _number(itype["price_per_hour"], "price_per_hour", where, self.id))]
+            prices = [("on_demand", number(self.id, itype["price_per_hour"], "price_per_hour", where))]
             if itype.get("spot_price") not in (None, ""):
-                prices.append(("spot", _number(itype["spot_price"], "spot_price", where, self.id)))
+                prices.append(("spot", number(self.id, itype["spot_price"], "spot_price", where)))
             for region in locations.get(name) or [""]:
                 for pricing, price in prices:
                     rows.append({**common, "region": region, "pricing": pricing, "price": price})
