@@ -75,7 +75,10 @@ class _ProgressHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         source, _, message = record.getMessage().partition("\t")
         final = message.startswith(("ok", "failed", "skipped"))
-        style = "green" if message.startswith("ok") else "red" if message.startswith("failed") else "yellow" if message.startswith("skipped") else "dim"
+        style = next(
+            (colour for word, colour in (("ok", "green"), ("failed", "red"), ("skipped", "yellow")) if message.startswith(word)),
+            "dim",
+        )
         if final or not message.startswith("fetched"):
             self.progress.console.print(f"  [bold]{source:<16}[/bold] [{style}]{message}[/{style}]")
         self.progress.update(self.task, description=f"{source}: {message[:60]}")
@@ -94,15 +97,12 @@ def _run_partition(
 
     from connectors.registry import get_source
     from pipelines.assets import raw_asset_key
-    from pipelines.definitions import build_defs, daily_ingest
+    from pipelines.definitions import DERIVED_ASSETS, build_defs, daily_ingest
     from pipelines.resources import HttpResource, WarehouseResource
 
     selected = [get_source(s) for s in source_ids]
     price_ids = [s.id for s in selected if s.kind != "specs"]
-    keys = [raw_asset_key(s) for s in selected] + [
-        __import__("dagster").AssetKey(name)
-        for name in ("offers", "gpu_specs", "cost_metrics", "price_index", "published_warehouse")
-    ]
+    keys = [raw_asset_key(s) for s in selected] + [a.key for a in DERIVED_ASSETS]
     resources = {
         "http": HttpResource(mode=mode, snapshot_dir=str(snapshot_dir) if snapshot_dir else None),
         "warehouse": WarehouseResource(path=str(warehouse.path)),

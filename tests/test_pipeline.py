@@ -126,3 +126,34 @@ def test_an_assumption_override_changes_the_metrics_and_survives_reset(replayed_
     assert read.query(query, path=copy)["u"][0] == 0.5
     run_cli("assumptions", "reset", "--warehouse", str(copy))
     assert read.query(query, path=copy)["u"][0] == 0.4
+
+
+def test_source_disagreements_pairs_quotes_more_than_five_percent_apart(tmp_path):
+    """Two sources quoting the same offer on the same day: 4% apart is agreement, 20% is not."""
+    from datetime import date, datetime, timezone
+
+    import polars as pl
+
+    from connectors.offers import OFFER_COLUMNS, QUARANTINE_COLUMNS
+    from warehouse.store import Warehouse
+
+    def row(source, instance_type, price):
+        return {
+            "snapshot_date": date(2026, 8, 22), "source": source, "provider": "lambda", "region": "us-east-1",
+            "instance_type": instance_type, "gpu": "H100-SXM-80GB", "gpu_name_raw": "H100", "gpu_count": 1.0,
+            "gpu_memory_gb": 80.0, "vcpus": None, "ram_gb": None, "pricing": "on_demand",
+            "price_usd_per_hour": price, "price_usd_per_gpu_hour": price, "currency": "USD",
+            "price_original": price, "spot_is_estimate": False, "source_url": f"https://example.test/{source}",
+            "observed_at": datetime(2026, 8, 22, tzinfo=timezone.utc), "raw_response_id": "x",
+        }
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    empty = pl.DataFrame(schema=QUARANTINE_COLUMNS)
+    with warehouse.writer() as w:
+        w.replace_offers(date(2026, 8, 22), "direct_a", pl.DataFrame(
+            [row("direct_a", "close", 2.00), row("direct_a", "far", 2.00)], schema=OFFER_COLUMNS), empty)
+        w.replace_offers(date(2026, 8, 22), "catalog_b", pl.DataFrame(
+            [row("catalog_b", "close", 2.08), row("catalog_b", "far", 2.40)], schema=OFFER_COLUMNS), empty)
+    warehouse.publish()
+    pairs = read.query("SELECT instance_type, diff_pct FROM source_disagreements", path=warehouse.path)
+    assert pairs.to_dicts() == [{"instance_type": "far", "diff_pct": 20.0}]
