@@ -40,6 +40,7 @@ import polars as pl
 
 from costmodel.errors import EstimateError
 from costmodel.gpus import GpuSpec, catalog, pick
+from costmodel.offers import whole_gpu_offers
 from costmodel.presets import ModelPreset
 
 WEIGHT_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
@@ -416,18 +417,7 @@ def price_offers(result: InferenceResult, offers: pl.DataFrame, pricing: str | N
     Offers of fractional GPUs (gpu_count < 1) are left out: the replica was sized on whole GPUs.
     """
     kind = result.pricing if pricing == "same" else pricing
-    frame = offers.filter(
-        (pl.col("gpu") == result.gpu)
-        & pl.col("price_usd_per_gpu_hour").is_not_null()
-        & (pl.col("price_usd_per_gpu_hour") > 0)
-        & pl.col("gpu_count").is_not_null()
-        & (pl.col("gpu_count") >= 1)
-    )
-    if kind is not None:
-        frame = frame.filter(pl.col("pricing") == kind)
-    for optional in ("source", "source_url", "snapshot_date", "observed_at", "region", "instance_type"):
-        if optional not in frame.columns:
-            frame = frame.with_columns(pl.lit(None).alias(optional))
+    frame = whole_gpu_offers(offers, result.gpu, kind)
     g = result.gpus_per_replica
     tokens_h = result.avg_rps * result.tokens_per_request * 3600
     output_h = result.avg_rps * result.output_tokens_per_request * 3600

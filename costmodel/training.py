@@ -33,6 +33,7 @@ import polars as pl
 from costmodel.assumptions import GPUS_PER_NODE, Assumptions
 from costmodel.errors import EstimateError
 from costmodel.gpus import TRAINING_PRECISIONS, GpuSpec, pick
+from costmodel.offers import whole_gpu_offers
 
 COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20
 DEFAULT_SPOT_ALLOWANCE = 0.10
@@ -286,18 +287,7 @@ def price_offers(result: TrainingResult, offers: pl.DataFrame, pricing: str | No
     Offers of fractional GPUs (gpu_count < 1) are left out: a share cannot join a cluster.
     """
     kind = result.pricing if pricing == "same" else pricing
-    frame = offers.filter(
-        (pl.col("gpu") == result.gpu)
-        & pl.col("price_usd_per_gpu_hour").is_not_null()
-        & (pl.col("price_usd_per_gpu_hour") > 0)
-        & pl.col("gpu_count").is_not_null()
-        & (pl.col("gpu_count") >= 1)
-    )
-    if kind is not None:
-        frame = frame.filter(pl.col("pricing") == kind)
-    for optional in ("source", "source_url", "snapshot_date", "observed_at", "region", "instance_type"):
-        if optional not in frame.columns:
-            frame = frame.with_columns(pl.lit(None).alias(optional))
+    frame = whole_gpu_offers(offers, result.gpu, kind)
     allowance = (
         pl.when(pl.col("pricing").is_in(list(INTERRUPTIBLE_PRICING)))
         .then(pl.lit(1.0 + result.spot_allowance))

@@ -40,14 +40,28 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, source_id: str) -> str:
+    """A one-line reason that names the source, for ingest_runs and the console."""
     if isinstance(exc, SourceError):
-        return str(exc)
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__}): {exc}"
-    if isinstance(exc, httpx.TransportError):
-        return f"could not reach the endpoint ({type(exc).__name__}): {exc}"
-    return f"{type(exc).__name__}: {exc}"
+        message = str(exc)
+    elif isinstance(exc, httpx.TimeoutException):
+        message = f"timed out ({type(exc).__name__}): {exc}"
+    elif isinstance(exc, httpx.TransportError):
+        message = f"could not reach the endpoint ({type(exc).__name__}): {exc}"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return message if message.startswith(source_id) else f"{source_id}: {message}"
+
+
+def _parse_failed(warehouse: Warehouse, source: Source, snapshot_date: date, exc: BaseException,
+                  responses: int, say) -> Outcome:
+    """Record a parse failure; the day's earlier rows of the source stay as they were."""
+    error = _describe(exc, source.id)
+    with warehouse.writer() as w:
+        w.record_run(snapshot_date, source.id, status="failed", stage="parse",
+                     finished_at=_now(), message=error, offers_written=0, quarantined=0)
+    say(f"failed: {error}")
+    return Outcome(source.id, "failed", error, responses=responses)
 
 
 def skip_reason(source: Source, mode: str, snapshot_sources: set[str] | None) -> str | None:
@@ -96,9 +110,7 @@ def fetch_source(
             say(f"fetched {len(responses)} response(s), {raw.size:,} bytes last")
         check_responses(source.id, responses)
     except Exception as exc:  # noqa: BLE001 - a source's failure must not stop the others
-        error = _describe(exc)
-        if not error.startswith(source.id):
-            error = f"{source.id}: {error}"
+        error = _describe(exc, source.id)
         log.warning("fetch failed: %s", error)
 
     with warehouse.writer() as w:
@@ -146,14 +158,7 @@ def parse_source(
         parsed = source.parse(raws)
         offers, quarantined = finalize_offers(parsed, source.id, snapshot_date)
     except Exception as exc:  # noqa: BLE001
-        error = _describe(exc)
-        if not error.startswith(source.id):
-            error = f"{source.id}: {error}"
-        with warehouse.writer() as w:
-            w.record_run(snapshot_date, source.id, status="failed", stage="parse",
-                         finished_at=_now(), message=error, offers_written=0, quarantined=0)
-        say(f"failed: {error}")
-        return Outcome(source.id, "failed", error, responses=len(raws))
+        return _parse_failed(warehouse, source, snapshot_date, exc, len(raws), say)
 
     with warehouse.writer() as w:
         w.replace_offers(snapshot_date, source.id, offers, quarantined)
@@ -172,14 +177,7 @@ def _parse_specs(warehouse: Warehouse, source: Source, snapshot_date: date, raws
     try:
         frame = source.parse(raws)
     except Exception as exc:  # noqa: BLE001
-        error = _describe(exc)
-        if not error.startswith(source.id):
-            error = f"{source.id}: {error}"
-        with warehouse.writer() as w:
-            w.record_run(snapshot_date, source.id, status="failed", stage="parse",
-                         finished_at=_now(), message=error, offers_written=0, quarantined=0)
-        say(f"failed: {error}")
-        return Outcome(source.id, "failed", error, responses=len(raws))
+        return _parse_failed(warehouse, source, snapshot_date, exc, len(raws), say)
     with warehouse.writer() as w:
         replace_external_specs(w, snapshot_date, source.id, frame)
         w.record_run(snapshot_date, source.id, status="ok", stage="write", finished_at=_now(),
