@@ -12,7 +12,10 @@ import dagster as dg
 from tests.conftest import run_cli
 from warehouse import read
 
-TABLES = ["raw_responses", "ingest_runs", "offers", "quarantined_offers", "cost_metrics", "price_index"]
+TABLES = [
+    "raw_responses", "ingest_runs", "offers", "quarantined_offers", "cost_metrics", "price_index",
+    "gpu_specs", "gpu_aliases", "external_specs", "assumptions",
+]
 
 
 def test_definitions_load():
