@@ -123,8 +123,8 @@ _FAMILIES: list[tuple[str, float | None, dict[str, float]]] = [
     # NCv2: P100; NDv1: P40.
     ("P100-16GB", 16, {"NC6s_v2": 1, "NC12s_v2": 2, "NC24s_v2": 4, "NC24rs_v2": 4}),
     ("P40", 24, {"ND6s": 1, "ND12s": 2, "ND24s": 4, "ND24rs": 4}),
-    # NCv3: V100 16 GB; NDv2: 8x V100 32 GB (NVLink).
-    ("V100-16GB", 16, {"NC6s_v3": 1, "NC12s_v3": 2, "NC24s_v3": 4, "NC24rs_v3": 4}),
+    # NCv3: V100 16 GB PCIe cards; NDv2: 8x V100 32 GB SXM2 (NVLink).
+    ("V100-PCIE-16GB", 16, {"NC6s_v3": 1, "NC12s_v3": 2, "NC24s_v3": 4, "NC24rs_v3": 4}),
     ("V100-32GB", 32, {"ND40rs_v2": 8}),
     # NCasT4_v3.
     ("T4", 16, {"NC4as_T4_v3": 1, "NC8as_T4_v3": 1, "NC16as_T4_v3": 1, "NC64as_T4_v3": 4}),
@@ -133,8 +133,8 @@ _FAMILIES: list[tuple[str, float | None, dict[str, float]]] = [
                  "NV6ads_A10_v5": 1 / 6, "NV12ads_A10_v5": 1 / 3, "NV18ads_A10_v5": 1 / 2,
                  "NV36ads_A10_v5": 1, "NV36adms_A10_v5": 1, "NV72ads_A10_v5": 2}),
     # NC_A100_v4 (PCIe 80 GB) and NDm_A100_v4 (SXM 80 GB).
-    ("A100-80GB", 80, {"NC24ads_A100_v4": 1, "NC48ads_A100_v4": 2, "NC96ads_A100_v4": 4,
-                       "ND96amsr_A100_v4": 8, "ND96amsA100v4": 8}),
+    ("A100-PCIE-80GB", 80, {"NC24ads_A100_v4": 1, "NC48ads_A100_v4": 2, "NC96ads_A100_v4": 4}),
+    ("A100-SXM-80GB", 80, {"ND96amsr_A100_v4": 8, "ND96amsA100v4": 8}),
     # ND_A100_v4 (SXM 40 GB); the meters spell it ND96asr_A100_v4 / ND96asrA100v4_NU.
     ("A100-40GB", 40, {"ND96asr_v4": 8, "ND96asr_A100_v4": 8, "ND96asrA100v4_NU": 8}),
     # NCads_H100_v5 and NCCads_H100_v5 (confidential): H100 NVL 94 GB.

@@ -154,6 +154,29 @@ def memory_per_gpu_gb(cloud: str, info: dict | None, count: float | None) -> flo
     return round(size / 1024, 2)
 
 
+# SkyPilot's accelerator names drop the form factor where a cloud sells both. The instance
+# type or the cloud's own convention says which card it is, and the card changes the price
+# class and the spec sheet (PCIe: lower TDP and bandwidth, no NVSwitch).
+PCIE_WHEN_BARE = {
+    "runpod": {"A100-80GB", "H100"},  # RunPod lists the SXM parts as A100-80GB-SXM / H100-SXM
+}
+PCIE_IN_INSTANCE = re.compile(r"(?<![a-z])pcie?(?![a-z])", re.IGNORECASE)  # a100-pci_, A100_PCIE
+LAMBDA_PCIE_INSTANCES = {"gpu_1x_a100"}  # Lambda: "1x A100 (40 GB PCIe)"; the 8x is SXM4
+
+
+def form_factor_hint(cloud: str, accelerator: str, instance_type: str) -> str:
+    """The accelerator name, with "-PCIE" added where the instance or the cloud says PCIe."""
+    if any(tag in accelerator.upper() for tag in ("PCIE", "SXM", "NVL")):
+        return accelerator
+    if (
+        accelerator in PCIE_WHEN_BARE.get(cloud, set())
+        or PCIE_IN_INSTANCE.search(instance_type)
+        or (cloud == "lambda" and instance_type in LAMBDA_PCIE_INSTANCES)
+    ):
+        return f"{accelerator}-PCIE"
+    return accelerator
+
+
 class SkyPilotCatalog(Source):
     id = "skypilot"
     name = "SkyPilot catalog"
@@ -228,7 +251,7 @@ class SkyPilotCatalog(Source):
                 "provider": provider,
                 "region": (rec.get("Region") or "").strip(),
                 "instance_type": instance,
-                "gpu_name_raw": accel or (info or {}).get("name"),
+                "gpu_name_raw": form_factor_hint(cloud, accel, instance),
                 "gpu_count": count,
                 "gpu_memory_gb": memory_per_gpu_gb(cloud, info, count),
                 "vcpus": _float(rec.get("vCPUs"), "vCPUs", where),

@@ -120,7 +120,7 @@ def test_known_real_prices_and_gpu_mapping():
     mi300 = one("francecentral", "ND96isrMI300Xv5", "on_demand")
     assert (mi300["price"], mi300["gpu_count"]) == (60.0, 8.0)
     a100 = one("westeurope", "Standard_ND96amsr_A100_v4", "on_demand")
-    assert (a100["price"], a100["gpu_name_raw"], a100["gpu_count"]) == (40.962, "A100-80GB", 8.0)
+    assert (a100["price"], a100["gpu_name_raw"], a100["gpu_count"]) == (40.962, "A100-SXM-80GB", 8.0)
     assert one("westeurope", "ND96asr_A100_v4", "on_demand")["gpu_name_raw"] == "A100-40GB"
     # The radar kept one savingsPlanPrice whose term it did not record: not turned into offers.
     assert not frame["pricing"].str.starts_with("savings_plan").any()
@@ -190,7 +190,7 @@ def test_table_covers_every_gpu_size_in_the_recorded_data():
 
 def test_reference_sizes_are_in_the_table():
     expected = {
-        "Standard_ND96asr_v4": ("A100-40GB", 8), "Standard_NC24ads_A100_v4": ("A100-80GB", 1),
+        "Standard_ND96asr_v4": ("A100-40GB", 8), "Standard_NC24ads_A100_v4": ("A100-PCIE-80GB", 1),
         "Standard_NC40ads_H100_v5": ("H100-NVL-94GB", 1), "Standard_ND96isr_H100_v5": ("H100-SXM-80GB", 8),
         "Standard_ND96isr_H200_v5": ("H200-141GB", 8), "Standard_NV36ads_A10_v5": ("A10", 1),
         "Standard_ND40rs_v2": ("V100-32GB", 8), "Standard_ND96isr_MI300X_v5": ("MI300X", 8),

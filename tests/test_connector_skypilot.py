@@ -275,3 +275,22 @@ def test_a_server_error_is_yielded_and_rejected():
     assert [r.status for r in raws] == [200, 503]
     with pytest.raises(SourceError, match="HTTP 503"):
         check_responses("skypilot", raws)
+
+
+@pytest.mark.parametrize(
+    ("cloud", "accelerator", "instance_type", "expected"),
+    [
+        ("runpod", "H100", "1x_H100_SECURE", "H100-PCIE"),  # RunPod's SXM part is "H100-SXM"
+        ("runpod", "A100-80GB-SXM", "1x_A100-80GB-SXM_SECURE", "A100-80GB-SXM"),
+        ("lambda", "A100", "gpu_1x_a100", "A100-PCIE"),  # "1x A100 (40 GB PCIe)"
+        ("lambda", "A100", "gpu_8x_a100", "A100"),  # the 8x node is SXM4
+        ("cudo", "A100", "intel-ice-lake-a100-pci_1x4v8gb", "A100-PCIE"),
+        ("vast", "A100", "1x-A100_PCIE-8-32768", "A100-PCIE"),
+        ("nebius", "H100", "gpu-h100-sxm_8gpu-128vcpu-1600gb", "H100"),
+    ],
+)
+def test_form_factor_is_recovered_where_the_catalog_drops_it(cloud, accelerator, instance_type, expected):
+    """SkyPilot names an A100 PCIe card and an A100 SXM module alike; prices and specs differ."""
+    from connectors.skypilot import form_factor_hint
+
+    assert form_factor_hint(cloud, accelerator, instance_type) == expected
