@@ -27,6 +27,28 @@ Which rows are offers (the documented columns of the offer file):
   lists at 0.00), Unit ``Hrs``, Product Family ``Compute Instance*`` when present.
 * Instance types of the GPU / accelerator families (p, g, gr, trn, inf, dl) - see
   ``GPU_FAMILIES``. Currency is NOT filtered: a non-USD row is quarantined downstream.
+
+Spot prices, ESTIMATED. Quoted spot prices (DescribeSpotPriceHistory) need IAM credentials.
+Without them, the public document behind https://aws.amazon.com/ec2/spot/instance-advisor/
+(``SPOT_ADVISOR_URL``) gives, per region, OS and instance type, the typical saving of spot over
+on-demand in percent (``spot_advisor[region]["Linux"][type] = {"s": saving %, "r": bucket}``).
+As ec2instances.info does when it has no price history, every Linux on-demand row of the region
+files that has an advisor entry also gives a spot row
+
+    spot = on_demand x (100 - s) / 100        marked spot_is_estimate = True,
+
+whose provenance (source_url, raw_response_id, observed_at) is the advisor response: that
+document is what makes it a spot number; its on-demand base is the on-demand row of the same
+fetch. The estimate lives in this source (it used to be a separate ``aws_spot`` source) so the
+region files, hundreds of megabytes each, are downloaded once a day, not twice.
+
+The advisor is OPTIONAL. Fetch GETs it once, before the price-list chain. When it fails (a
+transport error, a non-2xx status after the HTTP policy's retries, or a 2xx body that is not
+an advisor document) it is not yielded and ``ctx.say`` (and the log) says why: a yielded
+non-2xx response would make ``check_responses`` reject the whole fetch, and the on-demand and
+reserved prices must not be lost because the estimate's input is missing. That day then has
+no AWS spot rows. Parse gives spot rows only when one advisor response is present; an advisor
+that is present is read strictly (a ParseError names what is wrong).
 """
 
 from __future__ import annotations
@@ -34,6 +56,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import re
 import shutil
 import tempfile
@@ -52,13 +75,19 @@ from connectors.base import (
     ParseError,
     RawResponse,
     Source,
+    SourceError,
+    json_object,
     offers_frame,
     provenance,
     require_columns,
     require_fields,
 )
 
+log = logging.getLogger("gpu_prices.connectors.aws")
+
 INDEX_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/index.json"
+SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
+ADVISOR_OS = "Linux"  # the on-demand rows are Linux too (see the filters above)
 # A region CSV is ~0.1-0.7 GB today; the cap guards against a runaway body, not a real file.
 MAX_OFFER_FILE_BYTES = 8 * 1024**3
 DISCLAIMER_LINES = 5  # FormatVersion, Disclaimer, Publication Date, Version, OfferCode
@@ -185,7 +214,7 @@ def _price(text: object) -> float | None:
 
 class AwsPriceList(Source):
     id = "aws"
-    name = "AWS Price List (bulk, EC2)"
+    name = "AWS Price List (bulk, EC2) + Spot Instance Advisor"
     kind = "direct"
     providers = ("aws",)
     url = INDEX_URL
@@ -193,7 +222,9 @@ class AwsPriceList(Source):
     key_env = None
     description = (
         "EC2 on-demand and 1y/3y standard No Upfront reserved prices of GPU and ML-accelerator "
-        "instances (Linux, shared tenancy), from the public bulk price list, one CSV per region."
+        "instances (Linux, shared tenancy), from the public bulk price list, one CSV per region; "
+        "plus spot prices ESTIMATED as on-demand x (100 - typical saving %) from the Spot "
+        "Instance Advisor (marked spot_is_estimate; none that day if the advisor is unavailable)."
     )
 
     def __init__(self, regions: tuple[str, ...] | None = None) -> None:
@@ -203,20 +234,122 @@ class AwsPriceList(Source):
     # -- fetch -----------------------------------------------------------------------------
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
+        advisor = fetch_advisor(client, self.id, ctx)
+        if advisor is not None:
+            yield advisor
         yield from fetch_offer_files(client, self.id, ctx, self.regions)
 
     # -- parse -----------------------------------------------------------------------------
 
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
+        advisors = [raw for raw in responses if is_advisor_response(raw)]
+        if len(advisors) > 1:
+            raise ParseError(f"{self.id}: expected at most one response from {SPOT_ADVISOR_URL}, got {len(advisors)}")
+        advisor = advisors[0] if advisors else None
+        savings = savings_table(advisor, self.id) if advisor is not None else {}
+        spot_base = provenance(advisor) if advisor is not None else {}
         rows: list[dict] = []
         for raw in responses:
-            if is_index_response(raw):
+            if raw is advisor or is_index_response(raw):
                 continue
-            rows.extend(parse_offer_file(raw, self.id))
+            offer_rows = parse_offer_file(raw, self.id)
+            rows.extend(offer_rows)
+            if savings:
+                rows.extend(spot_rows(offer_rows, savings, spot_base))
         return offers_frame(rows, self.id)
 
 
-# -- the fetch chain, shared with the spot source --------------------------------------------
+# -- spot, estimated from the Spot Instance Advisor ------------------------------------------
+
+_GPU_TYPE = re.compile(GPU_INSTANCE_REGEX)
+
+
+def is_advisor_response(raw: RawResponse) -> bool:
+    parts, advisor = urlsplit(raw.url), urlsplit(SPOT_ADVISOR_URL)
+    return (parts.hostname, parts.path) == (advisor.hostname, advisor.path)
+
+
+def fetch_advisor(client: httpx.Client, source_id: str, ctx: FetchContext) -> RawResponse | None:
+    """The advisor response, or None (said and logged) when it cannot give spot estimates.
+
+    Optional on purpose: a yielded failure would make check_responses reject the whole fetch,
+    and with it the day's on-demand and reserved prices.
+    """
+    def skip(why: str) -> None:
+        message = f"spot advisor skipped, no spot estimates this run: {why}"
+        ctx.say(message)
+        log.warning("%s: %s", source_id, message)
+
+    try:
+        advisor = http.get(client, source_id, SPOT_ADVISOR_URL)
+    except (httpx.TransportError, SourceError) as exc:
+        skip(f"{type(exc).__name__}: {exc}")
+        return None
+    if not 200 <= advisor.status < 300:
+        snippet = advisor.read()[:200].decode("utf-8", "replace").strip().replace("\n", " ")
+        skip(f"HTTP {advisor.status} from {advisor.url}: {snippet!r}")
+        return None
+    try:
+        savings = savings_table(advisor, source_id)
+    except ParseError as exc:
+        skip(str(exc))
+        return None
+    ctx.say(f"spot advisor: {len(savings)} GPU (region, instance type) savings")
+    return advisor
+
+
+def savings_table(raw: RawResponse, source_id: str) -> dict[tuple[str, str], float]:
+    """(region, instance type) -> saving in percent, for the Linux GPU types of the advisor file."""
+    data = json_object(source_id, raw)
+    require_fields(source_id, data, ("spot_advisor",), raw.url)
+
+    def an_object(value: object, where: str) -> dict:
+        # Every shape surprise must be a ParseError: fetch_advisor skips on exactly that.
+        if not isinstance(value, dict):
+            raise ParseError(f"{source_id}: {raw.url} {where} is not an object; the format changed")
+        return value
+
+    table: dict[tuple[str, str], float] = {}
+    for region, by_os in an_object(data["spot_advisor"], "spot_advisor").items():
+        types = an_object(by_os or {}, f"spot_advisor.{region}").get(ADVISOR_OS) or {}
+        an_object(types, f"spot_advisor.{region}.{ADVISOR_OS}")
+        for instance_type in (t for t in types if _GPU_TYPE.match(t)):
+            entry = an_object(types[instance_type], f"spot_advisor.{region}.{ADVISOR_OS}.{instance_type}")
+            require_fields(source_id, entry, ("s",), f"{raw.url} spot_advisor.{region}.{ADVISOR_OS}.{instance_type}")
+            try:
+                table[(region, instance_type)] = float(entry["s"])
+            except (TypeError, ValueError) as exc:
+                raise ParseError(
+                    f"{source_id}: {raw.url} saving {entry['s']!r} for {region} {instance_type} is not a number"
+                ) from exc
+    return table
+
+
+def spot_rows(offer_rows: list[dict], savings: dict[tuple[str, str], float], advisor_provenance: dict) -> list[dict]:
+    """Estimated spot rows from the on-demand rows that have an advisor saving."""
+    rows = []
+    for row in offer_rows:
+        if row["pricing"] != "on_demand":
+            continue
+        saving = savings.get((row["region"], row["instance_type"]))
+        if saving is None:
+            continue  # no spot market for this type in this region
+        od = row["price"]
+        rows.append(
+            {
+                **row,
+                "pricing": "spot",
+                # An odd saving (>100, <0) gives an odd price; finalize_offers quarantines it
+                # with a reason instead of us hiding it here.
+                "price": None if od is None else od * (100.0 - saving) / 100.0,
+                "spot_is_estimate": True,
+                **advisor_provenance,
+            }
+        )
+    return rows
+
+
+# -- the price-list fetch chain ----------------------------------------------------------------
 
 
 def is_index_response(raw: RawResponse) -> bool:
@@ -230,14 +363,11 @@ def fetch_offer_files(
     source_id: str,
     ctx: FetchContext,
     regions: tuple[str, ...] | None,
-    *,
-    skip_unknown_regions: bool = False,
 ) -> Iterator[RawResponse]:
     """index.json -> region_index.json -> each region's offer CSV (spooled to disk).
 
-    `regions` None means every region of the region index. A region the index does not list
-    is an error, unless `skip_unknown_regions` (the spot source asks for the regions another
-    document names, and a region AWS prices nowhere is no reason to fail).
+    `regions` None means every region of the region index; a region the index does not list
+    is an error.
     """
     index = http.get(client, source_id, INDEX_URL)
     yield index
@@ -259,9 +389,6 @@ def fetch_offer_files(
     wanted = sorted(listing["regions"]) if regions is None else list(regions)
     for code in wanted:
         if code not in listing["regions"]:
-            if skip_unknown_regions:
-                ctx.say(f"{code}: not in the region index, skipped")
-                continue
             raise ParseError(f"{source_id}: region {code!r} is not in {region_index_url}")
         entry = listing["regions"][code]
         require_fields(source_id, entry, ("currentVersionUrl",), f"{region_index_url} regions.{code}")

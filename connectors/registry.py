@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from connectors.aws import AwsPriceList
-from connectors.aws_spot import AwsSpotAdvisor
 from connectors.azure import AzureRetailPrices
 from connectors.base import Source
 from connectors.cloudrift import CloudriftSource
@@ -23,7 +22,6 @@ from connectors.vultr import VultrSource
 # One line per source. Keep the list sorted by id within each kind.
 SOURCES: list[Source] = [
     AwsPriceList(),
-    AwsSpotAdvisor(),
     AzureRetailPrices(),
     CloudriftSource(),
     DigitalOceanSizes(),

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from connectors import aws, aws_spot, azure, cloudrift, digitalocean, gcp, gcp_pricing_yml  # noqa: E402
+from connectors import aws, azure, cloudrift, digitalocean, gcp, gcp_pricing_yml  # noqa: E402
 from connectors import gpuhunt, lambda_cloud, oci, runpod, skypilot, vast, verda, vultr  # noqa: E402
 from connectors.base import FetchContext, Source, check_responses  # noqa: E402
 from connectors.epoch_ai import EpochAIHardware  # noqa: E402
@@ -73,14 +73,10 @@ TEXT = "text/plain; charset=utf-8"  # what raw.githubusercontent.com serves
 # Why a source is left out, in words; the builder adds the request that could not be served.
 KNOWN_GAPS = {
     "aws": (
-        "the fetch chain index.json -> region_index.json -> one offer CSV per region of the "
-        "region index cannot be served: the region index fixture (hand-written) lists us-east-1 "
+        "after the spot advisor document (served), the fetch chain index.json -> "
+        "region_index.json -> one offer CSV per region of the region index cannot be served: the region index fixture (hand-written) lists us-east-1 "
         "and eu-west-1, the only offer fixture is the real us-east-1 p4d JSON excerpt (at its "
         ".json URL, while the connector asks for the .csv), and no eu-west-1 offer file exists"
-    ),
-    "aws_spot": (
-        "after the advisor document it runs the same AWS price-list chain as `aws` for the "
-        "advisor's GPU regions (us-east-1, eu-west-1), which the fixtures cannot serve (see aws)"
     ),
     "gcp": (
         "the one recorded SKU page (tests/fixtures/gcp/skus_page1.json) announces a real "
@@ -138,14 +134,18 @@ def _bundled_fetched_at(snapshot_day: str, file_name: str) -> str:
 # -- what each source's requests can be answered with -----------------------------------------
 
 
-def _aws_offers(source_id: str) -> list[Offer]:
+def offers_aws() -> list[Offer]:
     folder = FIXTURES / "aws"
+    source_id = "aws"
     index_file = folder / "index_documented_shape.json"
     region_file = folder / "region_index_documented_shape.json"
     index = json.loads(index_file.read_text())
     region_index_url = urljoin(aws.INDEX_URL, index["offers"]["AmazonEC2"]["currentRegionIndexUrl"])
     regions = json.loads(region_file.read_text())["regions"]
     offers = [
+        Offer(source_id, "GET", aws.SPOT_ADVISOR_URL, folder / "spot_advisor_documented_shape.json",
+              PLACEHOLDER_FETCHED_AT, JSON, _prov("aws"), HANDMADE,
+              "hand-written spot advisor document; savings percentages invented"),
         Offer(source_id, "GET", aws.INDEX_URL, index_file, PLACEHOLDER_FETCHED_AT, JSON, _prov("aws"),
               HANDMADE, "hand-written in the documented shape of the service index; no prices"),
         Offer(source_id, "GET", region_index_url, region_file, PLACEHOLDER_FETCHED_AT, JSON, _prov("aws"),
@@ -159,19 +159,6 @@ def _aws_offers(source_id: str) -> list[Offer]:
               "opencost's trimmed copy of the real us-east-1 EC2 offer file (two p4d.24xlarge products)")
     )
     return offers
-
-
-def offers_aws() -> list[Offer]:
-    return _aws_offers("aws")
-
-
-def offers_aws_spot() -> list[Offer]:
-    return [
-        Offer("aws_spot", "GET", aws_spot.SPOT_ADVISOR_URL, FIXTURES / "aws_spot" / "spot_advisor_documented_shape.json",
-              PLACEHOLDER_FETCHED_AT, JSON, _prov("aws_spot"), HANDMADE,
-              "hand-written advisor document; savings percentages invented"),
-        *_aws_offers("aws_spot"),
-    ]
 
 
 def offers_azure() -> list[Offer]:
@@ -309,7 +296,6 @@ def offers_epoch_ai() -> list[Offer]:
 
 CANDIDATES: dict[str, Callable[[], list[Offer]]] = {
     "aws": offers_aws,
-    "aws_spot": offers_aws_spot,
     "azure": offers_azure,
     "cloudrift": offers_cloudrift,
     "digitalocean": offers_digitalocean,

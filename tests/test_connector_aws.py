@@ -1,4 +1,4 @@
-"""Tests of the AWS bulk price-list source (connectors/aws.py).
+"""Tests of the AWS bulk price-list source (connectors/aws.py), spot estimates included.
 
 Why these exist: the AWS price list is the largest and oddest input we read. One region file
 is hundreds of megabytes of mostly irrelevant rows (CPU types, Windows, dedicated hosts,
@@ -7,10 +7,19 @@ so a wrong filter silently publishes a wrong price rather than failing. These te
 the real recorded JSON offer excerpt (p4d.24xlarge, 2024-05-28) parses to 32.7726 USD/h for
 8 GPUs; the CSV filters keep exactly the offers we mean; the family -> GPU table; clear errors
 for truncated bodies, HTML pages and a renamed column; bad prices and non-USD rows reach
-quarantine instead of `offers`; and the fetch chain index -> region index -> spooled CSV.
+quarantine instead of `offers`; and the fetch chain advisor -> index -> region index -> spooled CSV.
 
-CSV rows below are GENERATED in the real 91-column layout (benchmarks/aws_price_list.py),
-not market data; see tests/fixtures/aws/PROVENANCE.md.
+AWS publishes no keyless spot price, so the same source ESTIMATES one from the Spot Instance
+Advisor's typical saving (OD x (100 - s) / 100). An estimate must never pass as a quote: every
+spot row carries spot_is_estimate = True and points at the advisor response. The spot tests pin
+the arithmetic on the real p4d.24xlarge on-demand price, that only on-demand rows (never
+reserved) are discounted, that only the advisor's Linux figures are used, that odd savings end
+in quarantine, clear errors for a broken advisor document, and - the design decision - that a
+failed or unusable advisor is skipped with a reason so the on-demand and reserved rows survive.
+
+CSV rows below are GENERATED in the real 91-column layout (benchmarks/aws_price_list.py), and
+the advisor fixture is hand-written with invented savings: neither is market data; see
+tests/fixtures/aws/PROVENANCE.md.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from connectors.aws import (
     GPU_INSTANCE_REGEX,
     INDEX_URL,
     REQUIRED_COLUMNS,
+    SPOT_ADVISOR_URL,
     AwsPriceList,
     gpu_for,
 )
@@ -38,6 +48,8 @@ from connectors.offers import finalize_offers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aws"
 P4D_EXCERPT = FIXTURES / "aws_pricelist_offer_AmazonEC2_us-east-1_p4d_excerpt.json"
+ADVISOR = FIXTURES / "spot_advisor_documented_shape.json"
+ADVISOR_FETCHED = datetime(2024, 5, 28, 21, 0, tzinfo=timezone.utc)
 OFFER_JSON_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/20240528203522/us-east-1/index.json"
 OFFER_CSV_URL = OFFER_JSON_URL[: -len(".json")] + ".csv"
 RECORDED = datetime(2024, 5, 28, 20, 35, 22, tzinfo=timezone.utc)
@@ -45,11 +57,27 @@ RECORDED = datetime(2024, 5, 28, 20, 35, 22, tzinfo=timezone.utc)
 SOURCE = AwsPriceList()
 
 
-def raw(body: bytes, url: str = OFFER_CSV_URL, *, path: Path | None = None, status: int = 200) -> RawResponse:
+def raw(body: bytes, url: str = OFFER_CSV_URL, *, path: Path | None = None, status: int = 200,
+        fetched_at: datetime = RECORDED) -> RawResponse:
     return RawResponse(
-        source="aws", method="GET", url=url, status=status, headers={}, fetched_at=RECORDED,
+        source="aws", method="GET", url=url, status=status, headers={}, fetched_at=fetched_at,
         body=None if path else body, body_path=path,
     )
+
+
+def advisor(body: bytes | None = None) -> RawResponse:
+    return raw(ADVISOR.read_bytes() if body is None else body, SPOT_ADVISOR_URL, fetched_at=ADVISOR_FETCHED)
+
+
+def advisor_with(change) -> RawResponse:
+    """The advisor fixture after `change(data)` edited its parsed JSON."""
+    data = json.loads(ADVISOR.read_text())
+    change(data)
+    return advisor(json.dumps(data).encode())
+
+
+def spot_only(parsed):
+    return parsed.filter(parsed["pricing"] == "spot")
 
 
 def row(**overrides: str) -> dict:
@@ -287,16 +315,103 @@ def test_non_usd_currency_is_quarantined():
     assert quarantined["reason"].to_list() == ["currency CNY has no recorded USD rate"]
 
 
+# -- spot, estimated from the advisor ---------------------------------------------------------
+
+
+def test_spot_estimated_from_real_p4d_on_demand():
+    adv = advisor()
+    parsed = SOURCE.parse([adv, raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
+    assert sorted(parsed["pricing"]) == ["on_demand", "spot"]
+    spot = spot_only(parsed).row(0, named=True)
+    assert (spot["instance_type"], spot["region"]) == ("p4d.24xlarge", "us-east-1")
+    # 32.7726 USD/h on-demand (real, 2024-05-28) x (100 - 60) / 100 (fixture saving, invented)
+    assert spot["price"] == pytest.approx(32.7726 * 0.40)
+    assert spot["spot_is_estimate"] is True
+    assert spot["gpu_count"] == 8
+    # Provenance is the advisor document: it is what makes the number a spot number.
+    assert (spot["source_url"], spot["raw_response_id"], spot["observed_at"]) == (
+        SPOT_ADVISOR_URL, adv.id, ADVISOR_FETCHED,
+    )
+    on_demand = parsed.filter(parsed["pricing"] == "on_demand").row(0, named=True)
+    assert (on_demand["spot_is_estimate"], on_demand["source_url"]) == (False, OFFER_JSON_URL)
+
+    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    assert quarantined.height == 0
+    spot_offer = offers.filter(offers["pricing"] == "spot")
+    assert spot_offer["spot_is_estimate"].to_list() == [True]
+    assert spot_offer["price_usd_per_gpu_hour"].to_list() == [pytest.approx(32.7726 * 0.40 / 8)]
+
+
+def test_only_on_demand_linux_rows_with_an_advisor_entry_become_spot():
+    rows = [
+        row(**{"Instance Type": "g5.xlarge", "GPU": "1", "PricePerUnit": "1.006"}),
+        reserved("1yr", **{"Instance Type": "g5.xlarge", "GPU": "1", "PricePerUnit": "0.6"}),
+        row(**{"Instance Type": "g6.xlarge", "GPU": "1", "PricePerUnit": "0.8048"}),  # no advisor entry
+        row(**{"Instance Type": "g5.xlarge", "GPU": "1", "Region Code": "eu-west-1", "PricePerUnit": "1.123"}),
+    ]
+    parsed = SOURCE.parse([advisor(), raw(csv_body(rows))])
+    assert parsed.height == 4 + 2  # every offer row, plus two estimates
+    spot = spot_only(parsed).sort("region")
+    assert spot.select("region", "instance_type").rows() == [("eu-west-1", "g5.xlarge"), ("us-east-1", "g5.xlarge")]
+    assert spot["price"].to_list() == [pytest.approx(1.123 * 0.35), pytest.approx(1.006 * 0.30)]
+    assert spot["spot_is_estimate"].all()
+    assert not parsed.filter(parsed["pricing"] != "spot")["spot_is_estimate"].any()
+
+
+def test_windows_savings_are_not_used():
+    # Only the Windows figure is left for p4d: no spot row, the on-demand row stays.
+    adv = advisor_with(lambda d: d["spot_advisor"]["us-east-1"]["Linux"].pop("p4d.24xlarge"))
+    parsed = SOURCE.parse([adv, raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
+    assert parsed["pricing"].to_list() == ["on_demand"]
+
+
+def test_no_advisor_response_means_no_spot_rows_and_nothing_else_lost():
+    parsed = SOURCE.parse([raw(csv_body([row(**{"Instance Type": "g5.xlarge", "GPU": "1"}),
+                                         reserved("1yr", **{"Instance Type": "g5.xlarge", "GPU": "1"})]))])
+    assert sorted(parsed["pricing"]) == ["on_demand", "reserved_1y"]
+
+
+@pytest.mark.parametrize(("saving", "reason"), [(100, "price of zero"), (120, "negative price")])
+def test_odd_savings_are_quarantined(saving, reason):
+    def odd(data):
+        data["spot_advisor"]["us-east-1"]["Linux"]["p4d.24xlarge"]["s"] = saving
+
+    parsed = SOURCE.parse([advisor_with(odd), raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
+    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    assert offers["pricing"].to_list() == ["on_demand"]
+    assert quarantined["pricing"].to_list() == ["spot"]
+    assert quarantined["reason"].to_list() == [reason]
+
+
+def test_broken_advisor_documents():
+    # A yielded advisor is read strictly (fetch only yields one that reads; see the fetch tests).
+    with pytest.raises(ParseError, match="'spot_advisor'"):
+        SOURCE.parse([advisor(b'{"ranges": []}')])
+    with pytest.raises(ParseError, match="'s'"):
+        SOURCE.parse([advisor_with(lambda d: d["spot_advisor"]["eu-west-1"]["Linux"]["g5.xlarge"].pop("s"))])
+    with pytest.raises(ParseError, match="not an object"):
+        SOURCE.parse([advisor_with(lambda d: d["spot_advisor"].__setitem__("eu-west-1", ["Linux"]))])
+    with pytest.raises(ParseError, match="HTML"):
+        SOURCE.parse([advisor(b"<!DOCTYPE html><html>Access Denied</html>")])
+    with pytest.raises(ParseError, match="truncated"):
+        SOURCE.parse([advisor(ADVISOR.read_bytes()[:100])])
+    with pytest.raises(ParseError, match="at most one response"):
+        SOURCE.parse([advisor(), advisor(), raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
+
+
 # -- fetch chain -------------------------------------------------------------------------------
 
 
-def _handler(offer_bodies: dict[str, tuple[int, bytes]], seen: list[str]):
+def _handler(offer_bodies: dict[str, tuple[int, bytes]], seen: list[str], advisor: httpx.Response | None = None):
+    """Serves the documented index files and `offer_bodies`; the advisor only when given."""
     index = (FIXTURES / "index_documented_shape.json").read_bytes()
     region_index = (FIXTURES / "region_index_documented_shape.json").read_bytes()
 
     def handle(request: httpx.Request) -> httpx.Response:
         url = str(request.url)
         seen.append(url)
+        if url == SPOT_ADVISOR_URL and advisor is not None:
+            return advisor
         if url == INDEX_URL:
             return httpx.Response(200, content=index, headers={"content-type": "application/json"})
         if url.endswith("/AmazonEC2/current/region_index.json"):
@@ -309,10 +424,20 @@ def _handler(offer_bodies: dict[str, tuple[int, bytes]], seen: list[str]):
     return handle
 
 
-def _fetch(source, handler) -> list[RawResponse]:
+def _fetch(source, handler, said: list[str] | None = None) -> list[RawResponse]:
     client = build_client(httpx.MockTransport(handler), sleep=lambda s: None)
     with client:
-        return list(source.fetch(client, FetchContext()))
+        return list(source.fetch(client, FetchContext(progress=said.append if said is not None else None)))
+
+
+def _cleanup(responses: list[RawResponse]) -> None:
+    for response in responses:
+        if response.body_path is not None:
+            response.body_path.unlink(missing_ok=True)
+
+
+REGION_INDEX_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/region_index.json"
+EU_CSV_URL = OFFER_CSV_URL.replace("/us-east-1/", "/eu-west-1/")
 
 
 def test_fetch_chain_spools_the_region_csv_and_parses():
@@ -320,11 +445,9 @@ def test_fetch_chain_spools_the_region_csv_and_parses():
     body = csv_body([row(), reserved("1yr", PricePerUnit="6.0")])
     responses = _fetch(AwsPriceList(regions=("us-east-1",)), _handler({OFFER_CSV_URL: (200, body)}, seen))
     try:
-        assert seen == [
-            INDEX_URL,
-            "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/region_index.json",
-            OFFER_CSV_URL,
-        ]
+        # The advisor is asked first; this handler answers it 404, so it is not yielded.
+        assert seen == [SPOT_ADVISOR_URL, INDEX_URL, REGION_INDEX_URL, OFFER_CSV_URL]
+        assert [r.url for r in responses] == [INDEX_URL, REGION_INDEX_URL, OFFER_CSV_URL]
         offer_file = responses[-1]
         assert offer_file.body is None and offer_file.body_path is not None  # spooled to disk
         assert offer_file.body_path.read_bytes() == body
@@ -333,25 +456,20 @@ def test_fetch_chain_spools_the_region_csv_and_parses():
         assert sorted(parsed["pricing"]) == ["on_demand", "reserved_1y"]
         assert set(parsed["source_url"]) == {OFFER_CSV_URL}
     finally:
-        for response in responses:
-            if response.body_path is not None:
-                response.body_path.unlink(missing_ok=True)
+        _cleanup(responses)
 
 
 def test_fetch_all_regions_and_a_failing_region_is_yielded_then_rejected():
     seen: list[str] = []
-    eu_csv = OFFER_CSV_URL.replace("/us-east-1/", "/eu-west-1/")
-    handler = _handler({OFFER_CSV_URL: (200, csv_body([row()])), eu_csv: (503, b"Slow Down")}, seen)
+    handler = _handler({OFFER_CSV_URL: (200, csv_body([row()])), EU_CSV_URL: (503, b"Slow Down")}, seen)
     responses = _fetch(AwsPriceList(), handler)
     try:
         assert [r.status for r in responses] == [200, 200, 503, 200]  # sorted: eu-west-1 first
-        assert seen.count(eu_csv) == 5  # the HTTP policy retried 4 times, then gave the error back
+        assert seen.count(EU_CSV_URL) == 5  # the HTTP policy retried 4 times, then gave the error back
         with pytest.raises(SourceError, match="HTTP 503"):
             check_responses("aws", responses)
     finally:
-        for response in responses:
-            if response.body_path is not None:
-                response.body_path.unlink(missing_ok=True)
+        _cleanup(responses)
 
 
 def test_fetch_stops_after_a_failed_index_and_rejects_unknown_region():
@@ -367,28 +485,117 @@ def test_fetch_stops_after_a_failed_index_and_rejects_unknown_region():
         _fetch(AwsPriceList(regions=("ap-nowhere-1",)), _handler({}, []))
 
 
+def _two_regions() -> dict[str, tuple[int, bytes]]:
+    g5 = {"Instance Type": "g5.xlarge", "GPU": "1"}
+    return {
+        OFFER_CSV_URL: (200, csv_body([row(**g5, PricePerUnit="1.006"),
+                                       reserved("1yr", **g5, PricePerUnit="0.6")])),
+        EU_CSV_URL: (200, csv_body([row(**g5, PricePerUnit="1.123", **{"Region Code": "eu-west-1"})])),
+    }
+
+
+def test_fetch_gets_the_advisor_once_then_every_region_and_parses_spot():
+    seen: list[str] = []
+    said: list[str] = []
+    served = httpx.Response(200, content=ADVISOR.read_bytes(), headers={"content-type": "application/json"})
+    responses = _fetch(AwsPriceList(), _handler(_two_regions(), seen, served), said)
+    try:
+        # One advisor GET, then the price-list chain; every region file is downloaded once.
+        assert seen == [SPOT_ADVISOR_URL, INDEX_URL, REGION_INDEX_URL, EU_CSV_URL, OFFER_CSV_URL]
+        assert [r.url for r in responses] == seen
+        assert responses[0].body is not None  # the advisor is small: kept in memory
+        assert all(r.body_path is not None for r in responses[3:])  # region files spooled
+        assert any("spot advisor:" in line for line in said)
+        check_responses("aws", responses)
+        parsed = SOURCE.parse(responses)
+        assert sorted(parsed["pricing"]) == ["on_demand", "on_demand", "reserved_1y", "spot", "spot"]
+        spot = spot_only(parsed).sort("region")
+        assert spot["price"].to_list() == [pytest.approx(1.123 * 0.35), pytest.approx(1.006 * 0.30)]
+        assert set(spot["source_url"]) == {SPOT_ADVISOR_URL}
+        assert set(spot["raw_response_id"]) == {responses[0].id}
+    finally:
+        _cleanup(responses)
+
+
+def _connect_error(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+@pytest.mark.parametrize(
+    ("advisor_answer", "why"),
+    [
+        (httpx.Response(500, content=b"InternalError"), "HTTP 500"),
+        (httpx.Response(403, content=b"<Error><Code>AccessDenied</Code></Error>"), "HTTP 403"),
+        (httpx.Response(200, content=b"<!DOCTYPE html><html>maintenance</html>"), "HTML"),
+        (httpx.Response(200, content=ADVISOR.read_bytes()[:100]), "truncated"),
+        (httpx.Response(200, content=b'{"ranges": []}'), "'spot_advisor'"),
+        (httpx.Response(200, content=b'{"spot_advisor": {"us-east-1": {"Linux": ["p4d.24xlarge"]}}}'), "not an object"),
+        (_connect_error, "ConnectError"),
+    ],
+    ids=["500", "403", "html", "truncated", "no-spot_advisor", "wrong-shape", "connect-error"],
+)
+def test_a_failed_advisor_is_skipped_with_a_reason_and_on_demand_survives(advisor_answer, why):
+    # The design decision: the advisor is optional. Yielding its failure would make
+    # check_responses reject the whole fetch, on-demand and reserved prices included.
+    seen: list[str] = []
+    said: list[str] = []
+    base = _handler(_two_regions(), seen)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == SPOT_ADVISOR_URL:
+            seen.append(str(request.url))
+            return advisor_answer(request) if callable(advisor_answer) else advisor_answer
+        return base(request)
+
+    responses = _fetch(AwsPriceList(), handle, said)
+    try:
+        assert SPOT_ADVISOR_URL not in [r.url for r in responses]
+        assert seen.count(SPOT_ADVISOR_URL) == (5 if why in ("HTTP 500", "ConnectError") else 1)  # retried
+        skipped = [line for line in said if "spot advisor skipped" in line]
+        assert len(skipped) == 1 and why in skipped[0], said
+        check_responses("aws", responses)
+        parsed = SOURCE.parse(responses)
+        assert sorted(parsed["pricing"]) == ["on_demand", "on_demand", "reserved_1y"]
+    finally:
+        _cleanup(responses)
+
+
 def test_header_constant_is_the_real_91_column_layout():
     # The generated fixtures are only as good as this header; guard against edits.
     assert len(HEADER) == 91 and HEADER[:4] == ["SKU", "OfferTermCode", "RateCode", "TermType"]
     assert set(REQUIRED_COLUMNS) <= set(HEADER)
 
 
-def test_ingest_archives_the_spooled_file_and_parses_it_back_from_the_store(tmp_path):
+@pytest.mark.parametrize("advisor_up", [True, False], ids=["advisor", "advisor-down"])
+def test_ingest_archives_the_spooled_file_and_parses_it_back_from_the_store(tmp_path, advisor_up):
     # End to end through pipelines.ingest: the spooled temp file is moved into the (gzipped)
-    # raw store, and parse reads it back from there.
+    # raw store, and parse reads it back from there; the spot rows trace to the archived
+    # advisor, and without an advisor the day still lands its on-demand and reserved rows.
     from pipelines.ingest import parse_source
     from tests.connector_checks import DAY, live_fetch
 
     seen: list[str] = []
-    body = csv_body([row(), reserved("3yr", PricePerUnit="4.0")])
+    body = csv_body([row(), reserved("3yr", PricePerUnit="4.0"),
+                     row(**{"Instance Type": "g5.xlarge", "GPU": "1", "PricePerUnit": "1.006"})])
+    served = httpx.Response(200, content=ADVISOR.read_bytes()) if advisor_up else httpx.Response(503)
     source = AwsPriceList(regions=("us-east-1",))
-    outcome, archived = live_fetch(source, _handler({OFFER_CSV_URL: (200, body)}, seen), tmp_path)
+    outcome, archived = live_fetch(source, _handler({OFFER_CSV_URL: (200, body)}, seen, served), tmp_path)
     assert outcome.status == "fetched", outcome
-    assert [a["url"] for a in archived][-1] == OFFER_CSV_URL
+    urls = [a["url"] for a in archived]
+    assert urls[-1] == OFFER_CSV_URL
+    assert (SPOT_ADVISOR_URL in urls) is advisor_up
     assert all(a["body_file"].endswith(".gz") for a in archived)
 
     from warehouse.store import Warehouse
 
     warehouse = Warehouse(tmp_path / "gpu_prices.duckdb")
     result = parse_source(warehouse, source, DAY)
-    assert (result.status, result.offers) == ("ok", 2), result
+    assert (result.status, result.offers) == ("ok", 4 if advisor_up else 3), result
+    with warehouse.writer() as w:
+        untraced = w.con.sql(
+            """SELECT o.pricing FROM offers o WHERE NOT EXISTS (
+                   SELECT 1 FROM raw_responses r WHERE r.id = o.raw_response_id AND r.url = o.source_url)"""
+        ).fetchall()
+        spot = w.con.sql("SELECT source_url, spot_is_estimate FROM offers WHERE pricing = 'spot'").fetchall()
+    assert untraced == []
+    assert spot == ([(SPOT_ADVISOR_URL, True)] if advisor_up else [])

@@ -32,7 +32,6 @@ MIN_PROVIDERS = 15
 NOT_REPLAYABLE = {
     "aws": "region index lists us-east-1 and eu-west-1; no eu-west-1 offer file and no offer "
     "CSV at all (only the real us-east-1 JSON excerpt, at its .json URL)",
-    "aws_spot": "runs the same AWS price-list chain as aws after the advisor document",
     "gcp": "the recorded SKU page announces a nextPageToken whose terminal page is only an "
     "inline literal in tests/test_connector_gcp.py, not a fixture file",
 }
