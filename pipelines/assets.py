@@ -1,7 +1,8 @@
 """The asset graph, one daily partition per snapshot date.
 
-    raw_<source> (one per source) -> offers -> cost_metrics -> price_index -> published_warehouse
-    raw_epoch_ai ------------------> gpu_specs --^
+    raw/<source> (one per price source) -> offers --> cost_metrics --> published_warehouse
+                                                  \-> price_index ---/
+    raw/epoch_ai -> gpu_specs ----------------------^ (specs feed cost_metrics)
 
 Raw assets fetch and archive; `offers` parses what was archived, so any day can be re-parsed
 without fetching again. A source's failure is recorded in `ingest_runs` and isolated: the
@@ -61,6 +62,13 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         kinds={"python", "httpx"},
         description=description,
         metadata={"source_url": source.url, "providers": ", ".join(source.providers)},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "fetch_succeeded",
+                asset=raw_asset_key(source),
+                description="The source answered with usable responses (skipped counts as passed).",
+            )
+        ],
     )
     def _raw(
         context: dg.AssetExecutionContext, http: HttpResource, warehouse: WarehouseResource
@@ -86,7 +94,15 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                 "status": outcome.status,
                 "message": outcome.message,
                 "responses": outcome.responses,
-            }
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="fetch_succeeded",
+                    passed=outcome.status != "failed",
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"message": outcome.message or outcome.status},
+                )
+            ],
         )
 
     return _raw
