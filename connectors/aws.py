@@ -277,7 +277,7 @@ def fetch_advisor(client: httpx.Client, source_id: str, ctx: FetchContext) -> Ra
     """
     def skip(why: str) -> None:
         message = f"spot advisor skipped, no spot estimates this run: {why}"
-        ctx.say(message)
+        ctx.warn(message)
         log.warning("%s: %s", source_id, message)
 
     try:

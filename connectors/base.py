@@ -170,10 +170,17 @@ class FetchContext:
 
     api_key: str | None = None
     progress: Any = None  # callable(str) for human progress lines; may be None
+    warnings: list[str] = field(default_factory=list)
 
     def say(self, message: str) -> None:
         if self.progress is not None:
             self.progress(message)
+
+    def warn(self, message: str) -> None:
+        """A partial gap that does not fail the source (a cloud's catalog missing, an optional
+        document unavailable): said now, and kept in ingest_runs.message for the day."""
+        self.warnings.append(message)
+        self.say(message)
 
 
 class Source:

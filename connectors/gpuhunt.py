@@ -104,7 +104,7 @@ class GpuhuntCatalogs(Source):
 
         def skip(provider: str, why: str) -> None:
             skipped.append(f"{provider} ({why})")
-            ctx.say(f"skipped {provider}: {why}")
+            ctx.warn(f"skipped {provider}: {why}")
 
         for provider in self.catalogs:
             try:

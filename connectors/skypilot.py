@@ -206,7 +206,7 @@ class SkyPilotCatalog(Source):
                 ctx.say(f"{cloud}: not in this snapshot; skipped")
                 continue
             if raw.status == 404:
-                ctx.say(f"{cloud}: no catalog at {url} (HTTP 404); skipped")
+                ctx.warn(f"{cloud}: no catalog at {url} (HTTP 404); skipped")
                 continue
             if 200 <= raw.status < 300:
                 read += 1

@@ -123,7 +123,8 @@ def fetch_source(
             w.record_run(snapshot_date, source.id, status="failed", message=error,
                          offers_written=0, quarantined=0, **fields)
         else:
-            w.record_run(snapshot_date, source.id, status="fetched", message="", good_raw_ids=ids, **fields)
+            w.record_run(snapshot_date, source.id, status="fetched", message="; ".join(ctx.warnings),
+                         good_raw_ids=ids, **fields)
     if error:
         say(f"failed: {error}")
         return Outcome(source.id, "failed", error, responses=len(ids))
@@ -163,7 +164,10 @@ def parse_source(
     with warehouse.writer() as w:
         w.replace_offers(snapshot_date, source.id, offers, quarantined)
         w.record_aliases(offers, source.id, snapshot_date)
-        message = f"{quarantined.height} row(s) quarantined" if quarantined.height else ""
+        # The fetch's warnings (partial gaps) stay; a re-parse adds nothing twice.
+        earlier = (state.get("message") or "") if state["status"] in ("fetched", "ok") else ""
+        fetch_warnings = [m for m in earlier.split("; ") if m and not m.endswith("quarantined")]
+        message = "; ".join(fetch_warnings + ([f"{quarantined.height} row(s) quarantined"] if quarantined.height else []))
         w.record_run(snapshot_date, source.id, status="ok", stage="write", finished_at=_now(),
                      offers_written=offers.height, quarantined=quarantined.height, message=message)
     say(f"ok: {offers.height:,} offers" + (f", {quarantined.height} quarantined" if quarantined.height else ""))

@@ -294,3 +294,27 @@ def test_form_factor_is_recovered_where_the_catalog_drops_it(cloud, accelerator,
     from connectors.skypilot import form_factor_hint
 
     assert form_factor_hint(cloud, accelerator, instance_type) == expected
+
+
+def test_a_missing_cloud_is_a_warning_kept_in_ingest_runs(tmp_path):
+    """One cloud's catalog gone (404) must not sink the aggregator, nor pass unnoticed."""
+    from pipelines.ingest import fetch_source, parse_source
+    from warehouse.store import Warehouse
+
+    lambda_csv = next((Path(__file__).parent / "fixtures" / "skypilot" / "v8" / "lambda").glob("*.csv")).read_bytes()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url == httpx.URL(catalog_url("lambda")):
+            return httpx.Response(200, content=lambda_csv)
+        return httpx.Response(404, text="404: Not Found")
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    source = SkyPilotCatalog(clouds=("lambda", "nebius"))
+    day = date(2026, 8, 22)
+    with build_client(httpx.MockTransport(handler)) as client:
+        assert fetch_source(warehouse, source, client, day, mode="live").status == "fetched"
+    outcome = parse_source(warehouse, source, day)
+    assert outcome.status == "ok" and outcome.offers > 0
+    with warehouse.writer() as w:
+        message = w.run_state(day, "skypilot")["message"]
+    assert "nebius: no catalog" in message and "404" in message
