@@ -247,6 +247,14 @@ def number(source_id: str, value: Any, field: str, where: str) -> float:
         raise ParseError(f"{source_id}: {field!r} is not a number ({value!r}) in {where}") from exc
 
 
+def optional_number(value: Any) -> float | None:
+    """A descriptive numeric field (vCPUs, RAM) as float, or None when absent or not a number."""
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def json_object(source_id: str, raw: RawResponse) -> dict:
     """The body as a JSON object (dict), or a ParseError saying what came instead."""
     body = raw.json()

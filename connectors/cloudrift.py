@@ -34,7 +34,7 @@ from connectors.base import (
     provenance,
     require_fields,
 )
-from connectors.http import post
+from connectors.http import post_json
 
 LIST_URL = "https://api.cloudrift.ai/api/v1/instance-types/list"
 API_VERSION = "2025-03-21"
@@ -61,13 +61,7 @@ class CloudriftSource(Source):
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
         ctx.say("instance types")
-        yield post(
-            client,
-            self.id,
-            LIST_URL,
-            content=REQUEST_BODY,
-            headers={"content-type": "application/json"},
-        )
+        yield post_json(client, self.id, LIST_URL, REQUEST_BODY)
 
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
         rows: list[dict] = []

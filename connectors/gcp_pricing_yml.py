@@ -46,6 +46,7 @@ from connectors.base import (
     Source,
     number,
     offers_frame,
+    optional_number,
     provenance,
     require_fields,
 )
@@ -144,8 +145,8 @@ class CyclenerdGcpPricing(Source):
                                 "gpu_name_raw": gpu_key,
                                 "gpu_count": gpu_count,
                                 "gpu_memory_gb": GPU_KEYS[gpu_key],
-                                "vcpus": _optional(spec.get("cpu")),
-                                "ram_gb": _optional(spec.get("ram")),
+                                "vcpus": optional_number(spec.get("cpu")),
+                                "ram_gb": optional_number(spec.get("ram")),
                                 "pricing": pricing,
                                 "price": number(self.id, cost[key], key, f"{where}.cost.{region}") / divisor,
                                 "currency": "USD",
@@ -154,11 +155,3 @@ class CyclenerdGcpPricing(Source):
                             }
                         )
         return offers_frame(rows, self.id)
-
-
-
-def _optional(value) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

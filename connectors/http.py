@@ -249,3 +249,8 @@ def get(client: httpx.Client, source_id: str, url: str, **kwargs) -> RawResponse
 
 def post(client: httpx.Client, source_id: str, url: str, **kwargs) -> RawResponse:
     return request(client, source_id, "POST", url, **kwargs)
+
+
+def post_json(client: httpx.Client, source_id: str, url: str, body: bytes) -> RawResponse:
+    """POST an already-encoded JSON body; kept as bytes so a replayed request matches exactly."""
+    return post(client, source_id, url, content=body, headers={"content-type": "application/json"})

@@ -43,6 +43,7 @@ from connectors.base import (
     Source,
     number,
     offers_frame,
+    optional_number,
     provenance,
     require_fields,
 )
@@ -115,8 +116,8 @@ class LambdaCloud(Source):
                             "gpu_name_raw": gpu_text if gpus else None,
                             "gpu_count": gpus,
                             "gpu_memory_gb": float(memory.group(1)) if memory and gpus else None,
-                            "vcpus": _optional(specs.get("vcpus")),
-                            "ram_gb": _optional(specs.get("memory_gib")),
+                            "vcpus": optional_number(specs.get("vcpus")),
+                            "ram_gb": optional_number(specs.get("memory_gib")),
                             "pricing": "on_demand",
                             "price": price,
                             "currency": "USD",
@@ -125,10 +126,3 @@ class LambdaCloud(Source):
                         }
                     )
         return offers_frame(rows, self.id)
-
-
-def _optional(value) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

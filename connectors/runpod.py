@@ -40,7 +40,7 @@ from connectors.base import (
     provenance,
     require_fields,
 )
-from connectors.http import post
+from connectors.http import post_json
 
 GRAPHQL_URL = "https://api.runpod.io/graphql"
 
@@ -75,13 +75,7 @@ class RunpodSource(Source):
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
         ctx.say("gpuTypes")
-        yield post(
-            client,
-            self.id,
-            GRAPHQL_URL,
-            content=REQUEST_BODY,
-            headers={"content-type": "application/json"},
-        )
+        yield post_json(client, self.id, GRAPHQL_URL, REQUEST_BODY)
 
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
         rows: list[dict] = []

@@ -41,7 +41,7 @@ from connectors.base import (
     provenance,
     require_fields,
 )
-from connectors.http import post
+from connectors.http import post_json
 
 BUNDLES_URL = "https://console.vast.ai/api/v0/bundles/"
 LIMIT = 10_000
@@ -83,13 +83,7 @@ class VastSource(Source):
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
         ctx.say("offer search")
-        yield post(
-            client,
-            self.id,
-            BUNDLES_URL,
-            content=REQUEST_BODY,
-            headers={"content-type": "application/json"},
-        )
+        yield post_json(client, self.id, BUNDLES_URL, REQUEST_BODY)
 
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
         rows: list[dict] = []

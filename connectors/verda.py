@@ -54,6 +54,7 @@ from connectors.base import (
     SourceError,
     number,
     offers_frame,
+    optional_number,
     provenance,
     require_fields,
 )
@@ -142,8 +143,8 @@ class VerdaCloud(Source):
                     number(self.id, gpu_memory_total, "gpu_memory.size_in_gigabytes", where) / gpus
                     if gpus and gpu_memory_total else None
                 ),
-                "vcpus": _optional(itype["cpu"].get("number_of_cores")),
-                "ram_gb": _optional(itype["memory"].get("size_in_gigabytes")),
+                "vcpus": optional_number(itype["cpu"].get("number_of_cores")),
+                "ram_gb": optional_number(itype["memory"].get("size_in_gigabytes")),
                 "currency": str(itype.get("currency") or "USD").upper(),
                 "spot_is_estimate": False,
                 **provenance(types_raw),
@@ -155,10 +156,3 @@ class VerdaCloud(Source):
                 for pricing, price in prices:
                     rows.append({**common, "region": region, "pricing": pricing, "price": price})
         return offers_frame(rows, self.id)
-
-
-def _optional(value) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
