@@ -10,7 +10,7 @@ A source is one module in `connectors/` with one `Source` subclass. It declares 
 * ``parse(responses)`` is pure: recorded bytes in, a polars frame in the common offer schema
   out. It never does I/O, so every parser is tested on recorded bytes.
 
-The common offer schema is ``PARSED_OFFER_SCHEMA``; ``connectors.offers.finalize_offers``
+The common offer schema is ``PARSED_OFFER_SCHEMA``; ``market.rules.finalize_offers``
 turns a parsed frame into warehouse rows (canonical GPU, per-GPU price, quarantine).
 """
 
@@ -28,42 +28,9 @@ from typing import IO, Any, ClassVar, Iterator, Literal
 import httpx
 import polars as pl
 
+from market.offer import PARSED_OFFER_SCHEMA
+
 SourceKind = Literal["direct", "aggregator", "specs"]
-
-# Pricing kinds we store. Sources map their own words onto these.
-PRICING_KINDS = (
-    "on_demand",
-    "spot",
-    "low_priority",
-    "reserved_1y",
-    "reserved_3y",
-    "savings_plan_1y",
-    "savings_plan_3y",
-    "marketplace",
-    "interruptible",
-    "community",
-)
-
-# What a parser returns: one row per offer. Prices are per *instance* hour in the original
-# currency; `connectors.offers.finalize_offers` converts and derives the rest.
-PARSED_OFFER_SCHEMA: dict[str, pl.DataType] = {
-    "provider": pl.String,  # the real cloud, even when the source is an aggregator
-    "region": pl.String,
-    "instance_type": pl.String,
-    "gpu_name_raw": pl.String,  # the GPU name exactly as the source spells it
-    "gpu_count": pl.Float64,  # fractional for shared GPUs (e.g. Azure NVadsA10 v5 1/6)
-    "gpu_memory_gb": pl.Float64,  # per GPU; null when the source does not say
-    "vcpus": pl.Float64,
-    "ram_gb": pl.Float64,
-    "pricing": pl.String,  # one of PRICING_KINDS
-    "price": pl.Float64,  # per instance-hour, in `currency`
-    "currency": pl.String,
-    "spot_is_estimate": pl.Boolean,  # true when spot is derived (e.g. OD x savings %), not quoted
-    "source_url": pl.String,  # the URL of the raw response the row came from
-    "observed_at": pl.Datetime("us", "UTC"),  # when that response was fetched (or recorded)
-    "raw_response_id": pl.String,  # RawResponse.id, to trace every number to its bytes
-}
-
 
 class SourceError(Exception):
     """A source's fetch or parse failed; the message names the source and what to do."""

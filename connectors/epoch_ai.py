@@ -5,7 +5,7 @@ https://epoch.ai/data/machine-learning-hardware. We fetch the download link
 ``https://epoch.ai/data/ml_hardware.csv`` (other projects also use the equivalent
 ``https://epoch.ai/data/epochdb/ml_hardware.csv``). The file's units are base SI units:
 FLOP/s, bytes, byte/s, W. We convert to the gpu_specs units (TFLOPS, GB, TB/s, GB/s, W) and
-emit the long form ``connectors.specs.EXTERNAL_SPEC_SCHEMA``: one row per chip and metric.
+emit the long form ``market.specs.EXTERNAL_SPEC_SCHEMA``: one row per chip and metric.
 
 Rules (each a test in tests/test_specs.py):
 
@@ -41,9 +41,9 @@ from connectors.base import (
     provenance,
     require_columns,
 )
-from connectors.gpu_names import canonical_gpu
+from market.gpu_names import canonical_gpu
 from connectors.http import get
-from connectors.specs import EXTERNAL_SPEC_SCHEMA, GPU_SPEC_SCHEMA
+from market.specs import EXTERNAL_SPEC_SCHEMA, GPU_SPEC_SCHEMA
 
 NAME_COLUMN = "Hardware name"
 

@@ -20,7 +20,7 @@ provider's catalog could be fetched. (A failed provider's response is not yielde
 it would make `check_responses` reject the whole day.)
 
 Parsing rules.
-* Provider = the real cloud, from the URL, normalised to our ids (`PROVIDER_IDS`:
+* Provider = the real cloud, from the URL, normalised to our ids (`market.providers`:
   lambdalabs -> lambda, datacrunch -> verda; vastai and the rest unchanged).
 * ``spot`` True -> pricing "spot", else "on_demand".
 * Rows with ``flags`` are skipped. Flags mark special offer types (e.g. GCP DWS calendar
@@ -52,14 +52,12 @@ from connectors.base import (
     provenance,
     require_columns,
 )
+from market.providers import canonical_provider
 
 BASE_URL = "https://dstack-gpu-pricing.s3.eu-west-1.amazonaws.com/v3"
 
 # gpuhunt v3 OFFLINE_PROVIDERS (the providers it publishes catalogs for).
 CATALOGS = ("aws", "azure", "cloudrift", "gcp", "lambdalabs", "nebius", "oci", "runpod", "verda")
-
-# gpuhunt provider name -> our provider id, where they differ.
-PROVIDER_IDS = {"lambdalabs": "lambda", "datacrunch": "verda"}
 
 REQUIRED_COLUMNS = (
     "instance_name", "location", "price", "cpu", "memory", "gpu_count", "gpu_name", "gpu_memory", "spot",
@@ -67,11 +65,6 @@ REQUIRED_COLUMNS = (
 
 _CATALOG_PATH = re.compile(r"/v3/(?P<provider>[^/]+)/(?P<version>[^/]+)/catalog\.zip$")
 _VERSION = re.compile(r"^[A-Za-z0-9._-]+$")
-
-
-def provider_id(gpuhunt_name: str) -> str:
-    name = gpuhunt_name.strip().lower()
-    return PROVIDER_IDS.get(name, name)
 
 
 def version_url(provider: str) -> str:
@@ -86,7 +79,7 @@ class GpuhuntCatalogs(Source):
     id = "gpuhunt"
     name = "dstack gpuhunt catalogs"
     kind = "aggregator"
-    providers = tuple(sorted(provider_id(p) for p in CATALOGS))
+    providers = tuple(sorted(canonical_provider(p) for p in CATALOGS))
     url = BASE_URL
     docs_url = "https://github.com/dstackai/gpuhunt"
     key_env = None
@@ -168,7 +161,7 @@ class GpuhuntCatalogs(Source):
             ) from exc
         reader = csv.DictReader(io.StringIO(text, newline=""))
         require_columns(self.id, list(reader.fieldnames or []), REQUIRED_COLUMNS, f"{member} of {raw.url}")
-        provider = provider_id(gpuhunt_name)
+        provider = canonical_provider(gpuhunt_name)
         rows: list[dict] = []
         for line, record in enumerate(reader, start=2):
             if (record.get("flags") or "").strip():

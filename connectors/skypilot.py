@@ -56,6 +56,7 @@ from connectors.base import (
     require_columns,
 )
 from connectors.snapshot import NotRecorded
+from market.providers import canonical_provider
 
 CATALOG_BASE = "https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs"
 SCHEMA_VERSION = "v8"
@@ -67,13 +68,6 @@ CLOUDS = (
     "cudo", "fluidstack", "paperspace", "do", "shadeform", "ibm", "primeintellect", "seeweb",
     "hyperbolic", "scp",
 )
-
-# SkyPilot directory / Shadeform cloud name -> our provider id.
-PROVIDER_IDS = {
-    "do": "digitalocean",
-    "lambdalabs": "lambda",
-    "datacrunch": "verda",
-}
 
 REQUIRED_COLUMNS = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Price", "Region")
 
@@ -89,11 +83,6 @@ def cloud_of(url: str) -> str:
     if not match:
         raise ParseError(f"skypilot: {url} is not a SkyPilot catalog vms.csv URL")
     return match.group(2)
-
-
-def provider_id(name: str) -> str:
-    name = name.strip().lower()
-    return PROVIDER_IDS.get(name, name)
 
 
 def _lower_keys(value):
@@ -182,7 +171,7 @@ class SkyPilotCatalog(Source):
     name = "SkyPilot catalog"
     kind = "aggregator"
     providers = tuple(
-        sorted({provider_id(c) for c in CLOUDS if c != "shadeform"}
+        sorted({canonical_provider(c) for c in CLOUDS if c != "shadeform"}
                | {"crusoe", "denvr", "excesssupply", "massedcompute", "scaleway", "vultr"})
     )
     url = f"{CATALOG_BASE}/{SCHEMA_VERSION}/"
@@ -244,9 +233,9 @@ class SkyPilotCatalog(Source):
                 continue  # a CPU instance
             info = parse_gpu_info(rec.get("GpuInfo"))
             instance = rec["InstanceType"].strip()
-            provider = provider_id(cloud)
+            provider = canonical_provider(cloud)
             if cloud == "shadeform":
-                provider = provider_id(instance.split("_", 1)[0]) if "_" in instance else "shadeform"
+                provider = canonical_provider(instance.split("_", 1)[0]) if "_" in instance else "shadeform"
             base = {
                 "provider": provider,
                 "region": (rec.get("Region") or "").strip(),

@@ -16,7 +16,7 @@ from datetime import date
 import dagster as dg
 
 from connectors.base import Source
-from connectors.offers import MAX_USD_PER_GPU_HOUR
+from market.rules import MAX_USD_PER_GPU_HOUR
 from connectors.registry import all_sources, get_source, price_sources
 from pipelines import ingest
 from pipelines.resources import HttpResource, WarehouseResource

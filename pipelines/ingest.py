@@ -18,7 +18,7 @@ from typing import Callable
 import httpx
 
 from connectors.base import FetchContext, RawResponse, Source, SourceError, check_responses
-from connectors.offers import finalize_offers
+from market.rules import finalize_offers
 from warehouse.store import Warehouse
 
 log = logging.getLogger("gpu_prices.ingest")

@@ -51,7 +51,7 @@ from connectors import gpuhunt, lambda_cloud, oci, runpod, skypilot, vast, verda
 from connectors.base import FetchContext, Source, check_responses  # noqa: E402
 from connectors.epoch_ai import EpochAIHardware  # noqa: E402
 from connectors.http import RECORDED_AT_HEADER, build_client, canonical_url, redact_url  # noqa: E402
-from connectors.offers import finalize_offers  # noqa: E402
+from market.rules import finalize_offers  # noqa: E402
 from connectors.registry import all_sources  # noqa: E402
 from connectors.snapshot import MANIFEST, NotRecorded, ReplayTransport  # noqa: E402
 

@@ -17,7 +17,7 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 def run_cli(*args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run `gpu-prices ARGS` in a fresh interpreter, as a user would."""
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

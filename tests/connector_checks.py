@@ -14,7 +14,7 @@ import polars as pl
 
 from connectors import http
 from connectors.base import FetchContext, RawResponse, Source
-from connectors.offers import finalize_offers
+from market.rules import finalize_offers
 from pipelines.ingest import Outcome, fetch_source
 from warehouse.store import Warehouse
 

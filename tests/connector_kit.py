@@ -20,7 +20,7 @@ import polars as pl
 
 from connectors.base import FetchContext, RawResponse, Source, check_responses
 from connectors.http import build_client, canonical_url
-from connectors.offers import finalize_offers
+from market.rules import finalize_offers
 from connectors.snapshot import SnapshotEntry, add_entry
 
 HTML_ERROR_PAGE = (

@@ -44,7 +44,7 @@ from connectors.aws import (
 )
 from connectors.base import FetchContext, ParseError, RawResponse, SourceError, check_responses
 from connectors.http import build_client
-from connectors.offers import finalize_offers
+from market.rules import finalize_offers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aws"
 P4D_EXCERPT = FIXTURES / "aws_pricelist_offer_AmazonEC2_us-east-1_p4d_excerpt.json"

@@ -27,7 +27,7 @@ from connectors.azure import (
 )
 from connectors.base import FetchContext, ParseError, RawResponse, SourceError, check_responses
 from connectors.http import build_client
-from connectors.offers import finalize_offers
+from market.rules import finalize_offers
 from connectors.snapshot import NotRecorded, ReplayTransport
 
 REPO = Path(__file__).resolve().parent.parent

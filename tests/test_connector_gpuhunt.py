@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from connectors.base import ParseError, SourceError
-from connectors.gpuhunt import BASE_URL, CATALOGS, GpuhuntCatalogs, catalog_url, provider_id, version_url
+from connectors.gpuhunt import BASE_URL, CATALOGS, GpuhuntCatalogs, catalog_url, version_url
+from market.providers import canonical_provider
 from tests.connector_checks import FIXTURES, fetch_all, finalize, live_fetch, raw
 
 ROOT = FIXTURES / "gpuhunt"
@@ -100,10 +101,10 @@ def test_fetch_reads_version_then_catalog_and_parses_exact_prices():
 
 
 def test_provider_names_are_normalised_to_ours():
-    assert [provider_id(p) for p in ("lambdalabs", "datacrunch", "verda", "vastai", "AWS")] == [
+    assert [canonical_provider(p) for p in ("lambdalabs", "datacrunch", "verda", "vastai", "AWS")] == [
         "lambda", "verda", "verda", "vastai", "aws",
     ]
-    assert set(GpuhuntCatalogs.providers) == {provider_id(p) for p in CATALOGS}
+    assert set(GpuhuntCatalogs.providers) == {canonical_provider(p) for p in CATALOGS}
 
 
 def test_a_missing_provider_catalog_is_skipped_not_fatal():

@@ -18,7 +18,7 @@ import pytest
 
 from connectors.base import FetchContext, ParseError, RawResponse, SourceError, check_responses
 from connectors.http import build_client
-from connectors.offers import finalize_offers
+from market.rules import finalize_offers
 from connectors.skypilot import SkyPilotCatalog, catalog_url, parse_gpu_info
 from connectors.snapshot import ReplayTransport
 

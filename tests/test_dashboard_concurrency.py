@@ -43,7 +43,7 @@ def test_reads_never_fail_while_ingest_writes(replayed_warehouse, tmp_path, monk
     log = tmp_path / "ingest.log"
     with log.open("w") as out:
         ingest = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "ingest", "--replay", "--warehouse", str(path)],
+            [sys.executable, "-m", "cli.main", "ingest", "--replay", "--warehouse", str(path)],
             cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
         )
     reads, failures, page_runs, rounds = 0, [], 0, 0

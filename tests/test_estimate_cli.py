@@ -17,11 +17,11 @@ from datetime import date
 import pytest
 from click.testing import CliRunner
 
-from connectors.gpu_names import canonical_gpu
-from pipelines.estimate_cli import COUNT, estimate
+from market.gpu_names import canonical_gpu
+from cli.estimate import COUNT, estimate
 from warehouse.store import Warehouse
 
-# Spec rows carry whatever id connectors.gpu_names gives these names, so aliases resolve to them.
+# Spec rows carry whatever id market.gpu_names gives these names, so aliases resolve to them.
 A100 = canonical_gpu("A100-80GB", 80) or "A100-80GB"
 H100 = canonical_gpu("H100-SXM-80GB", 80) or "H100-SXM-80GB"
 A10 = canonical_gpu("A10-24GB", 24) or "A10-24GB"
@@ -170,11 +170,11 @@ def test_train_gpu_name_case_insensitive(wh):
 
 @pytest.mark.xfail(
     canonical_gpu("NVIDIA A100-SXM4-80GB", 80) != canonical_gpu("A100-80GB", 80),
-    reason="connectors.gpu_names.canonical_gpu is still a placeholder (no alias table yet)",
+    reason="market.gpu_names.canonical_gpu is still a placeholder (no alias table yet)",
     strict=False,
 )
 def test_train_gpu_alias_resolves(tmp_path):
-    """Any alias of a GPU resolves through connectors.gpu_names.canonical_gpu to the spec-sheet id."""
+    """Any alias of a GPU resolves through market.gpu_names.canonical_gpu to the spec-sheet id."""
     path = build_warehouse(tmp_path / "w.duckdb")
     out = run_json("train", "--params", "7e9", "--tokens", "1e12", "--gpu", "NVIDIA A100-SXM4-80GB",
                    "--gpus", "8", "--warehouse", path)

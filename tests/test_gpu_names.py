@@ -7,7 +7,7 @@ ambiguous (a bare ``A100``; Lambda's ``RTX6000`` is a Turing Quadro, GCP's is an
 These tests read the files in ../shared/data directly (SkyPilot catalogs, Azure retail
 records, GCP accelerator ids and price keys, AWS instance records, gpuhunt / becloudready
 payloads, Epoch AI, United Compute file names) and require every GPU name to map to a
-canonical id that has a row in connectors/specs/gpu_specs.csv, or to be in an explicit,
+canonical id that has a row in market/data/gpu_specs.csv, or to be in an explicit,
 justified "known unmapped" list. They also pin the documented defaults and the bar of the
 issue: at least 95 % of the SkyPilot + Azure GPU rows map to a GPU with specs.
 """
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from connectors.gpu_names import (
+from market.gpu_names import (
     FAMILIES,
     canonical_gpu,
     curated_aliases,
     normalise_alias,
 )
-from connectors.specs import load_curated_specs
+from market.specs import load_curated_specs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")

@@ -137,7 +137,7 @@ def test_source_disagreements_pairs_quotes_more_than_five_percent_apart(tmp_path
 
     import polars as pl
 
-    from connectors.offers import OFFER_COLUMNS, QUARANTINE_COLUMNS
+    from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
     from warehouse.store import Warehouse
 
     def row(source, instance_type, price):

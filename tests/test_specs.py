@@ -23,9 +23,9 @@ import pytest
 
 from connectors.base import FetchContext, ParseError, RawResponse
 from connectors.epoch_ai import COLUMNS, EpochAIHardware, cross_check
-from connectors.gpu_names import canonical_gpu
+from market.gpu_names import canonical_gpu
 from connectors.http import build_client
-from connectors.specs import (
+from market.specs import (
     ASSUMPTION_SCHEMA,
     EXTERNAL_SPEC_SCHEMA,
     GPU_SPEC_SCHEMA,
@@ -374,7 +374,7 @@ def test_cross_check_flags_over_ten_percent_only(specs):
 # --- warehouse ---------------------------------------------------------------------------------
 
 def test_reference_tables_and_spec_views(tmp_path, specs):
-    from connectors.offers import finalize_offers
+    from market.rules import finalize_offers
     from connectors.base import offers_frame
     from warehouse.specs import load_reference_tables, replace_external_specs
     from warehouse.store import Warehouse

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 import polars as pl
 import pytest
 
-from connectors.offers import OFFER_COLUMNS
+from market.offer import OFFER_COLUMNS
 from pipelines.transforms import build_cost_metrics, build_price_index, offers_as_of
 
 DAY = date(2026, 8, 22)

@@ -10,8 +10,8 @@ from datetime import date
 
 import polars as pl
 
-from connectors.gpu_names import canonical_gpu, curated_aliases
-from connectors.specs import (
+from market.gpu_names import canonical_gpu, curated_aliases
+from market.specs import (
     ASSUMPTION_SCHEMA,
     EXTERNAL_SPEC_SCHEMA,
     GPU_SPEC_SCHEMA,

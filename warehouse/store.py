@@ -27,16 +27,17 @@ import duckdb
 import polars as pl
 
 from connectors.base import RawResponse
-from connectors.offers import OFFER_COLUMNS, QUARANTINE_COLUMNS
+from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
 from warehouse.schema import migrate
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WAREHOUSE = PROJECT_ROOT / "data" / "gpu_prices.duckdb"
+# Relative to the folder the command runs in: the project root for `make demo`, any folder for
+# an installed package. Never inside the package itself, which may be read-only.
+DEFAULT_WAREHOUSE = Path("data") / "gpu_prices.duckdb"
 WAREHOUSE_ENV = "GPU_PRICES_WAREHOUSE"
 
 
 def resolve_path(path: str | Path | None = None) -> Path:
-    """--warehouse, else $GPU_PRICES_WAREHOUSE, else data/gpu_prices.duckdb in the project."""
+    """--warehouse, else $GPU_PRICES_WAREHOUSE, else data/gpu_prices.duckdb in the current folder."""
     chosen = path or os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE
     return Path(chosen).expanduser().resolve()
 
@@ -187,7 +188,7 @@ class WarehouseWriter:
 
     def record_aliases(self, offers: pl.DataFrame, source: str, snapshot_date: date) -> None:
         """Remember every GPU name a source used, mapped or not (unmapped ones surface in a view)."""
-        from connectors.gpu_names import normalise_alias
+        from market.gpu_names import normalise_alias
 
         seen = offers.select("gpu_name_raw", "gpu").unique().filter(pl.col("gpu_name_raw").is_not_null())
         rows = {}

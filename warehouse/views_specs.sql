@@ -2,7 +2,7 @@
 
 -- Curated figures that a specs source (e.g. Epoch AI) contradicts by more than 10 %, using
 -- each source's latest snapshot. rel_diff is relative to the curated value. The curated table
--- is never changed by this: a person checks the datasheet and edits connectors/specs/gpu_specs.csv.
+-- is never changed by this: a person checks the datasheet and edits market/data/gpu_specs.csv.
 CREATE OR REPLACE VIEW spec_disagreements AS
 WITH curated AS (
     UNPIVOT (
@@ -40,7 +40,7 @@ WHERE c.curated_value IS NOT NULL
   AND abs(l.value - c.curated_value) > 0.10 * abs(c.curated_value);
 
 -- GPU names in offers that map to no canonical GPU: never dropped, listed here to be added to
--- connectors/gpu_names.py. One row per raw name with where and when it was seen.
+-- market/gpu_names.py. One row per raw name with where and when it was seen.
 CREATE OR REPLACE VIEW unmapped_gpus AS
 SELECT
     gpu_name_raw,

@@ -10,8 +10,9 @@ from datetime import date
 
 import polars as pl
 
-from connectors.base import PARSED_OFFER_SCHEMA, PRICING_KINDS, ParseError
-from connectors.gpu_names import canonical_gpu
+from market.gpu_names import canonical_gpu
+from market.offer import OFFER_COLUMNS, OFFER_KEY, PARSED_OFFER_SCHEMA, PRICING_KINDS, QUARANTINE_COLUMNS
+from market.providers import PROVIDER_ALIASES
 
 # Bounds on a plausible price. Above them a number is a parsing or unit error (monthly quoted
 # as hourly, cents as dollars), not a market price. Per GPU-hour: the dearest list prices we
@@ -24,56 +25,21 @@ MAX_USD_PER_INSTANCE_HOUR = 2_000.0
 # source here; until then its rows are quarantined, never mixed in.
 USD_PER_UNIT: dict[str, float] = {"USD": 1.0}
 
-# One id per provider, whoever quotes it: aggregators spell providers their own way.
-PROVIDER_ALIASES = {
-    "vast": "vastai",
-    "lambdalabs": "lambda",
-    "lambda_cloud": "lambda",
-    "datacrunch": "verda",
-    "do": "digitalocean",
-    "oracle": "oci",
-    "google": "gcp",
-    "amazon": "aws",
-}
 
-OFFER_KEY = ["snapshot_date", "source", "provider", "region", "instance_type", "pricing"]
-
-OFFER_COLUMNS: dict[str, pl.DataType] = {
-    "snapshot_date": pl.Date,
-    "source": pl.String,
-    "provider": pl.String,
-    "region": pl.String,
-    "instance_type": pl.String,
-    "gpu": pl.String,
-    "gpu_name_raw": pl.String,
-    "gpu_count": pl.Float64,
-    "gpu_memory_gb": pl.Float64,
-    "vcpus": pl.Float64,
-    "ram_gb": pl.Float64,
-    "pricing": pl.String,
-    "price_usd_per_hour": pl.Float64,
-    "price_usd_per_gpu_hour": pl.Float64,
-    "currency": pl.String,
-    "price_original": pl.Float64,
-    "spot_is_estimate": pl.Boolean,
-    "source_url": pl.String,
-    "observed_at": pl.Datetime("us", "UTC"),
-    "raw_response_id": pl.String,
-}
-
-QUARANTINE_COLUMNS: dict[str, pl.DataType] = {**OFFER_COLUMNS, "reason": pl.String}
+class OfferSchemaError(ValueError):
+    """A parser returned a frame that is not in the offer schema (a bug in the parser)."""
 
 
 def _check_schema(parsed: pl.DataFrame, source_id: str) -> pl.DataFrame:
     missing = [c for c in PARSED_OFFER_SCHEMA if c not in parsed.columns]
     if missing:
-        raise ParseError(f"{source_id}: parser output lacks column(s) {missing}")
+        raise OfferSchemaError(f"{source_id}: parser output lacks column(s) {missing}")
     try:
         return parsed.select(
             [pl.col(c).cast(t, strict=True) for c, t in PARSED_OFFER_SCHEMA.items()]
         )
     except Exception as exc:
-        raise ParseError(f"{source_id}: parser output has a column of the wrong type: {exc}") from exc
+        raise OfferSchemaError(f"{source_id}: parser output has a column of the wrong type: {exc}") from exc
 
 
 def finalize_offers(

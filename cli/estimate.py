@@ -5,8 +5,8 @@ The arithmetic lives in `costmodel`; this module only reads the warehouse (read-
 as-of day: for each source, its latest snapshot on or before that day. The output always says
 which day the prices are from and where the utilisation assumptions came from.
 
-Works standalone (`python -m pipelines.estimate_cli train ...`) and as a subgroup of the
-main CLI (`gpu-prices estimate ...`, attached in pipelines/cli.py).
+Works standalone (`python -m cli.estimate train ...`) and as a subgroup of the
+main CLI (`gpu-prices estimate ...`, attached in cli/main.py).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def load_offers(warehouse: str | None, as_of: date | None, gpu: str | None = Non
 
 def resolve_gpu(name: str, specs: dict[str, GpuSpec]) -> str:
     """Any alias -> the canonical id that has a spec sheet, else a UsageError with suggestions."""
-    from connectors.gpu_names import canonical_gpu
+    from market.gpu_names import canonical_gpu
 
     candidates = []
     try:

@@ -18,9 +18,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from warehouse.store import DEFAULT_WAREHOUSE, PROJECT_ROOT, WAREHOUSE_ENV, Warehouse
+from snapshots import bundled_root
+from warehouse.store import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, Warehouse
 
-BUNDLED_SNAPSHOTS = PROJECT_ROOT / "snapshots" / "bundled"
 BUNDLED = "__bundled__"
 
 console = Console()
@@ -31,7 +31,7 @@ warehouse_option = click.option(
     "warehouse_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"DuckDB warehouse file. Default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE.relative_to(PROJECT_ROOT)} in the project.",
+    help=f"DuckDB warehouse file. Default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE} in the current folder.",
 )
 
 
@@ -52,7 +52,7 @@ def main() -> None:
 
 
 def _snapshot_dirs(replay: str) -> list[Path]:
-    root = BUNDLED_SNAPSHOTS if replay == BUNDLED else Path(replay)
+    root = bundled_root() if replay == BUNDLED else Path(replay)
     if (root / "manifest.json").is_file():
         return [root]
     dated = sorted(p for p in root.glob("*/") if (p / "manifest.json").is_file())
@@ -414,27 +414,36 @@ def assumptions_reset(warehouse_path) -> None:
 
 
 @main.command()
-@click.option("--port", default=8501, show_default=True, help="Port to serve on.")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Interface to listen on. The default serves this machine only; use 0.0.0.0 to "
+                   "serve your network (the dashboard has no login).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
 @click.option("--headless/--open-browser", default=True, show_default=True)
 @warehouse_option
-def dashboard(port, headless, warehouse_path) -> None:
+def dashboard(address, port, headless, warehouse_path) -> None:
     """Serve the Streamlit dashboard on the published warehouse (read-only)."""
+    from importlib import resources
+
     warehouse = Warehouse(warehouse_path)
     if not warehouse.published.exists():
         raise click.ClickException(
             f"no published warehouse at {warehouse.published}; run `gpu-prices ingest --replay` first"
         )
-    app = PROJECT_ROOT / "dashboards" / "streamlit_app.py"
+    app = Path(str(resources.files("dashboards").joinpath("streamlit_app.py")))
     env = {**os.environ, WAREHOUSE_ENV: str(warehouse.path)}
-    console.print(f"Dashboard on http://localhost:{port} (Ctrl+C to stop)")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-           "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false"]
-    raise SystemExit(subprocess.call(cmd, env=env, cwd=PROJECT_ROOT))
+    console.print(f"Dashboard on http://{address}:{port} (Ctrl+C to stop)")
+    # Settings as flags, not .streamlit/config.toml, so they hold from any working folder.
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+           "--server.address", address, "--server.port", str(port),
+           "--server.headless", "true" if headless else "false", "--server.runOnSave", "false",
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+           "--theme.base", "light"]
+    raise SystemExit(subprocess.call(cmd, env=env))
 
 
 def _attach_estimate() -> None:
     try:
-        from pipelines.estimate_cli import estimate
+        from cli.estimate import estimate
     except ImportError:  # pragma: no cover - only while the cost model is being built
         return
     main.add_command(estimate)

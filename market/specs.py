@@ -1,8 +1,8 @@
 """The curated spec sheet, the published sparsity figures and the MFU / scaling assumptions.
 
-Three hand-maintained CSV files live beside this module, each row with a source URL:
+Three hand-maintained CSV files live in `market/data/`, each row with a source URL:
 
-* ``gpu_specs.csv``: one row per canonical GPU (ids from ``connectors.gpu_names``). Every
+* ``gpu_specs.csv``: one row per canonical GPU (ids from ``market.gpu_names``). Every
   ``*_tflops`` / ``int8_tops`` figure is DENSE. NVIDIA and AMD datasheets print tensor
   figures "with sparsity", which are 2x dense; those go to ``datasheet_sparsity.csv`` and
   never into the spec sheet (a test pins that no dense figure equals its sparse one).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-SPECS_DIR = Path(__file__).resolve().parent
+SPECS_DIR = Path(__file__).resolve().parent / "data"
 GPU_SPECS_CSV = SPECS_DIR / "gpu_specs.csv"
 SPARSITY_CSV = SPECS_DIR / "datasheet_sparsity.csv"
 ASSUMPTIONS_CSV = SPECS_DIR / "assumptions.csv"
