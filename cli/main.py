@@ -373,39 +373,34 @@ def assumptions_set(kind, gpu_class, precision, interconnect, min_gpus, max_gpus
     Example: your own runs reach 48% MFU in bf16 on data-centre GPUs:
       gpu-prices assumptions set --kind utilisation --gpu-class datacenter --precision bf16 --value 0.48
     """
-    from pipelines.derived import refresh_cost_metrics
+    from warehouse.derived import refresh_all_cost_metrics
+    from warehouse.specs import override_assumption
 
     warehouse = Warehouse(warehouse_path)
     if not warehouse.path.exists():
         raise click.ClickException(f"no warehouse at {warehouse.path}; run `gpu-prices ingest --replay` first")
     with warehouse.writer() as w:
-        w.con.execute(
-            "INSERT OR REPLACE INTO assumptions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
-            [kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, source_url,
-             f"override set {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"],
-        )
-        days = [r[0] for r in w.con.sql("SELECT DISTINCT snapshot_date FROM offers ORDER BY 1").fetchall()]
-        for day in days:
-            refresh_cost_metrics(w.con, day)
+        override_assumption(w, {
+            "kind": kind, "gpu_class": gpu_class, "precision": precision, "interconnect": interconnect,
+            "min_gpus": min_gpus, "max_gpus": max_gpus, "value": value, "source_url": source_url,
+            "note": f"override set {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        })
+        days = refresh_all_cost_metrics(w)
     warehouse.publish()
-    console.print(f"[green]override saved[/green]; cost metrics recomputed for {len(days)} snapshot date(s) and published")
+    console.print(f"[green]override saved[/green]; cost metrics recomputed for {days} snapshot date(s) and published")
 
 
 @assumptions.command("reset")
 @warehouse_option
 def assumptions_reset(warehouse_path) -> None:
     """Drop every override, restore the curated defaults, recompute and publish."""
-    from pipelines.derived import refresh_cost_metrics
-    from warehouse.specs import load_reference_tables
+    from warehouse.derived import refresh_all_cost_metrics
+    from warehouse.specs import reset_assumptions
 
     warehouse = Warehouse(warehouse_path)
     with warehouse.writer() as w:
-        removed = w.con.sql("SELECT count(*) FROM assumptions WHERE overridden").fetchall()[0][0]
-        w.con.execute("DELETE FROM assumptions WHERE overridden")
-        load_reference_tables(w)
-        days = [r[0] for r in w.con.sql("SELECT DISTINCT snapshot_date FROM offers ORDER BY 1").fetchall()]
-        for day in days:
-            refresh_cost_metrics(w.con, day)
+        removed = reset_assumptions(w)
+        refresh_all_cost_metrics(w)
     warehouse.publish()
     console.print(f"removed {removed} override(s); defaults restored and metrics recomputed")
 

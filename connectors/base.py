@@ -110,9 +110,6 @@ class RawResponse:
         with self.open() as stream:
             return stream.read()
 
-    def text(self) -> str:
-        return self.read().decode("utf-8-sig")
-
     def json(self) -> Any:
         """The body as JSON, or a ParseError that says what came instead."""
         data = self.read()
@@ -161,10 +158,6 @@ class Source:
     docs_url: ClassVar[str] = ""
     key_env: ClassVar[str | None] = None  # environment variable holding the API key, if needed
     description: ClassVar[str] = ""
-
-    @property
-    def needs_key(self) -> bool:
-        return self.key_env is not None
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
         raise NotImplementedError

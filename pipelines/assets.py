@@ -20,6 +20,7 @@ from market.rules import MAX_USD_PER_GPU_HOUR
 from connectors.registry import all_sources, get_source, price_sources
 from pipelines import ingest
 from pipelines.resources import HttpResource, WarehouseResource
+from warehouse.checks import offer_quality
 
 # The bundled snapshot reaches back to mid-2022; live runs start today.
 daily_partitions = dg.DailyPartitionsDefinition(start_date="2022-01-01", end_offset=1)
@@ -118,44 +119,20 @@ OFFER_CHECKS = {
 }
 
 
-def offer_checks(con, snapshot_date: date) -> list[dg.AssetCheckResult]:
-    """The three data-quality checks on a day's offers (run inside the `offers` asset)."""
-    drops = con.sql(
-        """
-        WITH counts AS (
-            SELECT source, snapshot_date, count(*) AS n FROM offers GROUP BY ALL
-        ), today AS (SELECT * FROM counts WHERE snapshot_date = $d),
-        previous AS (
-            SELECT c.source, arg_max(c.n, c.snapshot_date) AS n
-            FROM counts c WHERE c.snapshot_date < $d GROUP BY c.source
-        )
-        SELECT p.source, p.n AS previous, coalesce(t.n, 0) AS today
-        FROM previous p LEFT JOIN today t USING (source)
-        WHERE t.n IS NOT NULL AND t.n < 0.5 * p.n
-        """,
-        params={"d": snapshot_date},
-    ).fetchall()
-    bad_prices = con.sql(
-        "SELECT count(*) FROM offers WHERE snapshot_date = $d AND NOT "
-        "(price_usd_per_gpu_hour > 0 AND price_usd_per_gpu_hour <= $max)",
-        params={"d": snapshot_date, "max": MAX_USD_PER_GPU_HOUR},
-    ).fetchall()[0][0]
-    no_url = con.sql(
-        "SELECT count(*) FROM offers WHERE snapshot_date = $d AND "
-        "(coalesce(source_url, '') = '' OR observed_at IS NULL)",
-        params={"d": snapshot_date},
-    ).fetchall()[0][0]
+def offer_checks(writer, snapshot_date: date) -> list[dg.AssetCheckResult]:
+    """The data-quality checks on a day's offers (run inside the `offers` asset)."""
+    quality = offer_quality(writer, snapshot_date, MAX_USD_PER_GPU_HOUR)
     return [
         dg.AssetCheckResult(
             check_name="row_count_vs_previous_day",
-            passed=not drops,
+            passed=not quality.drops,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"drops": dg.MetadataValue.json([list(map(str, d)) for d in drops])},
+            metadata={"drops": dg.MetadataValue.json([list(map(str, d)) for d in quality.drops])},
         ),
-        dg.AssetCheckResult(check_name="prices_within_bounds", passed=bad_prices == 0,
-                            metadata={"out_of_bounds": int(bad_prices)}),
-        dg.AssetCheckResult(check_name="every_offer_has_source_url", passed=no_url == 0,
-                            metadata={"without_url": int(no_url)}),
+        dg.AssetCheckResult(check_name="prices_within_bounds", passed=quality.out_of_bounds == 0,
+                            metadata={"out_of_bounds": quality.out_of_bounds}),
+        dg.AssetCheckResult(check_name="every_offer_has_source_url", passed=quality.without_url == 0,
+                            metadata={"without_url": quality.without_url}),
     ]
 
 
@@ -185,7 +162,7 @@ def offers(context: dg.AssetExecutionContext, config: OffersConfig, warehouse: W
         for source in selected
     ]
     with warehouse.get().writer() as w:
-        check_results = offer_checks(w.con, snapshot_date)
+        check_results = offer_checks(w, snapshot_date)
     return dg.MaterializeResult(
         check_results=check_results,
         metadata={

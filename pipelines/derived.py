@@ -1,5 +1,7 @@
-"""Assets derived from the offers: spec sheet, cost metrics, price index, and the published copy."""
+"""Assets derived from the offers: spec sheet, cost metrics, price index, and the published copy.
 
+Each asset only orchestrates: the reads, builds and writes are functions of `warehouse`.
+"""
 
 from datetime import date
 
@@ -10,7 +12,7 @@ from connectors.registry import all_sources
 from pipelines import ingest
 from pipelines.assets import daily_partitions, emit_progress, offers, raw_asset_key
 from pipelines.resources import WarehouseResource
-from pipelines.transforms import build_cost_metrics, build_price_index, offers_as_of
+from warehouse.derived import refresh_cost_metrics, refresh_price_index
 
 SPEC_SOURCES = [s for s in all_sources() if s.kind == "specs"]
 
@@ -45,10 +47,6 @@ def gpu_specs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     )
 
 
-def _read_frame(con, sql: str, params: dict | None = None) -> pl.DataFrame:
-    return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
-
-
 @dg.asset(
     deps=[offers, gpu_specs],
     group_name="metrics",
@@ -61,7 +59,7 @@ def cost_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     count); then $ per effective TFLOP-hour, $ per 1e18 useful FLOPs and $ per GB-hour."""
     snapshot_date = date.fromisoformat(context.partition_key)
     with warehouse.get().writer() as w:
-        day_offers, metrics = refresh_cost_metrics(w.con, snapshot_date)
+        day_offers, metrics = refresh_cost_metrics(w, snapshot_date)
     with_gpu = day_offers.filter(pl.col("gpu").is_not_null()).height
     return dg.MaterializeResult(
         metadata={
@@ -71,26 +69,6 @@ def cost_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "offers_with_specs": metrics.select("source", "provider", "region", "instance_type", "pricing").unique().height,
         }
     )
-
-
-def refresh_cost_metrics(con, snapshot_date: date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Recompute one day's cost_metrics from offers, specs and assumptions (one transaction)."""
-    day_offers = _read_frame(con, "SELECT * FROM offers WHERE snapshot_date = $d", {"d": snapshot_date})
-    specs = _read_frame(con, "SELECT * FROM gpu_specs")
-    assumptions = _read_frame(con, "SELECT * FROM assumptions")
-    metrics = build_cost_metrics(day_offers, specs, assumptions)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM cost_metrics WHERE snapshot_date = ?", [snapshot_date])
-        con.register("incoming_metrics", metrics)
-        con.execute("INSERT INTO cost_metrics BY NAME SELECT * FROM incoming_metrics")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("incoming_metrics")
-    return day_offers, metrics
 
 
 @dg.asset(
@@ -107,18 +85,7 @@ def price_index(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     snapshot_date = date.fromisoformat(context.partition_key)
     kinds = {s.id: s.kind for s in all_sources()}
     with warehouse.get().writer() as w:
-        recent = _read_frame(
-            w.con,
-            "SELECT * FROM offers WHERE snapshot_date <= $d AND snapshot_date > $d - INTERVAL 30 DAY",
-            {"d": snapshot_date},
-        )
-        index = build_price_index(offers_as_of(recent, snapshot_date, kinds), snapshot_date)
-        w.con.execute("BEGIN TRANSACTION")
-        w.con.execute("DELETE FROM price_index WHERE snapshot_date = ?", [snapshot_date])
-        w.con.register("incoming_index", index)
-        w.con.execute("INSERT INTO price_index BY NAME SELECT * FROM incoming_index")
-        w.con.unregister("incoming_index")
-        w.con.execute("COMMIT")
+        index = refresh_price_index(w, snapshot_date, kinds)
     published = index.filter(pl.col("index_usd").is_not_null())
     return dg.MaterializeResult(
         metadata={
