@@ -19,7 +19,7 @@ from connectors.base import Source
 from market.rules import MAX_USD_PER_GPU_HOUR
 from connectors.registry import all_sources, get_source, price_sources
 from pipelines import ingest
-from pipelines.resources import HttpResource, WarehouseResource
+from pipelines.resources import HttpResource, WarehouseResource, key_envs, secret_resource_key
 from warehouse.checks import offer_quality
 
 # The bundled snapshot reaches back to mid-2022; live runs start today.
@@ -28,9 +28,10 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date="2022-01-01", end_off
 progress_log = logging.getLogger("gpu_prices.progress")
 
 
-def emit_progress(source_id: str, message: str) -> None:
-    """Progress lines for humans; the CLI shows them live, Dagster shows them in the run log."""
-    progress_log.info("%s\t%s", source_id, message)
+def emit_progress(event: ingest.IngestEvent) -> None:
+    """The ingest steps' events: a readable line in Dagster's run log, the event itself attached
+    for the CLI's live progress (`extra`), so nobody has to parse the line."""
+    progress_log.info("%s\t%s: %s", event.source, event.status, event.message, extra={"ingest_event": event})
 
 
 RAW_RETRY = dg.RetryPolicy(
@@ -63,6 +64,9 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         kinds={"python", "httpx"},
         description=description,
         metadata={"source_url": source.url, "providers": ", ".join(source.providers)},
+        # Credentials are resources named per variable, so the set depends on the source; that
+        # needs the key-set form, which Dagster does not mix with typed resource parameters.
+        required_resource_keys={"http", "warehouse", *(secret_resource_key(name) for name in key_envs(source))},
         check_specs=[
             dg.AssetCheckSpec(
                 "fetch_succeeded",
@@ -71,10 +75,11 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             )
         ],
     )
-    def _raw(
-        context: dg.AssetExecutionContext, http: HttpResource, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    def _raw(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        http: HttpResource = context.resources.http
+        warehouse: WarehouseResource = context.resources.warehouse
         snapshot_date = _partition_date(context)
+        keys = {name: getattr(context.resources, secret_resource_key(name)).value for name in key_envs(source)}
         with http.client_for(source.id) as client:
             outcome = ingest.fetch_source(
                 warehouse.get(),
@@ -84,6 +89,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                 mode=http.mode,
                 run_id=context.run_id,
                 snapshot_sources=http.snapshot_sources(),
+                keys=keys,
                 progress=emit_progress,
             )
         # Live failures are retried by Dagster; the last attempt reports and lets the graph go on.
