@@ -93,6 +93,7 @@ def _run_partition(
     snapshot_dir: Path | None,
     source_ids: list[str],
     warehouse: Warehouse,
+    instance,
 ) -> bool:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -130,6 +131,7 @@ def _run_partition(
                 run_config=run_config,
                 asset_selection=keys,
                 raise_on_error=False,
+                instance=instance,
             )
         finally:
             handler_target.removeHandler(handler)
@@ -213,11 +215,16 @@ def ingest(date_, sources, replay, record, warehouse_path) -> None:
         day = date_.date() if date_ else datetime.now(timezone.utc).date()
         plan.append((day, "record" if record else "live", record, requested))
 
+    import dagster as dg
+
     console.print(f"[bold]Ingesting[/bold] {len(plan)} day(s) into {warehouse.path}")
     ok = True
-    for snapshot_date, mode, folder, ids in plan:
-        console.print(f"[bold cyan]{snapshot_date}[/bold cyan] {mode}{' ' + str(folder) if folder else ''}: {', '.join(ids)}")
-        ok = _run_partition(snapshot_date, mode, folder, ids, warehouse) and ok
+    # One writer and one Dagster instance for every day: the warehouse is opened and migrated
+    # once, not once per write, and each day's run skips building a fresh instance.
+    with warehouse.session(), dg.DagsterInstance.ephemeral() as instance:
+        for snapshot_date, mode, folder, ids in plan:
+            console.print(f"[bold cyan]{snapshot_date}[/bold cyan] {mode}{' ' + str(folder) if folder else ''}: {', '.join(ids)}")
+            ok = _run_partition(snapshot_date, mode, folder, ids, warehouse, instance) and ok
     _print_summary(warehouse)
     if not ok:
         raise SystemExit(1)

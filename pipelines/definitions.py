@@ -15,7 +15,7 @@ import dagster as dg
 
 from connectors.base import Source
 from connectors.registry import all_sources
-from pipelines.assets import build_offers_asset, build_raw_asset, daily_partitions
+from pipelines.assets import build_offers_asset, build_raw_assets, daily_partitions
 from pipelines.derived import build_gpu_specs_asset, cost_metrics, price_index, published_warehouse
 from pipelines.resources import HttpResource, WarehouseResource, key_envs, secret_resources
 
@@ -27,7 +27,7 @@ DERIVED_ASSET_KEYS = [dg.AssetKey(name) for name in ("offers", "gpu_specs", "cos
 def build_assets(sources: list[Source]) -> list[dg.AssetsDefinition]:
     """One raw asset per source, then the derived assets over them."""
     return [
-        *(build_raw_asset(source) for source in sources),
+        build_raw_assets(sources),
         build_offers_asset(sources),
         build_gpu_specs_asset(sources),
         cost_metrics,

@@ -4,15 +4,18 @@
   responses; tests, the offline demo, benchmarks) or "record" (live, and also writes what it
   fetched as a new snapshot). Chosen by configuration, never by silent fallback.
 * `WarehouseResource`: where the DuckDB warehouse lives (a configuration matter, so the same
-  code can later point at another store).
+  code can later point at another store). It holds one writer session for as long as Dagster
+  keeps the resource: the whole run with the in-process executor, one step with the
+  multiprocess one (`warehouse.store.Warehouse.session`).
 * `SecretResource`: one credential (an API key), bound to its environment variable with
   `dg.EnvVar`, so Dagster reads it when a run starts and never shows it in the UI.
 """
 
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import dagster as dg
 import httpx
@@ -60,6 +63,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WarehouseResource"]:
+        # One writer for the run (or the step's process): opened at the first write, migrated
+        # once, closed when Dagster tears the resource down, even if the run failed.
+        with self.get().session():
+            yield self
 
 
 class SecretResource(dg.ConfigurableResource):
