@@ -14,6 +14,7 @@ goes on with the other sources.
 
 import logging
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from warehouse.store import Warehouse
 daily_partitions = dg.DailyPartitionsDefinition(start_date="2022-01-01", end_offset=1)
 
 progress_log = logging.getLogger("gpu_prices.progress")
+log = logging.getLogger("gpu_prices.assets")
 
 
 def emit_progress(event: ingest.IngestEvent) -> None:
@@ -80,6 +82,36 @@ def _raw_spec(source: Source) -> dg.AssetSpec:
     )
 
 
+# Executors that run every step of a run in one process, one after another.
+IN_PROCESS_EXECUTORS = {"in_process", "execute_in_process_executor"}
+OFFERS_KEY = dg.AssetKey("offers")
+
+# Parse results handed from the raw step to the `offers` step of the same run, in this process.
+_parsed_ahead: dict[tuple[str, str], ingest.Outcome] = {}
+_parsed_ahead_guard = threading.Lock()
+
+
+def _parse_ahead_plan(context: dg.AssetExecutionContext, sources: list[Source]) -> tuple[set[str], bool]:
+    """The price sources this run's `offers` step will parse, when it runs later in this same
+    process, and its `reparse` flag. Those are parsed the moment their own fetch ends, in the
+    fetch's thread, while slower sources are still downloading; `offers` then only collects the
+    outcomes. With an executor of several processes nothing is parsed ahead."""
+    if context.job_def.executor_def.name not in IN_PROCESS_EXECUTORS:
+        return set(), False
+    selection = context.run.asset_selection
+    if selection and OFFERS_KEY not in selection:
+        return set(), False
+    config = ((context.run.run_config or {}).get("ops", {}).get("offers") or {}).get("config") or {}
+    chosen = config.get("sources")  # OffersConfig: None = every price source, [] = none
+    ids = {s.id for s in sources if s.kind != "specs" and (chosen is None or s.id in chosen)}
+    return ids, bool(config.get("reparse", False))
+
+
+def _take_parsed_ahead(run_id: str, source_id: str) -> ingest.Outcome | None:
+    with _parsed_ahead_guard:
+        return _parsed_ahead.pop((run_id, source_id), None)
+
+
 @dataclass(frozen=True)
 class _Fetched:
     outcome: ingest.Outcome
@@ -97,8 +129,11 @@ def _fetch_with_retries(
     snapshot_sources: set[str] | None,
     keys: dict[str, str | None],
     config: RawFetchConfig,
+    parse_ahead: bool = False,
+    reparse: bool = False,
 ) -> _Fetched:
-    """Fetch and archive one source (in a worker thread), retrying a live failure on its own."""
+    """Fetch and archive one source (in a worker thread), retrying a live failure on its own;
+    then, with `parse_ahead`, parse what was archived for this run's `offers` step."""
     started = time.perf_counter()
     attempt = 0
     while True:
@@ -108,7 +143,16 @@ def _fetch_with_retries(
                 snapshot_sources=snapshot_sources, keys=keys, progress=emit_progress,
             )
         if outcome.status != "failed" or http.mode == "replay" or attempt >= config.retries:
-            return _Fetched(outcome, attempt + 1, time.perf_counter() - started)
+            fetched = _Fetched(outcome, attempt + 1, time.perf_counter() - started)
+            if parse_ahead and outcome.status == "fetched":
+                try:
+                    parsed = ingest.parse_source(warehouse, source, snapshot_date, reparse=reparse, progress=emit_progress)
+                except Exception:  # noqa: BLE001 - left to the offers step, which reports it
+                    log.exception("%s: parsing ahead failed; the offers step parses it", source.id)
+                else:
+                    with _parsed_ahead_guard:
+                        _parsed_ahead[(run_id, source.id)] = parsed
+            return fetched
         delay = _retry_delay(config, attempt)
         emit_progress(ingest.IngestEvent(
             source.id, "progress", f"retrying in {delay:.0f}s (attempt {attempt + 2} of {config.retries + 1})"
@@ -147,7 +191,9 @@ def build_raw_assets(sources: list[Source]) -> dg.AssetsDefinition:
 
     Each source is fetched and archived on its own (`ingest.fetch_source`: every response
     archived the moment it arrives, a failure recorded with its reason) and reported as soon
-    as it is done; one failing source never stops or delays the others."""
+    as it is done; one failing source never stops or delays the others. When this run's
+    `offers` step follows in the same process, a source is also parsed as soon as its fetch
+    is archived (`_parse_ahead_plan`), so parsing overlaps the slower downloads."""
     by_key = {raw_asset_key(s): s for s in sources}
     secret_keys = {secret_resource_key(name) for s in sources for name in key_envs(s)}
 
@@ -174,6 +220,7 @@ def build_raw_assets(sources: list[Source]) -> dg.AssetsDefinition:
         snapshot_date = _partition_date(context)
         snapshot_sources = http.snapshot_sources()
         selected = [source for key, source in by_key.items() if key in context.selected_asset_keys]
+        parse_ahead, reparse = _parse_ahead_plan(context, selected)
         failures: list[str] = []
         with ThreadPoolExecutor(
             max_workers=max(1, min(config.max_parallel_sources, len(selected))), thread_name_prefix="fetch"
@@ -183,7 +230,7 @@ def build_raw_assets(sources: list[Source]) -> dg.AssetsDefinition:
                     _fetch_with_retries, source, http, warehouse, snapshot_date,
                     run_id=context.run_id, snapshot_sources=snapshot_sources,
                     keys={name: getattr(context.resources, secret_resource_key(name)).value for name in key_envs(source)},
-                    config=config,
+                    config=config, parse_ahead=source.id in parse_ahead, reparse=reparse,
                 ): source
                 for source in selected
             }
@@ -255,10 +302,10 @@ def build_offers_asset(sources: list[Source]) -> dg.AssetsDefinition:
         if unknown:
             raise dg.Failure(description=f"unknown price source(s) {unknown}; known: {sorted(by_id)}")
         selected = price if config.sources is None else [by_id[s] for s in config.sources]
+        # A source the raw step already parsed in this run (see _parse_ahead_plan) is collected.
         outcomes = [
-            ingest.parse_source(
-                warehouse.get(), source, snapshot_date, reparse=config.reparse, progress=emit_progress
-            )
+            _take_parsed_ahead(context.run_id, source.id)
+            or ingest.parse_source(warehouse.get(), source, snapshot_date, reparse=config.reparse, progress=emit_progress)
             for source in selected
         ]
         with warehouse.get().writer() as w:

@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 import dagster as dg
 import httpx
 
-from connectors.http import build_client
+from connectors.http import build_client, network_transport
 from connectors.snapshot import RecordingTransport, ReplayTransport, Snapshot
 from warehouse.store import Warehouse
 
@@ -52,7 +52,7 @@ class HttpResource(dg.ConfigurableResource):
         if self.mode == "replay":
             return build_client(ReplayTransport(Path(self.snapshot_dir)), sleep=lambda _s: None)
         if self.mode == "record":
-            return build_client(RecordingTransport(httpx.HTTPTransport(), Path(self.snapshot_dir), source_id))
+            return build_client(RecordingTransport(network_transport(), Path(self.snapshot_dir), source_id))
         return build_client()
 
 

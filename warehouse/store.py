@@ -306,21 +306,33 @@ class WarehouseWriter:
         """Remember every GPU name a source used, mapped or not (unmapped ones surface in a view)."""
         from market.gpu_names import normalise_alias
 
-        seen = offers.select("gpu_name_raw", "gpu").unique().filter(pl.col("gpu_name_raw").is_not_null())
-        rows = {}
+        seen = (
+            offers.select("gpu_name_raw", "gpu").unique()
+            .filter(pl.col("gpu_name_raw").is_not_null())
+            .sort("gpu_name_raw", "gpu", nulls_last=True)
+        )
+        rows: dict[str, str | None] = {}
         for name, gpu in seen.iter_rows():
             rows[normalise_alias(name)] = gpu
-        for alias, gpu in rows.items():
+        if not rows:
+            return
+        incoming = pl.DataFrame({"alias": list(rows), "gpu": list(rows.values())}, schema={"alias": pl.String, "gpu": pl.String})
+        # One statement for the lot: a statement per alias cost ~30 ms each on a day of offers.
+        self.con.register("incoming_aliases", incoming)
+        try:
             self.con.execute(
                 """
-                INSERT INTO gpu_aliases VALUES (?, ?, ?, ?, ?)
+                INSERT INTO gpu_aliases
+                SELECT alias, gpu, ?, ?::DATE, ?::DATE FROM incoming_aliases
                 ON CONFLICT (alias) DO UPDATE SET
                     gpu = coalesce(gpu_aliases.gpu, excluded.gpu),
                     first_seen = least(coalesce(gpu_aliases.first_seen, excluded.first_seen), excluded.first_seen),
                     last_seen = greatest(coalesce(gpu_aliases.last_seen, excluded.last_seen), excluded.last_seen)
                 """,
-                [alias, gpu, source, snapshot_date, snapshot_date],
+                [source, snapshot_date, snapshot_date],
             )
+        finally:
+            self.con.unregister("incoming_aliases")
 
     def run_state(self, snapshot_date: date, source: str) -> dict | None:
         rows = self.con.sql(
