@@ -132,7 +132,8 @@ class RawResponse:
 class FetchContext:
     """What a fetch may need besides the HTTP client."""
 
-    api_key: str | None = None
+    api_key: str | None = None  # the value of the source's `key_env`
+    secrets: dict[str, str] = field(default_factory=dict)  # further credentials, by env var name
     progress: Any = None  # callable(str) for human progress lines; may be None
     warnings: list[str] = field(default_factory=list)
 
@@ -157,6 +158,7 @@ class Source:
     url: ClassVar[str]  # the public endpoint or catalog it reads
     docs_url: ClassVar[str] = ""
     key_env: ClassVar[str | None] = None  # environment variable holding the API key, if needed
+    extra_key_envs: ClassVar[tuple[str, ...]] = ()  # further credentials (e.g. an OAuth client id)
     description: ClassVar[str] = ""
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
