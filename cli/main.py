@@ -334,6 +334,59 @@ def sources(warehouse_path) -> None:
     console.print(f"{kinds.count('direct')} direct, {kinds.count('aggregator')} aggregator, {kinds.count('specs')} specs source(s)")
 
 
+# -- export-iceberg -------------------------------------------------------------------------
+
+
+@main.command("export-iceberg")
+@click.option("--catalog", "catalog_name", default=None, metavar="NAME",
+              help="A catalog from pyiceberg's configuration (~/.pyiceberg.yaml or PYICEBERG_CATALOG__NAME__URI ...): "
+                   "REST, Glue, Hive, or SQL on PostgreSQL. Default: a local SQL catalog (SQLite) in --catalog-dir.")
+@click.option("--catalog-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the local catalog (catalog.db + data/). Default: iceberg/ beside the warehouse.")
+@click.option("--table", "identifier", default="gpu_prices.offers_history", show_default=True,
+              help="namespace.table to write.")
+@click.option("--date", "dates", multiple=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Export only this day (repeatable); its rows in the table are replaced. Default: every day.")
+@warehouse_option
+def export_iceberg(catalog_name, catalog_dir, identifier, dates, warehouse_path) -> None:
+    """Publish the offers history as an Apache Iceberg table that Spark, Trino and polars read.
+
+    \b
+    Reads the published warehouse (never waits for an ingest) and writes every offer, partitioned
+    by month of snapshot_date. Re-running replaces what it exported: every day, or the --date days.
+    \b
+    Examples:
+      gpu-prices export-iceberg                       # local catalog in data/iceberg/
+      gpu-prices export-iceberg --date 2026-08-22     # replace one day
+      gpu-prices export-iceberg --catalog lakehouse   # a REST/SQL catalog from ~/.pyiceberg.yaml
+    Read it back:  polars.scan_iceberg(catalog.load_table("gpu_prices.offers_history"))
+    """
+    from warehouse import read
+
+    try:
+        from warehouse import iceberg
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the Iceberg export needs pyiceberg ({exc.name} is missing): pip install 'gpu-prices[iceberg]'"
+        ) from exc
+    warehouse = Warehouse(warehouse_path)
+    if catalog_name and catalog_dir:
+        raise click.UsageError("--catalog and --catalog-dir exclude each other")
+    folder = catalog_dir or warehouse.path.parent / "iceberg"
+    catalog = iceberg.named_catalog(catalog_name) if catalog_name else iceberg.local_catalog(folder)
+    try:
+        result = iceberg.export_offers_history(
+            catalog, identifier, days=[d.date() for d in dates] or None, warehouse_path=warehouse.path
+        )
+    except read.WarehouseMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    where = f"catalog {catalog_name}" if catalog_name else f"local catalog {folder / 'catalog.db'}"
+    console.print(
+        f"[bold]{result.table}[/bold]: {result.rows:,} offers over {result.days} day(s) written "
+        f"(snapshot {result.snapshot_id}) in {where}; data at {result.location}"
+    )
+
+
 # -- assumptions ----------------------------------------------------------------------------
 
 
