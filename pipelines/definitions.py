@@ -43,6 +43,7 @@ def build_assets(sources: list[Source]) -> list[dg.AssetsDefinition]:
 
 
 EXECUTOR_ENV = "GPU_PRICES_EXECUTOR"
+WAREHOUSE_TAG = "gpu_prices/warehouse"
 EXECUTORS = ("in_process", "multiprocess", "k8s", "celery")
 
 
@@ -72,6 +73,8 @@ def build_daily_job(assets: list[dg.AssetsDefinition], executor: dg.ExecutorDefi
         selection=dg.AssetSelection.assets(*assets),
         partitions_def=daily_partitions,
         description="Fetch every source, archive, parse, compute metrics and the index, publish.",
+        # One run at a time holds the warehouse: a run queue limits this tag to 1 (docs/scale.md).
+        tags={WAREHOUSE_TAG: "main"},
         # In-process by default: the raw step already fetches every source at once in threads,
         # and one process keeps one writer for the whole run (benchmarks/live_day.py measures
         # the multiprocess executor against it).
