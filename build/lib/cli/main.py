@@ -93,6 +93,7 @@ def _run_partition(
     snapshot_dir: Path | None,
     source_ids: list[str],
     warehouse: Warehouse,
+    instance,
 ) -> bool:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -130,6 +131,7 @@ def _run_partition(
                 run_config=run_config,
                 asset_selection=keys,
                 raise_on_error=False,
+                instance=instance,
             )
         finally:
             handler_target.removeHandler(handler)
@@ -213,11 +215,16 @@ def ingest(date_, sources, replay, record, warehouse_path) -> None:
         day = date_.date() if date_ else datetime.now(timezone.utc).date()
         plan.append((day, "record" if record else "live", record, requested))
 
+    import dagster as dg
+
     console.print(f"[bold]Ingesting[/bold] {len(plan)} day(s) into {warehouse.path}")
     ok = True
-    for snapshot_date, mode, folder, ids in plan:
-        console.print(f"[bold cyan]{snapshot_date}[/bold cyan] {mode}{' ' + str(folder) if folder else ''}: {', '.join(ids)}")
-        ok = _run_partition(snapshot_date, mode, folder, ids, warehouse) and ok
+    # One writer and one Dagster instance for every day: the warehouse is opened and migrated
+    # once, not once per write, and each day's run skips building a fresh instance.
+    with warehouse.session(), dg.DagsterInstance.ephemeral() as instance:
+        for snapshot_date, mode, folder, ids in plan:
+            console.print(f"[bold cyan]{snapshot_date}[/bold cyan] {mode}{' ' + str(folder) if folder else ''}: {', '.join(ids)}")
+            ok = _run_partition(snapshot_date, mode, folder, ids, warehouse, instance) and ok
     _print_summary(warehouse)
     if not ok:
         raise SystemExit(1)
@@ -325,6 +332,59 @@ def sources(warehouse_path) -> None:
     _print_wide(table, 220)
     kinds = [s.kind for s in all_sources()]
     console.print(f"{kinds.count('direct')} direct, {kinds.count('aggregator')} aggregator, {kinds.count('specs')} specs source(s)")
+
+
+# -- export-iceberg -------------------------------------------------------------------------
+
+
+@main.command("export-iceberg")
+@click.option("--catalog", "catalog_name", default=None, metavar="NAME",
+              help="A catalog from pyiceberg's configuration (~/.pyiceberg.yaml or PYICEBERG_CATALOG__NAME__URI ...): "
+                   "REST, Glue, Hive, or SQL on PostgreSQL. Default: a local SQL catalog (SQLite) in --catalog-dir.")
+@click.option("--catalog-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the local catalog (catalog.db + data/). Default: iceberg/ beside the warehouse.")
+@click.option("--table", "identifier", default="gpu_prices.offers_history", show_default=True,
+              help="namespace.table to write.")
+@click.option("--date", "dates", multiple=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Export only this day (repeatable); its rows in the table are replaced. Default: every day.")
+@warehouse_option
+def export_iceberg(catalog_name, catalog_dir, identifier, dates, warehouse_path) -> None:
+    """Publish the offers history as an Apache Iceberg table that Spark, Trino and polars read.
+
+    \b
+    Reads the published warehouse (never waits for an ingest) and writes every offer, partitioned
+    by month of snapshot_date. Re-running replaces what it exported: every day, or the --date days.
+    \b
+    Examples:
+      gpu-prices export-iceberg                       # local catalog in data/iceberg/
+      gpu-prices export-iceberg --date 2026-08-22     # replace one day
+      gpu-prices export-iceberg --catalog lakehouse   # a REST/SQL catalog from ~/.pyiceberg.yaml
+    Read it back:  polars.scan_iceberg(catalog.load_table("gpu_prices.offers_history"))
+    """
+    from warehouse import read
+
+    try:
+        from warehouse import iceberg
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the Iceberg export needs pyiceberg ({exc.name} is missing): pip install 'gpu-prices[iceberg]'"
+        ) from exc
+    warehouse = Warehouse(warehouse_path)
+    if catalog_name and catalog_dir:
+        raise click.UsageError("--catalog and --catalog-dir exclude each other")
+    folder = catalog_dir or warehouse.path.parent / "iceberg"
+    catalog = iceberg.named_catalog(catalog_name) if catalog_name else iceberg.local_catalog(folder)
+    try:
+        result = iceberg.export_offers_history(
+            catalog, identifier, days=[d.date() for d in dates] or None, warehouse_path=warehouse.path
+        )
+    except read.WarehouseMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    where = f"catalog {catalog_name}" if catalog_name else f"local catalog {folder / 'catalog.db'}"
+    console.print(
+        f"[bold]{result.table}[/bold]: {result.rows:,} offers over {result.days} day(s) written "
+        f"(snapshot {result.snapshot_id}) in {where}; data at {result.location}"
+    )
 
 
 # -- assumptions ----------------------------------------------------------------------------

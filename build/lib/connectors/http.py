@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import tempfile
 import threading
 import time
@@ -99,6 +100,58 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+class HostSlots:
+    """How many requests to each host are in flight in this process, across every client,
+    source and thread. A request takes a slot before it is sent and gives it back when its
+    response is closed (body read or abandoned), so a streamed download counts for as long as
+    it lasts. Each caller waits for its own policy's limit against the shared count."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._in_flight: dict[str, int] = {}
+
+    def acquire(self, host: str, limit: int) -> None:
+        with self._changed:
+            while self._in_flight.get(host, 0) >= max(1, limit):
+                self._changed.wait()
+            self._in_flight[host] = self._in_flight.get(host, 0) + 1
+
+    def release(self, host: str) -> None:
+        with self._changed:
+            self._in_flight[host] -= 1
+            if not self._in_flight[host]:
+                del self._in_flight[host]
+            self._changed.notify_all()
+
+    def in_flight(self, host: str) -> int:
+        with self._changed:
+            return self._in_flight.get(host, 0)
+
+
+HOST_SLOTS = HostSlots()
+
+
+class _SlotHeldStream(httpx.SyncByteStream):
+    """A response body that gives its host slot back when it is closed, exactly once."""
+
+    def __init__(self, inner: httpx.SyncByteStream, release: Callable[[], None]) -> None:
+        self.inner = inner
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self):
+        yield from self.inner
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+
+
 class RetryTransport(httpx.BaseTransport):
     """Retries connect errors, timeouts, 429 and 5xx with backoff; caps concurrency per host.
 
@@ -106,45 +159,51 @@ class RetryTransport(httpx.BaseTransport):
     error is raised.
     """
 
-    _host_locks: dict[tuple[str, int], threading.BoundedSemaphore] = {}
-    _host_locks_guard = threading.Lock()
-
     def __init__(
         self,
         inner: httpx.BaseTransport,
         policy: HttpPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
+        slots: HostSlots = HOST_SLOTS,
     ) -> None:
         self.inner = inner
         self.policy = policy
         self.sleep = sleep
-
-    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
-        key = (host, self.policy.per_host_concurrency)
-        with self._host_locks_guard:
-            if key not in self._host_locks:
-                self._host_locks[key] = threading.BoundedSemaphore(self.policy.per_host_concurrency)
-            return self._host_locks[key]
+        self.slots = slots
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.policy.backoff_max_s, self.policy.backoff_base_s * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)  # "equal jitter"
 
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """One attempt, holding a slot of the host until the response is closed."""
+        host = request.url.host
+        self.slots.acquire(host, self.policy.per_host_concurrency)
+        try:
+            response = self.inner.handle_request(request)
+        except BaseException:
+            self.slots.release(host)
+            raise
+        if response.is_closed:  # its body is already in memory (a replayed response): nothing in flight
+            self.slots.release(host)
+        else:
+            response.stream = _SlotHeldStream(response.stream, lambda: self.slots.release(host))
+        return response
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         attempt = 0
         while True:
-            with self._host_slot(request.url.host):
-                try:
-                    response = self.inner.handle_request(request)
-                except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError):
-                    if attempt >= self.policy.max_retries:
-                        raise
-                    self.sleep(self._backoff(attempt))
-                    attempt += 1
-                    continue
+            try:
+                response = self._send(request)
+            except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError):
+                if attempt >= self.policy.max_retries:
+                    raise
+                self.sleep(self._backoff(attempt))
+                attempt += 1
+                continue
             if response.status_code in RETRY_STATUSES and attempt < self.policy.max_retries:
                 wait = _retry_after_seconds(response)
-                response.close()
+                response.close()  # gives the slot back before waiting
                 self.sleep(min(self.policy.backoff_max_s, wait) if wait is not None else self._backoff(attempt))
                 attempt += 1
                 continue
@@ -154,13 +213,32 @@ class RetryTransport(httpx.BaseTransport):
         self.inner.close()
 
 
+_ssl_context: ssl.SSLContext | None = None
+_ssl_context_guard = threading.Lock()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process: building one loads the whole CA bundle
+    (~0.3 s), and a day's run builds a client per source, all at once."""
+    global _ssl_context
+    with _ssl_context_guard:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context()
+        return _ssl_context
+
+
+def network_transport() -> httpx.HTTPTransport:
+    """A transport to the real network, with the shared TLS context."""
+    return httpx.HTTPTransport(verify=shared_ssl_context())
+
+
 def build_client(
     transport: httpx.BaseTransport | None = None,
     policy: HttpPolicy = DEFAULT_POLICY,
     sleep: Callable[[float], None] = time.sleep,
 ) -> httpx.Client:
     """An httpx client with our policy around `transport` (the network when None)."""
-    inner = transport or httpx.HTTPTransport()
+    inner = transport or network_transport()
     return httpx.Client(
         transport=RetryTransport(inner, policy, sleep=sleep),
         timeout=httpx.Timeout(policy.timeout_s, connect=policy.connect_timeout_s),

@@ -4,20 +4,23 @@
   responses; tests, the offline demo, benchmarks) or "record" (live, and also writes what it
   fetched as a new snapshot). Chosen by configuration, never by silent fallback.
 * `WarehouseResource`: where the DuckDB warehouse lives (a configuration matter, so the same
-  code can later point at another store).
+  code can later point at another store). It holds one writer session for as long as Dagster
+  keeps the resource: the whole run with the in-process executor, one step with the
+  multiprocess one (`warehouse.store.Warehouse.session`).
 * `SecretResource`: one credential (an API key), bound to its environment variable with
   `dg.EnvVar`, so Dagster reads it when a run starts and never shows it in the UI.
 """
 
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import dagster as dg
 import httpx
 
-from connectors.http import build_client
+from connectors.http import build_client, network_transport
 from connectors.snapshot import RecordingTransport, ReplayTransport, Snapshot
 from warehouse.store import Warehouse
 
@@ -49,7 +52,7 @@ class HttpResource(dg.ConfigurableResource):
         if self.mode == "replay":
             return build_client(ReplayTransport(Path(self.snapshot_dir)), sleep=lambda _s: None)
         if self.mode == "record":
-            return build_client(RecordingTransport(httpx.HTTPTransport(), Path(self.snapshot_dir), source_id))
+            return build_client(RecordingTransport(network_transport(), Path(self.snapshot_dir), source_id))
         return build_client()
 
 
@@ -60,6 +63,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WarehouseResource"]:
+        # One writer for the run (or the step's process): opened at the first write, migrated
+        # once, closed when Dagster tears the resource down, even if the run failed.
+        with self.get().session():
+            yield self
 
 
 class SecretResource(dg.ConfigurableResource):

@@ -1,12 +1,15 @@
-"""DuckDB schema: numbered migrations for tables, plus views re-created on every write.
+"""DuckDB schema: numbered migrations for tables, plus views re-created when they change.
 
 Tables change only through a new entry in MIGRATIONS (never by editing an applied one); the
-`schema_version` table records which have run. Views live in `views.sql` and `views_*.sql` and are replaced on
-every writer connection, so improving a view needs no migration.
+`schema_version` table records which have run. Views live in `views.sql` and `views_*.sql`;
+the writer re-creates them when their text or the schema version differs from what the file
+records in `view_definitions`, so improving a view needs no migration and an unchanged
+warehouse opens without re-defining anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 
 import duckdb
@@ -179,7 +182,7 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply pending migrations and re-create the views. Returns the schema version."""
+    """Apply pending migrations, then define the views if they changed. Returns the schema version."""
     version = current_version(con)
     for number, ddl in enumerate(MIGRATIONS, start=1):
         if number <= version:
@@ -193,9 +196,36 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("ROLLBACK")
             raise
         version = number
-    for sql_file in view_files():
-        con.execute(sql_file.read_text())
+    define_views(con, version)
     return version
+
+
+def views_fingerprint(version: int) -> str:
+    """What the views are made of: their SQL and the tables' version they were written for."""
+    digest = hashlib.sha256(f"schema {version}\n".encode())
+    for sql_file in view_files():
+        digest.update(sql_file.name.encode() + b"\0" + sql_file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def define_views(con: duckdb.DuckDBPyConnection, version: int) -> bool:
+    """Re-create every view unless the file already holds these very definitions. Returns
+    whether it re-created them."""
+    con.execute("CREATE TABLE IF NOT EXISTS view_definitions (fingerprint VARCHAR NOT NULL, defined_at TIMESTAMPTZ)")
+    fingerprint = views_fingerprint(version)
+    if con.sql("SELECT fingerprint FROM view_definitions").fetchall() == [(fingerprint,)]:
+        return False
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for sql_file in view_files():
+            con.execute(sql_file.read_text())
+        con.execute("DELETE FROM view_definitions")
+        con.execute("INSERT INTO view_definitions VALUES (?, now())", [fingerprint])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return True
 
 
 def view_files() -> list:

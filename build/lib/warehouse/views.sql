@@ -1,4 +1,4 @@
--- Documented, stable views: the SQL interface analysts query. Re-created on every write.
+-- Documented, stable views: the SQL interface analysts query. Re-created when this text changes.
 -- Column meanings are in README.md ("SQL").
 
 -- Every source's offers from its most recent day with data.

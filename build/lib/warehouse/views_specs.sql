@@ -1,4 +1,4 @@
--- Views over the spec sheet, aliases and external specs. Re-created on every write.
+-- Views over the spec sheet, aliases and external specs. Re-created when this text changes.
 
 -- Curated figures that a specs source (e.g. Epoch AI) contradicts by more than 10 %, using
 -- each source's latest snapshot. rel_diff is relative to the curated value. The curated table
