@@ -115,7 +115,7 @@ def wide_day(base: Path, folder: Path, multiple: int) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--years", default="1,3,10")
+    parser.add_argument("--years", default="1,3,10", help="years of history to build (empty: none)")
     parser.add_argument("--per-day", default="1,10,50", help="multiples of today's offers in one day")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
@@ -124,7 +124,7 @@ def main() -> None:
         today = read.query("SELECT count(*) AS n FROM latest_offers", path=base)["n"][0]
         print(f"{os.cpu_count()} cores; today's real offers: {today:,}\n")
         print("history (today's offers every day):")
-        for years in [int(y) for y in args.years.split(",")]:
+        for years in [int(y) for y in args.years.split(",") if y.strip()]:
             build_s, path = timed(lambda: history_warehouse(base, folder, years))
             publish_s, _ = timed(Warehouse(path).publish)
             rows = read.query("SELECT count(*) AS n FROM offers", path=path)["n"][0]
@@ -134,7 +134,7 @@ def main() -> None:
                   f"publish {publish_s:5.1f} s; reads: " + ", ".join(f"{k} {v:.2f} s" for k, v in reads.items()), flush=True)
             shutil.rmtree(path.parent)
         print("\none day with more offers (replace offers, cost metrics, price index):")
-        for multiple in [int(m) for m in args.per_day.split(",")]:
+        for multiple in [int(m) for m in args.per_day.split(",") if m.strip()]:
             seconds, offers = wide_day(base, folder, multiple)
             print(f"  {multiple:3d}x: {offers:>10,} offers in the day: {seconds:6.1f} s", flush=True)
             shutil.rmtree(folder / f"wide-{multiple}x")
