@@ -30,8 +30,13 @@ pytestmark = pytest.mark.slow
 def wheel(tmp_path_factory) -> Path:
     # Built from a copy: setuptools writes build/ into the tree it builds, and reuses what it finds there.
     source = tmp_path_factory.mktemp("source") / "gpu-prices"
-    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "data", "build", "*.egg-info", "__pycache__", ".pytest_cache", "artifacts", "tests"))
+    top_level_only = {".git", ".venv", "data", "build", "artifacts", "tests"}  # market/data must stay
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n.endswith(".egg-info") or n in ("__pycache__", ".pytest_cache")}
+        return skipped | (top_level_only & set(names) if Path(folder) == PROJECT_ROOT else set())
+
+    shutil.copytree(PROJECT_ROOT, source, ignore=ignore)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
