@@ -1,24 +1,94 @@
-"""Selecting the offers a run can use; shared by the training and inference pricing."""
+"""Selecting the offers a run can book; shared by the training and serving plans.
+
+* `one_quote_per_offer`: the same offer (provider, region, instance type, pricing kind) quoted
+  by several sources counts once: a provider's own (direct) quote beats an aggregator's copy.
+  This is the stop-gap until the warehouse's shared as-of market read does the same for every
+  reader; `pipelines.transforms.offers_as_of` (the price index) calls it too, so there is one
+  rule today and one place to replace it.
+* `with_node_facts`: each offer's intra-node link and inter-node fabric, from the providers'
+  instance tables (`market.instances`) when that module is present; NULL (unknown) otherwise.
+* `bookable_offers`: priced offers of one GPU type with whole GPUs per instance.
+"""
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import polars as pl
 
-OPTIONAL_OFFER_COLUMNS = ("source", "source_url", "snapshot_date", "observed_at", "region", "instance_type")
+from costmodel.nodes import NODE_COLUMNS
+
+OFFER_KEY = ["provider", "region", "instance_type", "pricing"]
+OPTIONAL_OFFER_COLUMNS = {
+    "source": pl.String, "source_url": pl.String, "snapshot_date": pl.Date,
+    "observed_at": pl.Datetime("us", "UTC"), "region": pl.String, "instance_type": pl.String,
+    "intra_node_link": pl.String, "inter_node_fabric": pl.String,
+}
+DIRECT = "direct"
 
 
-def whole_gpu_offers(offers: pl.DataFrame, gpu: str, pricing: str | None) -> pl.DataFrame:
-    """Priced offers of `gpu` with at least one whole GPU (a share cannot join a cluster or a
-    replica sized on whole GPUs), of one pricing kind (None = every kind). Columns the ranking
-    shows but a caller's frame lacks are added as nulls."""
-    frame = offers.filter(
+def one_quote_per_offer(offers: pl.DataFrame, source_kinds: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """Each (provider, region, instance type, pricing) once: direct sources first, then by source id."""
+    if offers.is_empty() or "source" not in offers.columns:
+        return offers
+    kinds = dict(source_kinds or {})
+    rank = pl.col("source").replace_strict(
+        {s: (0 if k == DIRECT else 1) for s, k in kinds.items()}, default=2, return_dtype=pl.Int8
+    )
+    return (
+        offers.with_columns(_quote_rank=rank)
+        .sort(["_quote_rank", "source"])
+        .unique(subset=OFFER_KEY, keep="first", maintain_order=True)
+        .drop("_quote_rank")
+    )
+
+
+def _instance_facts_frame() -> pl.DataFrame | None:
+    try:
+        from market.instances import instance_table  # the identity work's instance tables
+    except ImportError:
+        return None
+    table = instance_table()
+    wanted = ["provider", "instance_type", *NODE_COLUMNS]
+    if not set(wanted) <= set(table.columns):
+        return None
+    return table.select(wanted).unique(subset=["provider", "instance_type"], keep="first")
+
+
+def with_node_facts(offers: pl.DataFrame, facts: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Offers with `intra_node_link` and `inter_node_fabric` filled from the instance tables.
+
+    Values already on the offer win; an offer no table knows keeps NULL (unknown)."""
+    frame = offers
+    for column in NODE_COLUMNS:
+        if column not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    facts = _instance_facts_frame() if facts is None else facts
+    if facts is None or facts.is_empty() or frame.is_empty():
+        return frame
+    joined = frame.join(
+        facts.rename({c: f"_{c}" for c in NODE_COLUMNS}), on=["provider", "instance_type"], how="left"
+    )
+    return joined.with_columns(
+        [pl.coalesce(pl.col(c), pl.col(f"_{c}")).alias(c) for c in NODE_COLUMNS]
+    ).drop([f"_{c}" for c in NODE_COLUMNS])
+
+
+def bookable_offers(offers: pl.DataFrame, gpu: str, pricing: str | None) -> pl.DataFrame:
+    """Priced offers of `gpu` with a whole number (>= 1) of GPUs per instance, of one pricing
+    kind (None = every kind). Columns the plans show but a caller's frame lacks are added."""
+    frame = offers
+    if "price_usd_per_hour" not in frame.columns:
+        frame = frame.with_columns(price_usd_per_hour=pl.col("price_usd_per_gpu_hour") * pl.col("gpu_count"))
+    frame = frame.filter(
         (pl.col("gpu") == gpu)
-        & pl.col("price_usd_per_gpu_hour").is_not_null()
-        & (pl.col("price_usd_per_gpu_hour") > 0)
+        & pl.col("price_usd_per_hour").is_not_null()
+        & (pl.col("price_usd_per_hour") > 0)
         & pl.col("gpu_count").is_not_null()
         & (pl.col("gpu_count") >= 1)
+        & ((pl.col("gpu_count") - pl.col("gpu_count").round()).abs() < 1e-9)
     )
     if pricing is not None:
         frame = frame.filter(pl.col("pricing") == pricing)
     missing = [c for c in OPTIONAL_OFFER_COLUMNS if c not in frame.columns]
-    return frame.with_columns([pl.lit(None).alias(c) for c in missing]) if missing else frame
+    return frame.with_columns([pl.lit(None, dtype=OPTIONAL_OFFER_COLUMNS[c]).alias(c) for c in missing])

@@ -47,7 +47,7 @@ def load_reference_tables(
     * gpu_aliases: curated aliases are added; rows already there (seen in a source) are kept,
       except that a NULL gpu is filled in when the curated table now knows the name.
     * assumptions: default rows are replaced; rows with overridden = true are kept and win
-      over the default with the same key.
+      over the default with the same key (kind, generation, precision, model size).
     """
     con = writer.con
     specs = load_curated_specs() if specs is None else specs
@@ -79,19 +79,10 @@ def load_reference_tables(
                 ON CONFLICT (alias) DO UPDATE SET gpu = coalesce(gpu_aliases.gpu, excluded.gpu)
                 """
             )
+            # Curated rows are replaced whole; an operator's overriding rows stay beside them and
+            # win at lookup time (costmodel.assumptions), so nothing here needs to compare keys.
             con.execute("DELETE FROM assumptions WHERE NOT coalesce(overridden, false)")
-            con.execute(
-                """
-                INSERT INTO assumptions BY NAME
-                SELECT i.* FROM incoming_assumptions i
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM assumptions a
-                    WHERE a.kind = i.kind AND a.gpu_class = i.gpu_class
-                      AND a.precision = i.precision AND a.interconnect = i.interconnect
-                      AND a.min_gpus = i.min_gpus
-                )
-                """
-            )
+            con.execute("INSERT INTO assumptions BY NAME SELECT * FROM incoming_assumptions")
         finally:
             con.unregister("incoming_specs")
             con.unregister("incoming_assumptions")
