@@ -534,9 +534,13 @@ def rank_plans(spec: ServingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Mapp
     return RankedServing(gpu.gpu, ranked, left_out)
 
 
+def layout_text(plan: ServingPlan) -> str:
+    return f"TP{plan.tp} x PP{plan.pp}"
+
+
 SERVING_COLUMNS = [
     "rank", "provider", "instance_type", "region", "pricing", "interruptible", "nodes", "gpus_per_node", "gpus",
-    "tp", "pp", "replicas", "batch", "ms_per_output_token", "output_tokens_per_second_per_gpu", "average_utilisation",
+    "tp", "pp", "replica_layout", "replicas", "batch", "ms_per_output_token", "output_tokens_per_second_per_gpu", "average_utilisation",
     "price_usd_per_hour", "price_usd_per_gpu_hour", "usd_per_month", "usd_per_million_input_tokens",
     "usd_per_million_output_tokens", "peak_premium_usd_per_month", "inter_node_fabric", "warnings", "source",
     "source_url", "snapshot_date", "observed_at",
@@ -548,6 +552,7 @@ def plans_frame(plans: list[ServingPlan]) -> pl.DataFrame:
     for rank, plan in enumerate(plans, start=1):
         row = plan.to_dict()
         row["rank"] = rank
+        row["replica_layout"] = layout_text(plan)
         row["warnings"] = "; ".join(w["message"] for w in row["warnings"])
         records.append({c: row.get(c) for c in SERVING_COLUMNS})
     if not records:

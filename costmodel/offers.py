@@ -6,13 +6,13 @@
   reader; `pipelines.transforms.offers_as_of` (the price index) calls it too, so there is one
   rule today and one place to replace it.
 * `with_node_facts`: each offer's intra-node link and inter-node fabric, from the providers'
-  instance tables (`market.instances`) when that module is present; NULL (unknown) otherwise.
+  instance tables (`market.instances.instance_facts`); NULL (unknown) where no table knows it.
 * `bookable_offers`: priced offers of one GPU type with whole GPUs per instance.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import polars as pl
 
@@ -43,32 +43,35 @@ def one_quote_per_offer(offers: pl.DataFrame, source_kinds: Mapping[str, str] | 
     )
 
 
-def _instance_facts_frame() -> pl.DataFrame | None:
+def _default_lookup() -> Callable[[str, str], Any] | None:
     try:
-        from market.instances import instance_table  # the identity work's instance tables
-    except ImportError:
+        from market.instances import instance_facts  # the providers' instance tables
+    except ImportError:  # before the instance tables exist every fact is unknown
         return None
-    table = instance_table()
-    wanted = ["provider", "instance_type", *NODE_COLUMNS]
-    if not set(wanted) <= set(table.columns):
-        return None
-    return table.select(wanted).unique(subset=["provider", "instance_type"], keep="first")
+    return instance_facts
 
 
-def with_node_facts(offers: pl.DataFrame, facts: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Offers with `intra_node_link` and `inter_node_fabric` filled from the instance tables.
+def with_node_facts(offers: pl.DataFrame, lookup: Callable[[str, str], Any] | None = None) -> pl.DataFrame:
+    """Offers with `intra_node_link` and `inter_node_fabric` from the instance tables.
 
-    Values already on the offer win; an offer no table knows keeps NULL (unknown)."""
+    `lookup(provider, instance_type)` returns a row with those two attributes, or None when
+    the tables do not know the instance (default: `market.instances.instance_facts`). Values
+    already on the offer win; an unknown instance keeps NULL (unknown)."""
     frame = offers
     for column in NODE_COLUMNS:
         if column not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(column))
-    facts = _instance_facts_frame() if facts is None else facts
-    if facts is None or facts.is_empty() or frame.is_empty():
+    lookup = lookup or _default_lookup()
+    if lookup is None or frame.is_empty():
         return frame
-    joined = frame.join(
-        facts.rename({c: f"_{c}" for c in NODE_COLUMNS}), on=["provider", "instance_type"], how="left"
-    )
+    pairs = frame.select("provider", "instance_type").unique().to_dicts()
+    facts = []
+    for pair in pairs:
+        row = lookup(pair["provider"], pair["instance_type"])
+        facts.append({**pair, **{f"_{c}": getattr(row, c, None) if row is not None else None for c in NODE_COLUMNS}})
+    known = pl.DataFrame(facts, schema={"provider": pl.String, "instance_type": pl.String,
+                                        **{f"_{c}": pl.String for c in NODE_COLUMNS}})
+    joined = frame.join(known, on=["provider", "instance_type"], how="left", nulls_equal=True)
     return joined.with_columns(
         [pl.coalesce(pl.col(c), pl.col(f"_{c}")).alias(c) for c in NODE_COLUMNS]
     ).drop([f"_{c}" for c in NODE_COLUMNS])

@@ -287,6 +287,8 @@ class TrainingPlan:
     price_usd_per_gpu_hour: float
     mfu_used: float
     mfu_source: str
+    mfu_table: float | None  # the assumption table's value before extrapolation (None: the user's value)
+    mfu_scale_factor: float  # the extrapolation factor beyond the source run's GPU count (1 = none)
     gpu_hours: float  # compute GPU-hours at mfu_used
     billed_gpu_hours: float  # incl. the spot allowance
     days: float
@@ -345,7 +347,8 @@ def plan_on(spec: TrainingSpec, compute: TrainingCompute, offer: Mapping[str, An
         pricing=pricing, gpu=compute.gpu, gpus_per_node=shape.gpus_per_node, nodes=nodes, gpus=gpus,
         intra_node_link=shape.intra_node_link, inter_node_fabric=shape.inter_node_fabric,
         price_usd_per_hour=price, price_usd_per_gpu_hour=price / shape.gpus_per_node,
-        mfu_used=util.mfu_used, mfu_source=util.source, gpu_hours=hours, billed_gpu_hours=gpus * days * 24,
+        mfu_used=util.mfu_used, mfu_source=util.source, mfu_table=util.table_mfu, mfu_scale_factor=util.scale_factor,
+        gpu_hours=hours, billed_gpu_hours=gpus * days * 24,
         days=days, total_cost_usd=cost, usd_per_million_tokens=cost / compute.tokens * 1e6,
         interruptible=interruptible(pricing), sized_by=sized_by,
         warnings=plan_warnings(spec, compute, gpus, days, util, pricing),
@@ -418,7 +421,8 @@ def rank_plans(spec: TrainingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Map
 
 PLAN_COLUMNS = [
     "rank", "provider", "instance_type", "region", "pricing", "interruptible", "nodes", "gpus_per_node", "gpus",
-    "inter_node_fabric", "intra_node_link", "price_usd_per_hour", "price_usd_per_gpu_hour", "mfu_used", "days",
+    "inter_node_fabric", "intra_node_link", "price_usd_per_hour", "price_usd_per_gpu_hour", "mfu_used",
+    "mfu_scale_factor", "days",
     "billed_gpu_hours", "total_cost_usd", "usd_per_million_tokens", "warnings", "source", "source_url",
     "snapshot_date", "observed_at",
 ]
