@@ -7,6 +7,7 @@ per call, so a failed load leaves the previous tables in place.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 import polars as pl
 
@@ -126,3 +127,33 @@ def replace_external_specs(writer, snapshot_date: date, source: str, frame: pl.D
 
     _transaction(con, work)
     return rows.height
+
+
+def _replace_override(con, row: dict, frame: pl.DataFrame) -> None:
+    con.execute(
+        "DELETE FROM assumptions WHERE overridden AND kind = ? AND generation = ? AND precision = ? "
+        "AND model_params IS NOT DISTINCT FROM ?",
+        [row["kind"], row["generation"], row["precision"], row["model_params"]],
+    )
+    con.register("incoming_override", frame)
+    try:
+        con.execute("INSERT INTO assumptions BY NAME SELECT * FROM incoming_override")
+    finally:
+        con.unregister("incoming_override")
+
+
+def override_assumption(writer, row: dict) -> None:
+    """Store a user's assumption (overridden = true), replacing an earlier override of the same key
+    (kind, generation, precision, model size); it survives reloads until reset_assumptions."""
+    full = {c: row.get(c) for c in ASSUMPTION_SCHEMA} | {"overridden": True}
+    frame = pl.DataFrame([full], schema=ASSUMPTION_SCHEMA)
+    _transaction(writer.con, partial(_replace_override, writer.con, full, frame))
+
+
+def reset_assumptions(writer) -> int:
+    """Drop every override and restore the curated defaults. Returns how many overrides were removed."""
+    con = writer.con
+    removed = con.sql("SELECT count(*) FROM assumptions WHERE overridden").fetchall()[0][0]
+    con.execute("DELETE FROM assumptions WHERE overridden")
+    load_reference_tables(writer)
+    return int(removed)
