@@ -243,9 +243,13 @@ def _describe(row: AssumptionRow) -> str:
     return f"{run} ({row.generation}, {row.precision}: {row.value:.4g}) {row.source_url}".strip()
 
 
+def _model_size(row: AssumptionRow) -> float:
+    return row.model_params or 0.0
+
+
 def _interpolate(rows: list[AssumptionRow], params: float | None) -> Assumed:
     """Linear in log(model size) between the two runs around `params`; the nearest run outside."""
-    ordered = sorted(rows, key=lambda r: r.model_params or 0.0)
+    ordered = sorted(rows, key=_model_size)
     urls = tuple(dict.fromkeys(r.source_url for r in ordered if r.source_url))
     if params is None or len(ordered) == 1 or any(r.model_params is None for r in ordered):
         row = ordered[-1]

@@ -40,6 +40,7 @@ from costmodel.assumptions import Assumptions
 from costmodel.errors import EstimateError
 from costmodel.gpus import GpuSpec
 from costmodel.nodes import NodeShape, quoted_shape, shape_of
+from costmodel.offers import offer_order
 from costmodel.presets import ModelPreset
 from costmodel.training import INTERRUPTIBLE_PRICING, LeftOut, PlanWarning
 
@@ -337,6 +338,11 @@ def fleet_for(spec: ServingSpec, replica: Replica, shape: NodeShape) -> Fleet:
                  nodes_needed(baseline, replica.gpus, shape.gpus_per_node))
 
 
+def fleet_order(fleet: Fleet) -> tuple[int, int, int]:
+    """Fewest nodes for the peak; on a tie the smaller replica, then less tensor parallelism."""
+    return fleet.nodes, fleet.replica.gpus, fleet.replica.tp
+
+
 def best_fleet(spec: ServingSpec, gpu: GpuSpec, shape: NodeShape, assumptions: Assumptions) -> Fleet:
     """The replica layout that needs the fewest nodes for the peak (smaller replica on a tie)."""
     if not gpu.memory_gb or not gpu.memory_bandwidth_tbs:
@@ -351,7 +357,7 @@ def best_fleet(spec: ServingSpec, gpu: GpuSpec, shape: NodeShape, assumptions: A
             fleets.append(fleet_for(spec, replica, shape))
     if not fleets:
         raise no_replica_error(spec, gpu, shape)
-    best = min(fleets, key=lambda f: (f.nodes, f.replica.gpus, f.replica.tp))
+    best = min(fleets, key=fleet_order)
     if best.nodes * shape.gpus_per_node > MAX_FLEET_GPUS:
         raise EstimateError(
             f"{spec.peak:,.4g} requests/s at peak need {best.nodes * shape.gpus_per_node:,} x {gpu.gpu}, more than "
@@ -511,6 +517,10 @@ class RankedServing:
         return self.plans[0] if self.plans else None
 
 
+def serving_order(plan: ServingPlan) -> tuple:
+    return plan.usd_per_month, plan.price_usd_per_gpu_hour, plan.provider, str(plan.instance_type)
+
+
 def rank_plans(spec: ServingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Mapping[str, Any]],
                assumptions: Assumptions | None = None) -> RankedServing:
     """Every offer's fleet for `gpu`, cheapest per month first; same instance and price in several
@@ -520,7 +530,7 @@ def rank_plans(spec: ServingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Mapp
     fleets: dict = {}
     plans: dict[tuple, ServingPlan] = {}
     left_out = []
-    for offer in sorted(rows, key=lambda r: (str(r.get("region") or ""), str(r.get("source") or ""))):
+    for offer in sorted(rows, key=offer_order):
         try:
             plan = plan_on(spec, gpu, offer, assumptions, fleets)
         except EstimateError as exc:
@@ -529,8 +539,7 @@ def rank_plans(spec: ServingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Mapp
             continue
         plans.setdefault((plan.provider, plan.instance_type, plan.pricing, round(plan.price_usd_per_hour, 6),
                           plan.source), plan)
-    ranked = sorted(plans.values(), key=lambda p: (p.usd_per_month, p.price_usd_per_gpu_hour, p.provider,
-                                                   str(p.instance_type)))
+    ranked = sorted(plans.values(), key=serving_order)
     return RankedServing(gpu.gpu, ranked, left_out)
 
 

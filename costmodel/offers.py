@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 import polars as pl
 
 from costmodel.nodes import NODE_COLUMNS
+from market.providers import canonical_provider
 
 OFFER_KEY = ["provider", "region", "instance_type", "pricing"]
 OPTIONAL_OFFER_COLUMNS = {
@@ -27,14 +28,31 @@ OPTIONAL_OFFER_COLUMNS = {
 DIRECT = "direct"
 
 
+def quotes_itself(source: str | None, provider: str | None) -> bool:
+    """A source whose id names the provider it quotes (azure -> azure, lambda_cloud -> lambda) is
+    that provider's own list; an aggregator (skypilot, gpuhunt, ...) never names the provider."""
+    return bool(source and provider) and canonical_provider(source) == canonical_provider(provider)
+
+
 def one_quote_per_offer(offers: pl.DataFrame, source_kinds: Mapping[str, str] | None = None) -> pl.DataFrame:
-    """Each (provider, region, instance type, pricing) once: direct sources first, then by source id."""
+    """Each (provider, region, instance type, pricing) once: a direct quote first, then by source id.
+
+    `source_kinds` (source id -> direct | aggregator, from the source registry) decides what is
+    direct; without it a source counts as direct when its id names the provider it quotes."""
     if offers.is_empty() or "source" not in offers.columns:
         return offers
-    kinds = dict(source_kinds or {})
-    rank = pl.col("source").replace_strict(
-        {s: (0 if k == DIRECT else 1) for s, k in kinds.items()}, default=2, return_dtype=pl.Int8
-    )
+    if source_kinds:
+        rank = pl.col("source").replace_strict(
+            {s: (0 if k == DIRECT else 1) for s, k in source_kinds.items()}, default=2, return_dtype=pl.Int8
+        )
+    else:
+        pairs = offers.select("source", "provider").unique().to_dicts()
+        direct = pl.DataFrame(
+            [{**p, "_quote_rank": 0 if quotes_itself(p["source"], p["provider"]) else 1} for p in pairs],
+            schema={"source": pl.String, "provider": pl.String, "_quote_rank": pl.Int8},
+        )
+        offers = offers.join(direct, on=["source", "provider"], how="left", nulls_equal=True)
+        rank = pl.col("_quote_rank")
     return (
         offers.with_columns(_quote_rank=rank)
         .sort(["_quote_rank", "source"])
@@ -75,6 +93,11 @@ def with_node_facts(offers: pl.DataFrame, lookup: Callable[[str, str], Any] | No
     return joined.with_columns(
         [pl.coalesce(pl.col(c), pl.col(f"_{c}")).alias(c) for c in NODE_COLUMNS]
     ).drop([f"_{c}" for c in NODE_COLUMNS])
+
+
+def offer_order(offer: Mapping[str, Any]) -> tuple[str, str]:
+    """Offers are planned region by region (then source), so collapsed plans keep the first region."""
+    return str(offer.get("region") or ""), str(offer.get("source") or "")
 
 
 def bookable_offers(offers: pl.DataFrame, gpu: str, pricing: str | None) -> pl.DataFrame:

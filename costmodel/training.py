@@ -39,6 +39,7 @@ from costmodel.assumptions import Assumptions
 from costmodel.errors import EstimateError
 from costmodel.gpus import TRAINING_PRECISIONS, GpuSpec
 from costmodel.nodes import NodeShape, quoted_shape, shape_of
+from costmodel.offers import offer_order
 
 COMPUTE_OPTIMAL_TOKENS_PER_PARAM = 20
 DEFAULT_DEADLINE_DAYS = 30.0
@@ -397,6 +398,10 @@ def _same_booking(plan: TrainingPlan) -> tuple:
     return (plan.provider, plan.instance_type, plan.pricing, round(plan.price_usd_per_hour, 6), plan.source)
 
 
+def plan_order(plan: TrainingPlan) -> tuple:
+    return plan.total_cost_usd, plan.price_usd_per_gpu_hour, plan.provider, str(plan.instance_type)
+
+
 def rank_plans(spec: TrainingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Mapping[str, Any]],
                assumptions: Assumptions | None = None) -> RankedPlans:
     """Every offer's plan, cheapest first; regions quoting the same instance at the same price
@@ -407,15 +412,14 @@ def rank_plans(spec: TrainingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Map
     rows = offers.to_dicts() if isinstance(offers, pl.DataFrame) else list(offers)
     plans: dict[tuple, TrainingPlan] = {}
     left_out = []
-    for offer in sorted(rows, key=lambda r: (str(r.get("region") or ""), str(r.get("source") or ""))):
+    for offer in sorted(rows, key=offer_order):
         try:
             plan = plan_on(spec, compute, offer, assumptions)
         except EstimateError as exc:
             left_out.append(LeftOut(_offer_label(offer), exc.reason, str(exc)))
             continue
         plans.setdefault(_same_booking(plan), plan)
-    ranked = sorted(plans.values(), key=lambda p: (p.total_cost_usd, p.price_usd_per_gpu_hour, p.provider,
-                                                   str(p.instance_type)))
+    ranked = sorted(plans.values(), key=plan_order)
     return RankedPlans(compute, ranked, left_out)
 
 
