@@ -113,6 +113,9 @@ ADVICE = {
     "fleet_too_large": "lower --avg-rps / --peak-rps",
     "no_assumption": "pass --mfu (training) or --compute-efficiency (serving) with your own figure",
     "missing_shape": "pick a --preset or pass --layers, --kv-heads and --head-dim",
+    "needs_fabric": "multi-node plans need an instance with a known inter-node fabric: use --gpus for one node, "
+                    "a longer --deadline-days, or another --gpu",
+    "fractional_gpu": "a share of a GPU cannot join a cluster",
 }
 
 
@@ -412,6 +415,7 @@ def train(params, active_params, tokens, flops_factor, full_recompute, precision
 
 
 def no_plan_error(gpu: str, kind: str | None, left_out: list, offers: pl.DataFrame, as_of) -> click.ClickException:
+    """Why no offer can run the plan: one example per reason, each with this command line's advice."""
     if offers.is_empty():
         when = f" as of {as_of.date()}" if as_of else ""
         return click.ClickException(
@@ -419,13 +423,16 @@ def no_plan_error(gpu: str, kind: str | None, left_out: list, offers: pl.DataFra
             "or --price-per-gpu-hour"
         )
     summary = left_out_summary(left_out)
-    reasons = "; ".join(f"{n} x {reason}" for reason, n in summary["by_reason"].items())
-    example = next(iter(summary["examples"].values()), "")
-    return click.ClickException(
-        f"none of the {offers.height} offers of {gpu} can run this plan ({reasons}). For example: {example}. "
-        "Multi-node plans need an instance with a known inter-node fabric: try --gpus for a single node, "
-        "a longer --deadline-days, or another --gpu."
-    )
+    first_by_reason: dict = {}
+    for item in left_out:
+        first_by_reason.setdefault(item.reason, item)
+    details = []
+    for reason, item in first_by_reason.items():
+        hint = advice_for(EstimateError(item.message, reason, item.values))
+        details.append(f"{item.offer}: {item.message}" + (f"; {hint}" if hint else ""))
+    counts = ", ".join(f"{n} x {reason}" for reason, n in summary["by_reason"].items())
+    return click.ClickException(f"none of the {offers.height} offers of {gpu} can run this plan ({counts}). "
+                                + " | ".join(details))
 
 
 def train_payload(spec, ranked, shown: pl.DataFrame, dated, quoted, assumptions_text) -> dict:
@@ -591,12 +598,7 @@ def serve(preset, params, active_params, layers, kv_heads, head_dim, weight_prec
     except EstimateError as exc:
         raise usage_error(exc) from None
     if ranked.best is None:
-        error = no_plan_error(gpu, kind, ranked.left_out, offers, as_of)
-        first = ranked.left_out[0] if ranked.left_out else None
-        if first is not None and first.reason not in ("needs_fabric", "fractional_gpu"):
-            hint = advice_for(EstimateError(first.message, first.reason))
-            error = click.ClickException(f"{first.message}" + (f"; {hint}" if hint else ""))
-        raise error
+        raise no_plan_error(gpu, kind, ranked.left_out, offers, as_of)
     frame = serving.plans_frame(ranked.plans)
     dated = None if price_per_gpu_hour is not None else frame
     bench = benchmark_lines(preset, gpu, specs, assumed)
@@ -704,8 +706,11 @@ estimate.add_command(serve, name="infer")
 def calibration(fmt, warehouse) -> None:
     """The published runs behind the defaults: default estimates against each, with the error."""
     from costmodel.calibration import serving_table, training_table
+    from market.specs import load_curated_specs
 
-    specs = load_specs(warehouse)
+    # The curated spec sheet (what the warehouse loads) holds every calibration GPU; the
+    # warehouse's assumption table, overrides included, is what is being checked.
+    specs = {r["gpu"]: GpuSpec.from_row(r) for r in load_curated_specs().iter_rows(named=True)}
     assumed, _ = load_assumptions(warehouse)
     train_rows, serve_rows = training_table(specs, assumed), serving_table(specs, assumed)
     if fmt == "json":

@@ -297,14 +297,16 @@ def one_sequence_bytes(spec: ServingSpec) -> float:
 def replica_layouts(spec: ServingSpec, gpu: GpuSpec, shape: NodeShape) -> list[tuple[int, int]]:
     """(tp, pp) pairs a node shape allows. Tensor parallelism stays inside the NVLink domain.
     Pipeline stages are used only when the largest tensor-parallel group cannot hold the weights
-    and one sequence; a replica larger than a node takes whole nodes and needs a known fabric."""
+    and one sequence, and then on top of that group (tensor parallel inside the node, stages
+    across); a replica larger than a node takes whole nodes and needs a known fabric."""
     domain = min(shape.nvlink_domain, max(TP_DEGREES))
     largest_tp = max(t for t in TP_DEGREES if t <= domain)
     tp_room = largest_tp * gpu.memory_gb * 1e9 * spec.memory_utilisation
-    stages = PP_STAGES if one_sequence_bytes(spec) > tp_room else (1,)
+    needs_stages = one_sequence_bytes(spec) > tp_room
+    stages = PP_STAGES if needs_stages else (1,)
     layouts = []
     for tp in TP_DEGREES:
-        if tp > domain:
+        if tp > domain or (needs_stages and tp != largest_tp):  # stages only after the NVLink domain is full
             continue
         for pp in stages:
             gpus = tp * pp
@@ -535,7 +537,7 @@ def rank_plans(spec: ServingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Mapp
             plan = plan_on(spec, gpu, offer, assumptions, fleets)
         except EstimateError as exc:
             left_out.append(LeftOut(f"{offer.get('provider')} {offer.get('instance_type')} ({offer.get('region')})",
-                                    exc.reason, str(exc)))
+                                    exc.reason, str(exc), exc.values))
             continue
         plans.setdefault((plan.provider, plan.instance_type, plan.pricing, round(plan.price_usd_per_hour, 6),
                           plan.source), plan)

@@ -34,27 +34,30 @@ def quotes_itself(source: str | None, provider: str | None) -> bool:
     return bool(source and provider) and canonical_provider(source) == canonical_provider(provider)
 
 
+def quote_rank(source: str | None, provider: str | None, source_kinds: Mapping[str, str]) -> int:
+    """0 for a provider's own quote, 1 for a copy: the registry's kind where it knows the source,
+    else whether the source's id names the provider."""
+    kind = source_kinds.get(source or "")
+    if kind is not None:
+        return 0 if kind == DIRECT else 1
+    return 0 if quotes_itself(source, provider) else 1
+
+
 def one_quote_per_offer(offers: pl.DataFrame, source_kinds: Mapping[str, str] | None = None) -> pl.DataFrame:
     """Each (provider, region, instance type, pricing) once: a direct quote first, then by source id.
 
     `source_kinds` (source id -> direct | aggregator, from the source registry) decides what is
-    direct; without it a source counts as direct when its id names the provider it quotes."""
+    direct; a source it does not know counts as direct when its id names the provider it quotes."""
     if offers.is_empty() or "source" not in offers.columns:
         return offers
-    if source_kinds:
-        rank = pl.col("source").replace_strict(
-            {s: (0 if k == DIRECT else 1) for s, k in source_kinds.items()}, default=2, return_dtype=pl.Int8
-        )
-    else:
-        pairs = offers.select("source", "provider").unique().to_dicts()
-        direct = pl.DataFrame(
-            [{**p, "_quote_rank": 0 if quotes_itself(p["source"], p["provider"]) else 1} for p in pairs],
-            schema={"source": pl.String, "provider": pl.String, "_quote_rank": pl.Int8},
-        )
-        offers = offers.join(direct, on=["source", "provider"], how="left", nulls_equal=True)
-        rank = pl.col("_quote_rank")
+    kinds = dict(source_kinds or {})
+    pairs = offers.select("source", "provider").unique().to_dicts()
+    ranks = pl.DataFrame(
+        [{**p, "_quote_rank": quote_rank(p["source"], p["provider"], kinds)} for p in pairs],
+        schema={"source": pl.String, "provider": pl.String, "_quote_rank": pl.Int8},
+    )
     return (
-        offers.with_columns(_quote_rank=rank)
+        offers.join(ranks, on=["source", "provider"], how="left", nulls_equal=True)
         .sort(["_quote_rank", "source"])
         .unique(subset=OFFER_KEY, keep="first", maintain_order=True)
         .drop("_quote_rank")

@@ -377,6 +377,7 @@ class LeftOut:
     offer: str
     reason: str
     message: str
+    values: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -416,7 +417,7 @@ def rank_plans(spec: TrainingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Map
         try:
             plan = plan_on(spec, compute, offer, assumptions)
         except EstimateError as exc:
-            left_out.append(LeftOut(_offer_label(offer), exc.reason, str(exc)))
+            left_out.append(LeftOut(_offer_label(offer), exc.reason, str(exc), exc.values))
             continue
         plans.setdefault(_same_booking(plan), plan)
     ranked = sorted(plans.values(), key=plan_order)
