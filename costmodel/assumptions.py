@@ -159,6 +159,7 @@ class Assumptions:
         rows = _rows_of(table)
         self.from_package = not rows
         self._rows = _winning_rows(rows or packaged_rows())
+        self._memo: dict[tuple, Assumed] = {}  # lookups are pure; plans ask the same ones thousands of times
 
     @property
     def rows(self) -> list[AssumptionRow]:
@@ -167,7 +168,7 @@ class Assumptions:
     # -- training ---------------------------------------------------------------------------
     def training_mfu(self, generation: str, precision: str, active_params: float) -> Assumed:
         """End-to-end MFU for a model of `active_params` on this generation and precision."""
-        return self._resolve(TRAINING_MFU, generation.lower(), precision.lower(), active_params, set())
+        return self._lookup(TRAINING_MFU, generation.lower(), precision.lower(), active_params)
 
     def scale_factor(self, gpus: float, measured_gpus: float | None) -> Assumed:
         """The extrapolation factor for `gpus` GPUs when the source run measured `measured_gpus`.
@@ -176,7 +177,7 @@ class Assumptions:
         reference = max(float(measured_gpus or MIN_MEASURED_GPUS), MIN_MEASURED_GPUS)
         if gpus <= reference:
             return Assumed(1.0, f"no extrapolation: {gpus:,.0f} GPUs is within the {reference:,.0f} the source run measured")
-        per_doubling = self._resolve(SCALE_PER_DOUBLING, ANY, ANY, None, set())
+        per_doubling = self._lookup(SCALE_PER_DOUBLING, ANY, ANY, None)
         doublings = math.log2(gpus / reference)
         return Assumed(
             per_doubling.value ** doublings,
@@ -187,13 +188,19 @@ class Assumptions:
 
     # -- serving ----------------------------------------------------------------------------
     def serve_compute_efficiency(self, generation: str) -> Assumed:
-        return self._resolve(SERVE_COMPUTE, generation.lower(), ANY, None, set())
+        return self._lookup(SERVE_COMPUTE, generation.lower(), ANY, None)
 
     def serve_memory_efficiency(self, generation: str) -> Assumed:
-        return self._resolve(SERVE_MEMORY, generation.lower(), ANY, None, set())
+        return self._lookup(SERVE_MEMORY, generation.lower(), ANY, None)
 
     def serve_tp_efficiency(self, generation: str) -> Assumed:
-        return self._resolve(SERVE_TP, generation.lower(), ANY, None, set())
+        return self._lookup(SERVE_TP, generation.lower(), ANY, None)
+
+    def _lookup(self, kind: str, generation: str, precision: str, params: float | None) -> Assumed:
+        key = (kind, generation, precision, params)
+        if key not in self._memo:
+            self._memo[key] = self._resolve(kind, generation, precision, params, set())
+        return self._memo[key]
 
     # -- the lookup rule --------------------------------------------------------------------
     def _measured(self, kind: str, generation: str, precision: str) -> list[AssumptionRow]:

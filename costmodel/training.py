@@ -272,6 +272,21 @@ def nodes_for(spec: TrainingSpec, compute: TrainingCompute, shape: NodeShape,
     return nodes, sized_by
 
 
+def sized_nodes(spec: TrainingSpec, compute: TrainingCompute, shape: NodeShape, assumptions: Assumptions,
+                pricing: str | None, sizes: dict) -> tuple[int, str]:
+    """`nodes_for`, remembered per (GPUs per node, can cluster, interruptible): offers of one shape
+    differ only in price, which does not change the size. A shape that cannot run is remembered too."""
+    key = (shape.gpus_per_node, shape.can_cluster, interruptible(pricing))
+    if key not in sizes:
+        try:
+            sizes[key] = nodes_for(spec, compute, shape, assumptions, pricing)
+        except EstimateError as exc:
+            sizes[key] = exc
+    if isinstance(sizes[key], EstimateError):
+        raise sizes[key]
+    return sizes[key]
+
+
 @dataclass(frozen=True)
 class TrainingPlan:
     provider: str
@@ -329,14 +344,17 @@ def plan_warnings(spec: TrainingSpec, compute: TrainingCompute, plan_gpus: int, 
     return tuple(found)
 
 
-def plan_on(spec: TrainingSpec, compute: TrainingCompute, offer: Mapping[str, Any], assumptions: Assumptions) -> TrainingPlan:
-    """The plan on one offer's instance type; raises EstimateError when that offer cannot do it."""
+def plan_on(spec: TrainingSpec, compute: TrainingCompute, offer: Mapping[str, Any], assumptions: Assumptions,
+            sizes: dict | None = None) -> TrainingPlan:
+    """The plan on one offer's instance type; raises EstimateError when that offer cannot do it.
+
+    `sizes` caches the node count per node shape and pricing across the offers of one ranking."""
     shape = shape_of(offer)
     if shape is None:
         raise EstimateError("a fractional-GPU offer cannot form a cluster", reason="fractional_gpu",
                             values={"gpu_count": offer.get("gpu_count")})
     pricing = offer.get("pricing")
-    nodes, sized_by = nodes_for(spec, compute, shape, assumptions, pricing)
+    nodes, sized_by = sized_nodes(spec, compute, shape, assumptions, pricing, {} if sizes is None else sizes)
     gpus = nodes * shape.gpus_per_node
     util = utilisation_at(spec, compute, gpus, assumptions)
     hours = compute_gpu_hours(compute, util.mfu_used)
@@ -413,9 +431,10 @@ def rank_plans(spec: TrainingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Map
     rows = offers.to_dicts() if isinstance(offers, pl.DataFrame) else list(offers)
     plans: dict[tuple, TrainingPlan] = {}
     left_out = []
+    sizes: dict = {}
     for offer in sorted(rows, key=offer_order):
         try:
-            plan = plan_on(spec, compute, offer, assumptions)
+            plan = plan_on(spec, compute, offer, assumptions, sizes)
         except EstimateError as exc:
             left_out.append(LeftOut(_offer_label(offer), exc.reason, str(exc), exc.values))
             continue

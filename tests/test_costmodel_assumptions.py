@@ -113,3 +113,18 @@ def test_nothing_to_borrow_is_an_error_with_values():
     with pytest.raises(EstimateError) as caught:
         a.training_mfu("ampere", "bf16", 7e9)
     assert caught.value.reason == "no_assumption" and caught.value.values["generation"] == "ampere"
+
+
+def test_every_gpu_on_the_spec_sheet_has_defaults():
+    """Whatever generation the spec sheet adds, a plan on it has an MFU and serving efficiencies."""
+    from costmodel.gpus import PRECISION_COLUMNS, GpuSpec
+    from market.specs import load_curated_specs
+
+    a = Assumptions()
+    for spec_row in load_curated_specs().iter_rows(named=True):
+        gpu = GpuSpec.from_row(spec_row)
+        for precision, column in PRECISION_COLUMNS.items():
+            if spec_row.get(column):
+                assert 0 < a.training_mfu(gpu.generation, precision, 70e9).value <= 1, (gpu.gpu, precision)
+        assert 0 < a.serve_compute_efficiency(gpu.generation).value <= 1, gpu.gpu
+        assert 0 < a.serve_tp_efficiency(gpu.generation).value <= 1, gpu.gpu

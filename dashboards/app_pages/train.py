@@ -207,6 +207,11 @@ def no_plan(gpu: str, pricing: str, day, left_out: list, offers: pl.DataFrame) -
                  f"{gpu} is offered as: {', '.join(other)}; switch the pricing kind." if other
                  else "Pick another GPU or snapshot date.")
         return
+    blocking = [item for item in left_out if item.reason not in ("needs_fabric", "fractional_gpu")]
+    if blocking and len(blocking) == len(left_out):  # the run itself, not the offers, is the problem
+        first = blocking[0]
+        show_error(EstimateError(first.message, first.reason, first.values))
+        return
     needs_fabric = sum(1 for item in left_out if item.reason == "needs_fabric")
     ui.empty(f"None of the {len(left_out)} {pricing} offers of {gpu} can run this plan"
              + (f" ({needs_fabric} would need several nodes and have no known inter-node fabric)." if needs_fabric else "."),
