@@ -65,7 +65,8 @@ def test_a_pcie_node_has_no_tensor_parallelism_and_pipelines_only_when_needed():
     fleet = best_fleet(LLAMA70, L40S, shape, ASSUMED)
     assert fleet.replica.tp == 1 and fleet.replica.pp >= 4
     small = ServingSpec.from_preset(PRESETS["llama-3.1-8b"])
-    assert {pp for _, pp in replica_layouts(small, L40S, shape)} == {1}  # fits one GPU: no stages
+    assert replica_layouts(small, L40S, shape) == [(1, 1)]  # fits one GPU: no tensor split, no stages
+    assert {tp for tp, _ in replica_layouts(small, H100, NodeShape(8, "nvswitch", None))} == {1, 2, 4, 8}
 
 
 def test_pipeline_stages_span_nodes_only_on_a_known_fabric():
