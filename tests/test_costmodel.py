@@ -239,17 +239,20 @@ def test_the_same_offer_from_three_sources_counts_once_direct_first():
     assert one_quote_per_offer(aggregators_only)["source"].to_list() == ["gpuhunt"]
 
 
+class RoceNode:
+    intra_node_link, inter_node_fabric = "nvswitch", "roce"
+
+
+def only_a_is_known(provider: str, instance: str):
+    return RoceNode() if instance == "a" else None
+
+
 def test_node_facts_come_from_the_instance_tables_and_offers_win():
     frame = pl.DataFrame([{"provider": "p", "instance_type": "a", "gpu_count": 8.0},
-                          {"provider": "p", "instance_type": "b", "gpu_count": 8.0}])
-
-    class Facts:
-        intra_node_link, inter_node_fabric = "nvswitch", "roce"
-
-    def lookup(provider, instance):
-        return Facts() if instance == "a" else None
-
-    filled = with_node_facts(frame, lookup)
+                          {"provider": "p", "instance_type": "b", "gpu_count": 8.0},
+                          {"provider": "p", "instance_type": "c", "gpu_count": 8.0, "inter_node_fabric": "efa"}])
+    filled = with_node_facts(frame, only_a_is_known)
+    assert filled.filter(pl.col("instance_type") == "c")["inter_node_fabric"][0] == "efa"
     assert filled.filter(pl.col("instance_type") == "a")["inter_node_fabric"][0] == "roce"
     assert filled.filter(pl.col("instance_type") == "b")["inter_node_fabric"][0] is None
 

@@ -69,10 +69,14 @@ def fake_instance_facts(provider: str, instance_type: str):
     return INSTANCE_FACTS.get(instance_type)
 
 
+def fake_instance_tables():
+    return fake_instance_facts
+
+
 @pytest.fixture(autouse=True)
 def instance_tables(monkeypatch):
     """The test instances' links and fabrics stand in for market/data/instances/*.csv."""
-    monkeypatch.setattr(costmodel.offers, "_default_lookup", lambda: fake_instance_facts)
+    monkeypatch.setattr(costmodel.offers, "_default_lookup", fake_instance_tables)
 
 
 def build_warehouse(path) -> str:
