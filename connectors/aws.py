@@ -7,10 +7,14 @@ Fetch follows the documented chain of the Price List Bulk API
     -> .../AmazonEC2/current/region_index.json   regions[code].currentVersionUrl
     -> .../AmazonEC2/<version>/<region>/index.csv   (the same path as the .json, ending .csv)
 
-Region files are hundreds of megabytes, so each is spooled to disk, never held in memory.
+Region files are hundreds of megabytes, so each is spooled to disk, never held in memory, and
+the regions are downloaded a few at a time (the HTTP policy's per-host limit), each response
+handed on (and so archived) as soon as it is complete.
 
-Parse reads each region CSV with a polars streaming scan (every column as text, filter, then
-project), so memory stays flat however large the file is; see benchmarks/aws_price_list.py.
+Parse streams each region CSV from the archive, inflating it in a reader thread and picking the
+few GPU lines by substring before any CSV parsing, so it costs about one pass over the bytes
+and memory stays flat however large the file is; see "the CSV scan" below and
+benchmarks/aws_price_list.py for the measurements.
 The JSON form of an offer file (``products`` + ``terms.OnDemand/Reserved``) is parsed too, in
 memory: it is what the recorded real fixture is, and what the AWS docs show.
 
@@ -54,15 +58,14 @@ that is present is read strictly (a ParseError names what is wrong).
 from __future__ import annotations
 
 import csv
-import gzip
 import io
+import itertools
 import logging
+import queue
 import re
-import shutil
-import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Iterator
 from urllib.parse import urljoin, urlsplit
 
@@ -87,13 +90,15 @@ log = logging.getLogger("gpu_prices.connectors.aws")
 
 INDEX_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/index.json"
 SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
-ADVISOR_OS = "Linux"  # the on-demand rows are Linux too (see the filters above)
+OPERATING_SYSTEM = "Linux"  # the only operating system whose prices we read (see the filters above)
+ADVISOR_OS = OPERATING_SYSTEM  # the advisor's savings for the same rows
 # A region CSV is ~0.1-0.7 GB today; the cap guards against a runaway body, not a real file.
 MAX_OFFER_FILE_BYTES = 8 * 1024**3
 DISCLAIMER_LINES = 5  # FormatVersion, Disclaimer, Publication Date, Version, OfferCode
 
 # Instance types we read: GPU and ML-accelerator families. Everything else is CPU.
-GPU_INSTANCE_REGEX = r"^(?:p\d|g\d|gr\d|trn\d|inf\d|dl\d)"
+GPU_FAMILY_PATTERN = r"(?:p\d|g\d|gr\d|trn\d|inf\d|dl\d)"
+GPU_INSTANCE_REGEX = "^" + GPU_FAMILY_PATTERN
 
 
 @dataclass(frozen=True)
@@ -456,55 +461,155 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
     return rows
 
 
+# -- the CSV scan: streamed from the archive, lines picked before CSV parsing ------------------
+#
+# A region file is hundreds of megabytes; its GPU offers are a few thousand lines. Parsing all
+# 91 columns of every line (what polars, pandas or DuckDB would do) costs far more than
+# inflating the file, so the scan works on raw lines, as gpuhunt does with substring tests:
+#
+# 1. A reader thread inflates the archived body (zstd or gzip release the GIL) into blocks of
+#    whole lines, a few blocks ahead: memory is a few blocks, whatever the file size.
+# 2. In each block, a substring search finds the lines whose Operating System field is exactly
+#    Linux (``,"Linux",`` - AWS quotes every value). Of those, a line is a candidate when the
+#    line holds a field starting with a GPU family (``,"p5``, ``,"trn1``, ...). That test is a
+#    regex over the whole line, so it runs once per SKU, not per line: a SKU is one product,
+#    and every row of a product repeats its attributes (the CSV is the product x term join of
+#    the JSON offer file), so its instance type is the same on each of its rows.
+# 3. Candidate lines, in batches, go through polars' CSV reader under the header of the file,
+#    and the exact offer filter (``_offer_filter``) keeps the offers.
+#
+# Steps 2 keeps a superset of what step 3 keeps, so the offers are exactly those of a full
+# parse (tests/test_connector_aws.py compares both on generated files, column orders included).
+# Where the file breaks the assumptions (the header is not quoted, SKU is not the first column,
+# the Operating System column is first or last), the scan drops the shortcut they allow: a
+# looser substring, or the regex on every Linux line. Slower, never different.
+
+READ_BLOCK_BYTES = 4 << 20  # inflated bytes per block handed from the reader thread to the scan
+READ_AHEAD_BLOCKS = 2  # blocks waiting in the queue; memory stays a few blocks for any file size
+CANDIDATE_BATCH_BYTES = 8 << 20  # candidate lines parsed with polars at a time
+SKU_MEMORY = 1_000_000  # SKUs remembered as GPU or not; forgotten (and re-tested) beyond that
+
+
 @contextmanager
-def _plain_csv_source(raw: RawResponse) -> Iterator[Path | IO[bytes]]:
-    """Something polars can scan without loading the whole body: the file, or a plain copy.
+def _line_blocks(stream: IO[bytes], label: str) -> Iterator[Iterator[tuple[bytes, int, int]]]:
+    """``(block, lo, hi)`` with ``block[lo:hi]`` whole lines, in file order, read ahead in a thread.
 
-    A spooled body is scanned in place. An archived body is gzipped; polars would inflate a
-    .gz fully in memory, so it is streamed to a temporary plain file first.
+    A body whose last line has no newline raises ParseError when the scan gets there: AWS ends
+    every row with one, so a body that stops mid-row was cut off. A reading error (a damaged
+    archive file) is raised in the consumer, at the block where it happened.
     """
-    if raw.body_path is not None and raw.body_path.suffix != ".gz":
-        yield raw.body_path
-        return
-    if raw.body is not None:
-        yield io.BytesIO(raw.body)
-        return
-    with tempfile.NamedTemporaryFile(prefix="aws-offer-", suffix=".csv") as plain:
-        with gzip.open(raw.body_path, "rb") as src:  # type: ignore[arg-type]
-            shutil.copyfileobj(src, plain, 1 << 22)
-        plain.flush()
-        yield Path(plain.name)
+    blocks: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BLOCKS)
+    stop = threading.Event()
+    finished = object()
+
+    def hand_over(item: object) -> None:
+        while not stop.is_set():
+            try:
+                blocks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read_ahead() -> None:
+        carry = b""  # the start of a line whose end is in a later block
+        try:
+            while not stop.is_set():
+                data = stream.read(READ_BLOCK_BYTES)
+                if not data:
+                    if carry:
+                        raise ParseError(f"{label} does not end with a complete row; the body is truncated")
+                    hand_over(finished)
+                    return
+                first = data.find(b"\n")
+                if first < 0:
+                    carry += data
+                    continue
+                lo = 0
+                if carry:
+                    joined = carry + data[: first + 1]
+                    hand_over((joined, 0, len(joined)))
+                    lo, carry = first + 1, b""
+                hi = data.rfind(b"\n") + 1
+                if hi > lo:
+                    hand_over((data, lo, hi))
+                carry = data[hi:]
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            hand_over(exc)
+
+    reader = threading.Thread(target=read_ahead, name=f"inflate {label}", daemon=True)
+    reader.start()
+
+    def consume() -> Iterator[tuple[bytes, int, int]]:
+        while True:
+            item = blocks.get()
+            if item is finished:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        reader.join()
 
 
-def _csv_header(raw: RawResponse, source_id: str) -> list[str]:
-    with raw.open() as stream:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-        lines = [text.readline() for _ in range(DISCLAIMER_LINES + 1)]
-    if not lines[-1].strip():
-        raise ParseError(
-            f"{source_id}: {raw.url} ends before its header line (line {DISCLAIMER_LINES + 1}); "
-            "the body is truncated"
-        )
-    return next(csv.reader([lines[-1]]))
+def _header_lines(
+    blocks: Iterator[tuple[bytes, int, int]], label: str
+) -> tuple[list[bytes], Iterator[tuple[bytes, int, int]]]:
+    """The disclaimer lines and the header line, and the blocks after them."""
+    lines: list[bytes] = []
+    for block, lo, hi in blocks:
+        while len(lines) <= DISCLAIMER_LINES and lo < hi:
+            end = block.index(b"\n", lo, hi) + 1
+            lines.append(block[lo:end])
+            lo = end
+        if len(lines) > DISCLAIMER_LINES:
+            return lines, itertools.chain([(block, lo, hi)], blocks)
+    raise ParseError(
+        f"{label} ends before its header line (line {DISCLAIMER_LINES + 1}); the body is truncated"
+    )
 
 
-def _ends_with_newline(source: Path | IO[bytes]) -> bool:
-    if isinstance(source, Path):
-        with source.open("rb") as stream:
-            return _ends_with_newline(stream)
-    source.seek(0, 2)
-    if source.tell() == 0:
-        return False
-    source.seek(-1, 2)
-    ends = source.read(1) == b"\n"
-    source.seek(0)
-    return ends
+class _CandidateLines:
+    """Finds, in blocks of raw lines, the lines that may be GPU offers (see the comment above)."""
+
+    def __init__(self, header: list[str], header_line: bytes) -> None:
+        os_at = header.index(COL_OS)
+        quoted = header_line.startswith(b'"')
+        if quoted and 0 < os_at < len(header) - 1:
+            self.needle = f',"{OPERATING_SYSTEM}",'.encode()
+        else:
+            self.needle = OPERATING_SYSTEM.encode()
+        self.gpu_field = re.compile(rb'(?:^|,)"?' + GPU_FAMILY_PATTERN.encode(), re.MULTILINE)
+        self.gpu_by_sku: dict[bytes, bool] | None = {} if header[0] == "SKU" else None
+
+    def scan(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """The candidate lines of ``block[lo:hi]`` (whole lines), in order."""
+        find, rfind, needle = block.find, block.rfind, self.needle
+        gpu_line, by_sku = self.gpu_field.search, self.gpu_by_sku
+        found = []
+        pos = lo
+        while (hit := find(needle, pos, hi)) >= 0:
+            start = rfind(b"\n", lo, hit) + 1 or lo
+            pos = find(b"\n", hit, hi) + 1  # every line of the range ends with one
+            if by_sku is None:
+                gpu = gpu_line(block, start, pos) is not None
+            else:
+                sku = block[start : find(b",", start, hit)]
+                gpu = by_sku.get(sku)
+                if gpu is None:
+                    if len(by_sku) >= SKU_MEMORY:
+                        by_sku.clear()
+                    gpu = by_sku[sku] = gpu_line(block, start, pos) is not None
+            if gpu:
+                found.append(block[start:pos])
+        return found
 
 
-def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
-    header = _csv_header(raw, source_id)
-    require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")
-
+def _offer_filter(header: list[str]) -> pl.Expr:
+    """The rows of a price-list CSV that are offers (the rules in the module docstring)."""
     c = pl.col
     reserved = (
         (c(COL_TERM) == "Reserved")
@@ -516,7 +621,7 @@ def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
         ((c(COL_TERM) == "OnDemand") | reserved)
         & (c(COL_UNIT) == "Hrs")
         & (c(COL_TENANCY) == "Shared")
-        & (c(COL_OS) == "Linux")
+        & (c(COL_OS) == OPERATING_SYSTEM)
         & (c(COL_CAPACITY) == "Used")
         & (c(COL_SOFTWARE).is_null() | (c(COL_SOFTWARE) == "NA"))
         & c(COL_TYPE).str.contains(GPU_INSTANCE_REGEX)
@@ -525,6 +630,11 @@ def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
         keep = keep & (c(COL_MARKET) == "OnDemand")
     if COL_FAMILY in header:
         keep = keep & c(COL_FAMILY).str.starts_with("Compute Instance")
+    return keep
+
+
+def _record_columns(header: list[str]) -> dict[str, str]:
+    """Record key -> CSV column, for the columns an offer row is built from."""
     wanted = {
         "instance_type": COL_TYPE, "region": COL_REGION, "term": COL_TERM, "lease": COL_LEASE,
         "price": COL_PRICE, "currency": COL_CURRENCY,
@@ -532,25 +642,63 @@ def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
     for key, column in (("gpu", COL_GPU), ("vcpu", COL_VCPU), ("memory", COL_MEMORY)):
         if column in header:
             wanted[key] = column
-    with _plain_csv_source(raw) as source:
-        if not _ends_with_newline(source):
-            # AWS ends every row with a newline; a body that stops mid-row was cut off.
-            raise ParseError(f"{source_id}: {raw.url} does not end with a complete row; the body is truncated")
-        try:
-            frame = (
-                pl.scan_csv(
-                    source,
-                    skip_rows=DISCLAIMER_LINES,
-                    infer_schema=False,  # every column as text: no inference pass, no surprises
-                    raise_if_empty=False,
-                )
-                .filter(keep)
-                .select([c(column).alias(key) for key, column in wanted.items()])
-                .collect(engine="streaming")
+    return wanted
+
+
+def _offers_of(lines: list[bytes], header: list[str], header_line: bytes, label: str) -> pl.DataFrame:
+    """The offer records among candidate lines, parsed by polars under the file's header.
+
+    polars pads a short row with nulls and cuts a long one without a word, so every row that
+    is kept is checked to have exactly the header's fields (a cheap check: offers are few).
+    """
+    wanted = _record_columns(header)
+    keep = _offer_filter(header)
+    needed = sorted(set(wanted.values()) | set(keep.meta.root_names()), key=header.index)
+    try:
+        frame = (
+            pl.read_csv(
+                io.BytesIO(header_line + b"".join(lines)),
+                columns=needed,
+                infer_schema=False,  # every column as text: no inference pass, no surprises
+                raise_if_empty=False,
             )
-        except pl.exceptions.PolarsError as exc:
-            raise ParseError(f"{source_id}: {raw.url} is not a readable price-list CSV: {exc}") from exc
-    return frame.to_dicts()
+            .with_row_index("_line")
+            .filter(keep)
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ParseError(f"{label} is not a readable price-list CSV: {exc}") from exc
+    for index in frame["_line"]:
+        fields = next(csv.reader([lines[index].decode("utf-8")]))
+        if len(fields) != len(header):
+            raise ParseError(
+                f"{label}: an offer row has {len(fields)} fields where the header has {len(header)} "
+                f"({lines[index][:120]!r}...); the file is damaged or changed its layout"
+            )
+    return frame.select([pl.col(column).alias(key) for key, column in wanted.items()])
+
+
+def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
+    """The offer records of a price-list CSV body, streamed (see the comment above)."""
+    label = f"{source_id}: {raw.url}"
+    frames: list[pl.DataFrame] = []
+    with raw.open() as stream, _line_blocks(stream, label) as blocks:
+        head, rest = _header_lines(blocks, label)
+        header_line = head[-1]
+        header = next(csv.reader([header_line.decode("utf-8")]))
+        require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")
+        candidates = _CandidateLines(header, header_line)
+        batch: list[bytes] = []
+        batch_bytes = 0
+        for block, lo, hi in rest:
+            found = candidates.scan(block, lo, hi)
+            batch.extend(found)
+            batch_bytes += sum(map(len, found))
+            if batch_bytes >= CANDIDATE_BATCH_BYTES:
+                frames.append(_offers_of(batch, header, header_line, label))
+                batch, batch_bytes = [], 0
+        if batch or not frames:
+            frames.append(_offers_of(batch, header, header_line, label))
+    return pl.concat(frames).to_dicts()
 
 
 def _json_records(raw: RawResponse, source_id: str) -> list[dict]:
@@ -568,7 +716,7 @@ def _json_records(raw: RawResponse, source_id: str) -> list[dict]:
         if not (
             gpu_type.match(attrs["instanceType"])
             and attrs["tenancy"] == "Shared"
-            and attrs["operatingSystem"] == "Linux"
+            and attrs["operatingSystem"] == OPERATING_SYSTEM
             and attrs["capacitystatus"] == "Used"
             and attrs["preInstalledSw"] in ("NA", "")
             and attrs.get("marketoption", "OnDemand") == "OnDemand"
