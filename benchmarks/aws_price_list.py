@@ -177,7 +177,7 @@ def _code(rng: random.Random, n: int = 16) -> str:
     return "".join(rng.choices(CHARS, k=n))
 
 
-def _product_tail(rng: random.Random, region: tuple[str, str, str]) -> tuple[str, dict]:
+def _product_tail(rng: random.Random, region: tuple[str, str, str], gpu_share: float = GPU_SHARE) -> tuple[str, dict]:
     """One product's attribute columns (everything from 'Product Family' on), and its facts."""
     code, location, prefix = region
     values = dict.fromkeys(HEADER[len(TERM_COLUMNS):], "")
@@ -189,7 +189,7 @@ def _product_tail(rng: random.Random, region: tuple[str, str, str]) -> tuple[str
                        "serviceName": "Amazon Elastic Compute Cloud"})
         facts = {"unit": unit, "compute": False, "price": rng.uniform(0.005, 0.2), "desc": family}
     else:
-        gpu = rng.random() < GPU_SHARE
+        gpu = rng.random() < gpu_share
         family, label, sizes = rng.choice(GPU_FAMILIES if gpu else NON_GPU_FAMILIES)
         size, vcpu, memory, gpus = rng.choice(sizes)
         itype = f"{family}.{size}"
@@ -256,8 +256,11 @@ def _term_rows(rng: random.Random, sku: str, facts: dict, date: str) -> list[str
     return rows
 
 
-def write_price_list(path: Path, rows: int, seed: int = 7, regions: int = 1) -> int:
-    """Write a generated price list CSV with about `rows` data rows; returns the bytes written."""
+def write_price_list(path: Path, rows: int, seed: int = 7, regions: int = 1, gpu_share: float = GPU_SHARE) -> int:
+    """Write a generated price list CSV with about `rows` data rows; returns the bytes written.
+
+    `gpu_share` is the share of compute products that are GPU/accelerator types (tests raise it
+    to get many offers from a small file)."""
     rng = random.Random(seed)
     chosen = REGIONS[: max(1, regions)]
     date = "2025-09-12"
@@ -268,7 +271,7 @@ def write_price_list(path: Path, rows: int, seed: int = 7, regions: int = 1) -> 
         written = 0
         batch: list[str] = []
         while written < rows:
-            tail, facts = _product_tail(rng, rng.choice(chosen))
+            tail, facts = _product_tail(rng, rng.choice(chosen), gpu_share)
             for head in _term_rows(rng, _code(rng), facts, date):
                 batch.append(head + "," + tail + "\n")
             written += len(batch)

@@ -64,6 +64,8 @@ import logging
 import queue
 import re
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Iterator
@@ -372,7 +374,7 @@ def fetch_offer_files(
     """index.json -> region_index.json -> each region's offer CSV (spooled to disk).
 
     `regions` None means every region of the region index; a region the index does not list
-    is an error.
+    is an error, raised before any region file is downloaded.
     """
     index = http.get(client, source_id, INDEX_URL)
     yield index
@@ -392,6 +394,7 @@ def fetch_offer_files(
     listing = region_index.json()
     require_fields(source_id, listing, ("regions",), region_index_url)
     wanted = sorted(listing["regions"]) if regions is None else list(regions)
+    files = []
     for code in wanted:
         if code not in listing["regions"]:
             raise ParseError(f"{source_id}: region {code!r} is not in {region_index_url}")
@@ -400,9 +403,63 @@ def fetch_offer_files(
         version_url = urljoin(region_index_url, entry["currentVersionUrl"])
         if not version_url.endswith(".json"):
             raise ParseError(f"{source_id}: {region_index_url} regions.{code} points at {version_url}, not a .json offer file")
-        csv_url = version_url[: -len(".json")] + ".csv"
-        ctx.say(f"{code}: downloading {csv_url}")
-        yield http.get(client, source_id, csv_url, spool_to_disk=True, max_body_bytes=MAX_OFFER_FILE_BYTES)
+        files.append((code, version_url[: -len(".json")] + ".csv"))
+    yield from download_region_files(client, source_id, ctx, files)
+
+
+def download_region_files(
+    client: httpx.Client, source_id: str, ctx: FetchContext, files: list[tuple[str, str]]
+) -> Iterator[RawResponse]:
+    """The (region, url) files, downloaded concurrently, each yielded the moment it is complete.
+
+    At most the HTTP policy's per-host limit run at once (they share one host; the transport
+    enforces the same limit), with its retries. Yielding each file as it completes keeps the
+    archive-first guarantee: the caller archives it before anything else happens. A download
+    that raises (a transport error after the retries, the size cap) stops the downloads not yet
+    started; those under way finish and are yielded, then the first error is raised. A non-2xx
+    response is yielded like any other and rejected by check_responses. When the caller stops
+    early, spooled files it never received are deleted.
+    """
+    if not files:
+        return
+    workers = min(len(files), http.per_host_limit(client))
+    ctx.say(f"downloading {len(files)} region file(s), {workers} at a time")
+    started = time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{source_id}-region")
+    futures = {
+        pool.submit(http.get, client, source_id, url, spool_to_disk=True, max_body_bytes=MAX_OFFER_FILE_BYTES): code
+        for code, url in files
+    }
+    failure: BaseException | None = None
+    handed_over: set[Future] = set()
+    try:
+        for done, future in enumerate(as_completed(futures), 1):
+            code = futures[future]
+            if future.cancelled():
+                continue
+            try:
+                raw = future.result()
+            except Exception as exc:  # noqa: BLE001 - raised below, once the others are archived
+                ctx.say(f"{code}: download failed ({type(exc).__name__}: {exc}); not starting the rest")
+                if failure is None:
+                    failure = exc
+                    for pending in futures:
+                        pending.cancel()
+                continue
+            handed_over.add(future)
+            ctx.say(f"{code}: {raw.size / 1e6:,.0f} MB, HTTP {raw.status} "
+                    f"({done}/{len(files)}, {time.monotonic() - started:,.0f} s)")
+            yield raw
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            if future in handed_over or future.cancelled() or future.exception() is not None:
+                continue
+            body_path = future.result().body_path
+            if body_path is not None:
+                body_path.unlink(missing_ok=True)  # downloaded, never archived: the caller stopped
+    if failure is not None:
+        raise failure
 
 
 # -- parsing one offer file -----------------------------------------------------------------
