@@ -99,7 +99,8 @@ MAX_OFFER_FILE_BYTES = 8 * 1024**3
 DISCLAIMER_LINES = 5  # FormatVersion, Disclaimer, Publication Date, Version, OfferCode
 
 # Instance types we read: GPU and ML-accelerator families. Everything else is CPU.
-GPU_FAMILY_PATTERN = r"(?:p\d|g\d|gr\d|trn\d|inf\d|dl\d)"
+GPU_FAMILY_PREFIXES = ("p", "g", "gr", "trn", "inf", "dl")  # then the generation digit: p5, trn2, ...
+GPU_FAMILY_PATTERN = "(?:" + "|".join(rf"{prefix}\d" for prefix in GPU_FAMILY_PREFIXES) + ")"
 GPU_INSTANCE_REGEX = "^" + GPU_FAMILY_PATTERN
 
 
@@ -535,11 +536,12 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
 # 3. Candidate lines, in batches, go through polars' CSV reader under the header of the file,
 #    and the exact offer filter (``_offer_filter``) keeps the offers.
 #
-# Steps 2 keeps a superset of what step 3 keeps, so the offers are exactly those of a full
+# Step 2 keeps a superset of what step 3 keeps, so the offers are exactly those of a full
 # parse (tests/test_connector_aws.py compares both on generated files, column orders included).
 # Where the file breaks the assumptions (the header is not quoted, SKU is not the first column,
-# the Operating System column is first or last), the scan drops the shortcut they allow: a
-# looser substring, or the regex on every Linux line. Slower, never different.
+# the Operating System or Instance Type column is first, or OS last), the scan drops the
+# shortcut they allow: a looser substring or pattern, or the GPU test on every Linux line.
+# Slower, never different.
 
 READ_BLOCK_BYTES = 4 << 20  # inflated bytes per block handed from the reader thread to the scan
 READ_AHEAD_BLOCKS = 2  # blocks waiting in the queue; memory stays a few blocks for any file size
@@ -633,35 +635,64 @@ class _CandidateLines:
     """Finds, in blocks of raw lines, the lines that may be GPU offers (see the comment above)."""
 
     def __init__(self, header: list[str], header_line: bytes) -> None:
-        os_at = header.index(COL_OS)
+        # Delimited forms (a literal start: fast to search) where the layout guarantees them.
         quoted = header_line.startswith(b'"')
+        os_at, type_at = header.index(COL_OS), header.index(COL_TYPE)
         if quoted and 0 < os_at < len(header) - 1:
             self.needle = f',"{OPERATING_SYSTEM}",'.encode()
         else:
             self.needle = OPERATING_SYSTEM.encode()
-        self.gpu_field = re.compile(rb'(?:^|,)"?' + GPU_FAMILY_PATTERN.encode(), re.MULTILINE)
+        if quoted and type_at > 0:
+            self.names_gpu_type = self._names_quoted_gpu_type
+        else:
+            any_field = re.compile(rb'(?:^|,)"?' + GPU_FAMILY_PATTERN.encode(), re.MULTILINE)
+            self.names_gpu_type = lambda block, start, end: any_field.search(block, start, end) is not None
         self.gpu_by_sku: dict[bytes, bool] | None = {} if header[0] == "SKU" else None
 
+    # ',"p', ',"g' (which covers ',"gr'), ...: the starts of a quoted field naming a GPU family.
+    _FIELD_STARTS = tuple(
+        f',"{prefix}'.encode() for prefix in GPU_FAMILY_PREFIXES
+        if not any(prefix != other and prefix.startswith(other) for other in GPU_FAMILY_PREFIXES)
+    )
+    _FAMILY = re.compile(GPU_FAMILY_PATTERN.encode())
+
+    def _names_quoted_gpu_type(self, block: bytes, start: int, end: int) -> bool:
+        """Whether block[start:end] has a field ``"<GPU family><digit>...``: substring searches,
+        and the regex only where one hits, many times faster than a regex over the line."""
+        find, family = block.find, self._FAMILY.match
+        for field_start in self._FIELD_STARTS:
+            at = find(field_start, start, end)
+            while at >= 0:
+                if family(block, at + 2):
+                    return True
+                at = find(field_start, at + 3, end)
+        return False
+
     def scan(self, block: bytes, lo: int, hi: int) -> list[bytes]:
-        """The candidate lines of ``block[lo:hi]`` (whole lines), in order."""
-        find, rfind, needle = block.find, block.rfind, self.needle
-        gpu_line, by_sku = self.gpu_field.search, self.gpu_by_sku
+        """The candidate lines of ``block[lo:hi]`` (whole lines), in order.
+
+        The hot loop of the parse: a few C calls per Linux line, and the line's end is looked
+        for only when the line is kept or its SKU is new.
+        """
+        find, rfind, needle, step = block.find, block.rfind, self.needle, len(self.needle)
+        names_gpu_type, by_sku = self.names_gpu_type, self.gpu_by_sku
         found = []
-        pos = lo
+        pos, last_start = lo, -1
         while (hit := find(needle, pos, hi)) >= 0:
+            pos = hit + step
             start = rfind(b"\n", lo, hit) + 1 or lo
-            pos = find(b"\n", hit, hi) + 1  # every line of the range ends with one
             if by_sku is None:
-                gpu = gpu_line(block, start, pos) is not None
+                gpu = names_gpu_type(block, start, find(b"\n", hit, hi))
             else:
                 sku = block[start : find(b",", start, hit)]
                 gpu = by_sku.get(sku)
                 if gpu is None:
                     if len(by_sku) >= SKU_MEMORY:
                         by_sku.clear()
-                    gpu = by_sku[sku] = gpu_line(block, start, pos) is not None
-            if gpu:
-                found.append(block[start:pos])
+                    gpu = by_sku[sku] = names_gpu_type(block, start, find(b"\n", hit, hi))
+            if gpu and start != last_start:  # a line holding the needle twice is taken once
+                last_start = start
+                found.append(block[start : find(b"\n", hit, hi) + 1])  # every line ends with one
         return found
 
 

@@ -510,7 +510,8 @@ def test_fetch_gets_the_advisor_once_then_every_region_and_parses_spot():
         # (the region files concurrently, so in either order).
         assert seen[:3] == [SPOT_ADVISOR_URL, INDEX_URL, REGION_INDEX_URL]
         assert sorted(seen[3:]) == sorted([EU_CSV_URL, OFFER_CSV_URL])
-        assert [r.url for r in responses] == seen
+        assert [r.url for r in responses[:3]] == seen[:3]
+        assert sorted(r.url for r in responses[3:]) == sorted(seen[3:])
         assert responses[0].body is not None  # the advisor is small: kept in memory
         assert all(r.body_path is not None for r in responses[3:])  # region files spooled
         assert any("spot advisor:" in line for line in said)
@@ -876,17 +877,20 @@ def _region_url(code: str) -> str:
 
 
 class _Gate:
-    """Counts downloads in flight; holds each until released, to see the overlap."""
+    """Counts downloads in flight; holds them until `until` are in flight at once (or 5 s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, until: int) -> None:
         self.lock = threading.Lock()
         self.in_flight = self.most = 0
+        self.until = until
         self.release = threading.Event()
 
     def __enter__(self):
         with self.lock:
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
+            if self.in_flight >= self.until:
+                self.release.set()
 
     def __exit__(self, *exc):
         with self.lock:
@@ -894,22 +898,26 @@ class _Gate:
 
 
 def _region_handler(codes: list[str], gate: _Gate | None = None, wait_for: dict[str, threading.Event] | None = None,
-                    fail: set[str] = frozenset()):
+                    fail: set[str] = frozenset(), seen: list[str] | None = None):
+    """Serves a region index of `codes` and a one-offer CSV per region. Regions in `wait_for`
+    are held until their event is set; those in `fail` reset the connection, every attempt."""
     base = _handler({}, [])
 
     def handle(request: httpx.Request) -> httpx.Response:
         url = str(request.url)
+        if seen is not None:
+            seen.append(url)
         if url.endswith("/AmazonEC2/current/region_index.json"):
             return httpx.Response(200, content=_regions_index(codes))
         for code in codes:
             if url == _region_url(code):
+                if wait_for and code in wait_for:
+                    assert wait_for[code].wait(10), f"{code} was never released"
                 if code in fail:
                     raise httpx.ConnectError("connection reset", request=request)
                 if gate is not None:
                     with gate:
                         gate.release.wait(5)
-                if wait_for and code in wait_for:
-                    assert wait_for[code].wait(5), f"{code} was never released"
                 return httpx.Response(200, content=csv_body([row(**{"Region Code": code})]))
         return base(request)
 
@@ -925,8 +933,7 @@ def _client(handler, per_host: int = 4) -> httpx.Client:
 
 def test_region_files_download_concurrently_within_the_per_host_limit():
     codes = [f"ap-test-{i}" for i in range(6)]
-    gate = _Gate()
-    threading.Timer(0.5, gate.release.set).start()  # hold the first downloads so they pile up
+    gate = _Gate(until=3)  # held until three are under way at once: never, if downloads were serial
     with _client(_region_handler(codes, gate), per_host=3) as client:
         responses = list(AwsPriceList().fetch(client, FetchContext()))
     try:
@@ -955,16 +962,45 @@ def test_each_region_file_is_handed_over_as_it_arrives():
         _cleanup(received)
 
 
-def test_a_failed_download_archives_the_others_then_fails_the_fetch(tmp_path):
-    from tests.connector_checks import live_fetch
+def test_a_failed_download_archives_those_under_way_then_fails_the_fetch(tmp_path, monkeypatch):
+    # eu-broken-1 fails once the two others are under way: they finish and are archived, and
+    # the fetch is recorded failed with the error.
+    from tests import connector_checks
 
+    monkeypatch.setattr(connector_checks, "client", lambda handler: _client(handler, per_host=3))
     codes = ["ap-ok-1", "eu-broken-1", "us-ok-2"]
-    outcome, archived = live_fetch(AwsPriceList(), _region_handler(codes, fail={"eu-broken-1"}), tmp_path)
-    assert outcome.status == "failed" and "ConnectError" in outcome.message
+    others = {_region_url("ap-ok-1"), _region_url("us-ok-2")}
+    started: set[str] = set()
+    others_started = threading.Event()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if str(request.url) in others:
+            started.add(str(request.url))
+            if started == others:
+                others_started.set()
+        return inner(request)
+
+    inner = _region_handler(codes, wait_for={"eu-broken-1": others_started}, fail={"eu-broken-1"})
+    outcome, archived = connector_checks.live_fetch(AwsPriceList(), handle, tmp_path)
+    assert outcome.status == "failed" and "ConnectError" in outcome.message, outcome
     urls = {a["url"] for a in archived}
     assert _region_url("eu-broken-1") not in urls
-    # Files already under way when the error came are archived; with 4 slots all three started.
-    assert {_region_url("ap-ok-1"), _region_url("us-ok-2")} <= urls
+    assert others <= urls
+
+
+def test_a_failed_download_stops_the_downloads_not_yet_started(tmp_path, monkeypatch):
+    # One download at a time: after the first region fails, the others are never requested.
+    from tests import connector_checks
+
+    monkeypatch.setattr(connector_checks, "client", lambda handler: _client(handler, per_host=1))
+    codes = ["ap-broken-1", "eu-later-1", "us-later-2"]
+    seen: list[str] = []
+    outcome, archived = connector_checks.live_fetch(AwsPriceList(), _region_handler(codes, fail={"ap-broken-1"}, seen=seen),
+                                                    tmp_path)
+    assert outcome.status == "failed" and "ConnectError" in outcome.message
+    assert seen.count(_region_url("ap-broken-1")) == 5  # the policy's retries, unchanged
+    assert _region_url("eu-later-1") not in seen and _region_url("us-later-2") not in seen
+    assert not any(a["url"].endswith("/index.csv") for a in archived)
 
 
 def test_a_caller_that_stops_early_leaves_no_spooled_files(tmp_path, monkeypatch):
