@@ -61,12 +61,9 @@ import csv
 import io
 import itertools
 import logging
-import queue
 import re
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Iterator
 from urllib.parse import urljoin, urlsplit
@@ -525,8 +522,10 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
 # 91 columns of every line (what polars, pandas or DuckDB would do) costs far more than
 # inflating the file, so the scan works on raw lines, as gpuhunt does with substring tests:
 #
-# 1. A reader thread inflates the archived body (zstd or gzip release the GIL) into blocks of
-#    whole lines, a few blocks ahead: memory is a few blocks, whatever the file size.
+# 1. The archived body is inflated as it is read (connectors.base.ArchivedBody), in blocks of
+#    whole lines: memory is a block or two, whatever the file size. (Inflating in a reader
+#    thread measured no faster: the scan below holds the GIL in C calls that do not release it,
+#    so the reader waited out the interpreter's switch interval at each of its own calls.)
 # 2. In each block, a substring search finds the lines whose Operating System field is exactly
 #    Linux (``,"Linux",`` - AWS quotes every value). Of those, a line is a candidate when the
 #    line holds a field starting with a GPU family (``,"p5``, ``,"trn1``, ...). That test is a
@@ -543,75 +542,36 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
 # shortcut they allow: a looser substring or pattern, or the GPU test on every Linux line.
 # Slower, never different.
 
-READ_BLOCK_BYTES = 4 << 20  # inflated bytes per block handed from the reader thread to the scan
-READ_AHEAD_BLOCKS = 2  # blocks waiting in the queue; memory stays a few blocks for any file size
+READ_BLOCK_BYTES = 4 << 20  # at most this many inflated bytes scanned at a time
 CANDIDATE_BATCH_BYTES = 8 << 20  # candidate lines parsed with polars at a time
 SKU_MEMORY = 1_000_000  # SKUs remembered as GPU or not; forgotten (and re-tested) beyond that
 
 
-@contextmanager
-def _line_blocks(stream: IO[bytes], label: str) -> Iterator[Iterator[tuple[bytes, int, int]]]:
-    """``(block, lo, hi)`` with ``block[lo:hi]`` whole lines, in file order, read ahead in a thread.
+def _line_blocks(stream: IO[bytes], label: str) -> Iterator[tuple[bytes, int, int]]:
+    """``(block, lo, hi)`` with ``block[lo:hi]`` whole lines, in file order, read as they are needed.
 
-    A body whose last line has no newline raises ParseError when the scan gets there: AWS ends
-    every row with one, so a body that stops mid-row was cut off. A reading error (a damaged
-    archive file) is raised in the consumer, at the block where it happened.
+    A body whose last line has no newline raises ParseError at the end: AWS ends every row with
+    one, so a body that stops mid-row was cut off. A damaged archive file raises ParseError (see
+    connectors.base.ArchivedBody) at the block where it is found.
     """
-    blocks: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BLOCKS)
-    stop = threading.Event()
-    finished = object()
-
-    def hand_over(item: object) -> None:
-        while not stop.is_set():
-            try:
-                blocks.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def read_ahead() -> None:
-        carry = b""  # the start of a line whose end is in a later block
-        try:
-            while not stop.is_set():
-                data = stream.read(READ_BLOCK_BYTES)
-                if not data:
-                    if carry:
-                        raise ParseError(f"{label} does not end with a complete row; the body is truncated")
-                    hand_over(finished)
-                    return
-                first = data.find(b"\n")
-                if first < 0:
-                    carry += data
-                    continue
-                lo = 0
-                if carry:
-                    joined = carry + data[: first + 1]
-                    hand_over((joined, 0, len(joined)))
-                    lo, carry = first + 1, b""
-                hi = data.rfind(b"\n") + 1
-                if hi > lo:
-                    hand_over((data, lo, hi))
-                carry = data[hi:]
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            hand_over(exc)
-
-    reader = threading.Thread(target=read_ahead, name=f"inflate {label}", daemon=True)
-    reader.start()
-
-    def consume() -> Iterator[tuple[bytes, int, int]]:
-        while True:
-            item = blocks.get()
-            if item is finished:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        reader.join()
+    carry = b""  # the start of a line whose end is in the next block
+    read = getattr(stream, "read1", stream.read)  # whatever the stream has ready: no copy to fill a size
+    while data := read(READ_BLOCK_BYTES):
+        first = data.find(b"\n")
+        if first < 0:
+            carry += data
+            continue
+        lo = 0
+        if carry:
+            joined = carry + data[: first + 1]
+            yield joined, 0, len(joined)
+            lo, carry = first + 1, b""
+        hi = data.rfind(b"\n") + 1
+        if hi > lo:
+            yield data, lo, hi
+        carry = data[hi:]
+    if carry:
+        raise ParseError(f"{label} does not end with a complete row; the body is truncated")
 
 
 def _header_lines(
@@ -769,8 +729,8 @@ def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
     """The offer records of a price-list CSV body, streamed (see the comment above)."""
     label = f"{source_id}: {raw.url}"
     frames: list[pl.DataFrame] = []
-    with raw.open() as stream, _line_blocks(stream, label) as blocks:
-        head, rest = _header_lines(blocks, label)
+    with raw.open() as stream:
+        head, rest = _header_lines(_line_blocks(stream, label), label)
         header_line = head[-1]
         header = next(csv.reader([header_line.decode("utf-8")]))
         require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")

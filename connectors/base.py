@@ -225,9 +225,20 @@ class ArchivedBody(io.BufferedIOBase):
         return self._take(size)
 
     def read1(self, size: int = -1) -> bytes:
-        if not self._pending_bytes and not self._ended:
+        """Up to `size` bytes from one decompression step, handed over without a copy when the
+        step's output fits (the AWS CSV scan reads this way); b"" only at the end."""
+        while not self._pending_bytes and not self._ended:
             self._step()
-        return self._take(self._pending_bytes if size < 0 else size)
+        if not self._pending:
+            return b""
+        first = self._pending[0]
+        if size < 0 or len(first) <= size:
+            del self._pending[0]
+            self._pending_bytes -= len(first)
+            return first
+        self._pending[0] = first[size:]
+        self._pending_bytes -= size
+        return first[:size]
 
     def readable(self) -> bool:
         return True
