@@ -17,6 +17,15 @@ reserved) are discounted, that only the advisor's Linux figures are used, that o
 in quarantine, clear errors for a broken advisor document, and - the design decision - that a
 failed or unusable advisor is skipped with a reason so the on-demand and reserved rows survive.
 
+Issue 12 made the CSV parse stream from the compressed archive and pick lines by substring
+before any CSV parsing, and the region downloads concurrent. Because a wrong line pick loses
+offers silently, the parse is compared row by row with the output of the parser from before
+(golden files), and with a full parse of every row under other column orders and quoting; a
+cut or damaged archive file (zstd or the old gzip) and a cut CSV fail with a reason naming the
+file, and the day's earlier rows stay; old .gz archive bodies still read; downloads overlap
+within the per-host limit, each is handed over (archived) as it arrives, and a failure stops
+the downloads not yet started without leaving spooled files behind.
+
 CSV rows below are GENERATED in the real 91-column layout (benchmarks/aws_price_list.py), and
 the advisor fixture is hand-written with invented savings: neither is market data; see
 tests/fixtures/aws/PROVENANCE.md.
