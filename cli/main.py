@@ -98,12 +98,12 @@ def _run_partition(
 
     from connectors.registry import get_source
     from pipelines.assets import raw_asset_key
-    from pipelines.definitions import DERIVED_ASSETS, build_defs, credential_envs, daily_ingest
+    from pipelines.definitions import DAILY_JOB, DERIVED_ASSET_KEYS, build_defs, credential_envs
     from pipelines.resources import HttpResource, WarehouseResource, secret_resources
 
     selected = [get_source(s) for s in source_ids]
     price_ids = [s.id for s in selected if s.kind != "specs"]
-    keys = [raw_asset_key(s) for s in selected] + [a.key for a in DERIVED_ASSETS]
+    keys = [raw_asset_key(s) for s in selected] + DERIVED_ASSET_KEYS
     resources = {
         "http": HttpResource(mode=mode, snapshot_dir=str(snapshot_dir) if snapshot_dir else None),
         "warehouse": WarehouseResource(path=str(warehouse.path)),
@@ -124,7 +124,7 @@ def _run_partition(
         handler_target.setLevel(logging.INFO)
         handler_target.propagate = False
         try:
-            job = build_defs(resources).resolve_job_def(daily_ingest.name)
+            job = build_defs(resources).resolve_job_def(DAILY_JOB)
             result = job.execute_in_process(
                 partition_key=snapshot_date.isoformat(),
                 run_config=run_config,

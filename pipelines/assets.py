@@ -12,12 +12,12 @@ asset reports it (and Dagster retries it live), but the graph goes on with the o
 
 import logging
 from datetime import date
+from typing import Optional
 
 import dagster as dg
 
 from connectors.base import Source
 from market.rules import MAX_USD_PER_GPU_HOUR
-from connectors.registry import all_sources, get_source, price_sources
 from pipelines import ingest
 from pipelines.resources import HttpResource, WarehouseResource, key_envs, secret_resource_key
 from warehouse.checks import offer_quality
@@ -115,9 +115,6 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     return _raw
 
 
-raw_assets = [build_raw_asset(source) for source in all_sources()]
-
-
 OFFER_CHECKS = {
     "row_count_vs_previous_day": "No source lost more than half its offers since its previous day.",
     "prices_within_bounds": "Every stored price per GPU-hour is positive and below the absurdity bound.",
@@ -143,38 +140,50 @@ def offer_checks(writer, snapshot_date: date) -> list[dg.AssetCheckResult]:
 
 
 class OffersConfig(dg.Config):
-    sources: list[str] = []  # empty = every price source
+    # None = every price source of the day; [] = none (a day that only fetched spec sources).
+    sources: Optional[list[str]] = None
     reparse: bool = False  # parse the day's latest good fetch again (e.g. after a parser fix)
 
 
-@dg.asset(
-    deps=[raw_asset_key(s) for s in price_sources()],
-    group_name="warehouse",
-    partitions_def=daily_partitions,
-    kinds={"polars", "duckdb"},
-    check_specs=[dg.AssetCheckSpec(name, asset="offers", description=doc) for name, doc in OFFER_CHECKS.items()],
-)
-def offers(context: dg.AssetExecutionContext, config: OffersConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Every price source's archived responses for the day, parsed into the common offer schema
-    (`offers` table: price per instance-hour and per GPU-hour, canonical GPU, source URL and fetch
-    time on every row). One transaction per source and day; bad prices go to
-    `quarantined_offers` with the reason."""
-    snapshot_date = _partition_date(context)
-    selected = [get_source(s) for s in config.sources] if config.sources else price_sources()
-    outcomes = [
-        ingest.parse_source(
-            warehouse.get(), source, snapshot_date, reparse=config.reparse, progress=emit_progress
-        )
-        for source in selected
-    ]
-    with warehouse.get().writer() as w:
-        check_results = offer_checks(w, snapshot_date)
-    return dg.MaterializeResult(
-        check_results=check_results,
-        metadata={
-            "dagster/row_count": sum(o.offers for o in outcomes),
-            "sources": dg.MetadataValue.json(
-                {o.source: {"status": o.status, "offers": o.offers, "message": o.message} for o in outcomes}
-            ),
-        }
+def build_offers_asset(sources: list[Source]) -> dg.AssetsDefinition:
+    """The `offers` asset over these price sources (the registry's, or a test's)."""
+    price = [s for s in sources if s.kind != "specs"]
+    by_id = {s.id: s for s in price}
+
+    @dg.asset(
+        name="offers",
+        deps=[raw_asset_key(s) for s in price],
+        group_name="warehouse",
+        partitions_def=daily_partitions,
+        kinds={"polars", "duckdb"},
+        check_specs=[dg.AssetCheckSpec(name, asset="offers", description=doc) for name, doc in OFFER_CHECKS.items()],
     )
+    def offers(context: dg.AssetExecutionContext, config: OffersConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Every price source's archived responses for the day, parsed into the common offer schema
+        (`offers` table: price per instance-hour and per GPU-hour, canonical GPU, source URL and fetch
+        time on every row). One transaction per source and day; bad prices go to
+        `quarantined_offers` with the reason."""
+        snapshot_date = _partition_date(context)
+        unknown = sorted(set(config.sources or ()) - set(by_id))
+        if unknown:
+            raise dg.Failure(description=f"unknown price source(s) {unknown}; known: {sorted(by_id)}")
+        selected = price if config.sources is None else [by_id[s] for s in config.sources]
+        outcomes = [
+            ingest.parse_source(
+                warehouse.get(), source, snapshot_date, reparse=config.reparse, progress=emit_progress
+            )
+            for source in selected
+        ]
+        with warehouse.get().writer() as w:
+            check_results = offer_checks(w, snapshot_date)
+        return dg.MaterializeResult(
+            check_results=check_results,
+            metadata={
+                "dagster/row_count": sum(o.offers for o in outcomes),
+                "sources": dg.MetadataValue.json(
+                    {o.source: {"status": o.status, "offers": o.offers, "message": o.message} for o in outcomes}
+                ),
+            },
+        )
+
+    return offers

@@ -8,47 +8,53 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from connectors.base import Source
 from connectors.registry import all_sources
 from pipelines import ingest
-from pipelines.assets import daily_partitions, emit_progress, offers, raw_asset_key
+from pipelines.assets import daily_partitions, emit_progress, raw_asset_key
 from pipelines.resources import WarehouseResource
 from warehouse.derived import refresh_cost_metrics, refresh_price_index
 
-SPEC_SOURCES = [s for s in all_sources() if s.kind == "specs"]
 
+def build_gpu_specs_asset(sources: list[Source]) -> dg.AssetsDefinition:
+    """The `gpu_specs` asset over these spec sources (the registry's, or a test's)."""
+    spec_sources = [s for s in sources if s.kind == "specs"]
 
-@dg.asset(
-    deps=[raw_asset_key(s) for s in SPEC_SOURCES],
-    group_name="warehouse",
-    partitions_def=daily_partitions,
-    kinds={"polars", "duckdb"},
-)
-def gpu_specs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The curated spec sheet (dense TFLOPS per precision, memory, bandwidth, interconnect, a
-    source URL per row), the alias table (every GPU name seen -> one canonical id) and the
-    utilisation / scaling assumptions; plus the day's external spec sources (Epoch AI), parsed
-    and cross-checked: disagreements beyond 10% show in `spec_disagreements`, never overwrite."""
-    from warehouse.specs import load_reference_tables
-
-    snapshot_date = date.fromisoformat(context.partition_key)
-    with warehouse.get().writer() as w:
-        counts = load_reference_tables(w)
-    outcomes = [
-        ingest.parse_source(warehouse.get(), s, snapshot_date, progress=emit_progress)
-        for s in SPEC_SOURCES
-    ]
-    return dg.MaterializeResult(
-        metadata={
-            **{k: int(v) for k, v in (counts or {}).items()},
-            "external_sources": dg.MetadataValue.json(
-                {o.source: {"status": o.status, "rows": o.offers, "message": o.message} for o in outcomes}
-            ),
-        }
+    @dg.asset(
+        name="gpu_specs",
+        deps=[raw_asset_key(s) for s in spec_sources],
+        group_name="warehouse",
+        partitions_def=daily_partitions,
+        kinds={"polars", "duckdb"},
     )
+    def gpu_specs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """The curated spec sheet (dense TFLOPS per precision, memory, bandwidth, interconnect, a
+        source URL per row), the alias table (every GPU name seen -> one canonical id) and the
+        utilisation / scaling assumptions; plus the day's external spec sources (Epoch AI), parsed
+        and cross-checked: disagreements beyond 10% show in `spec_disagreements`, never overwrite."""
+        from warehouse.specs import load_reference_tables
+
+        snapshot_date = date.fromisoformat(context.partition_key)
+        with warehouse.get().writer() as w:
+            counts = load_reference_tables(w)
+        outcomes = [
+            ingest.parse_source(warehouse.get(), s, snapshot_date, progress=emit_progress)
+            for s in spec_sources
+        ]
+        return dg.MaterializeResult(
+            metadata={
+                **{k: int(v) for k, v in (counts or {}).items()},
+                "external_sources": dg.MetadataValue.json(
+                    {o.source: {"status": o.status, "rows": o.offers, "message": o.message} for o in outcomes}
+                ),
+            }
+        )
+
+    return gpu_specs
 
 
 @dg.asset(
-    deps=[offers, gpu_specs],
+    deps=["offers", "gpu_specs"],
     group_name="metrics",
     partitions_def=daily_partitions,
     kinds={"polars", "duckdb"},
@@ -72,7 +78,7 @@ def cost_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
 
 @dg.asset(
-    deps=[offers],
+    deps=["offers"],
     group_name="metrics",
     partitions_def=daily_partitions,
     kinds={"polars", "duckdb"},
@@ -97,7 +103,7 @@ def price_index(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
 
 
 @dg.asset(
-    deps=[offers, cost_metrics, price_index, gpu_specs],
+    deps=["offers", cost_metrics, price_index, "gpu_specs"],
     group_name="metrics",
     partitions_def=daily_partitions,
     kinds={"duckdb"},
