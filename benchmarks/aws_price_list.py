@@ -392,10 +392,10 @@ def case_pandas(plain: Path) -> dict:
 
 
 def grep_gpu_pattern() -> str:
-    """connectors.aws.GPU_FAMILY_PATTERN as a POSIX ERE, anchored at the start of a quoted field."""
-    from connectors.aws import GPU_FAMILY_PATTERN
+    """connectors.aws's GPU instance pattern as a POSIX ERE, at the start of a quoted field."""
+    from connectors.aws import GPU_INSTANCE_REGEX
 
-    return ',"' + GPU_FAMILY_PATTERN.replace("(?:", "(").replace(r"\d", "[0-9]")
+    return ',"' + GPU_INSTANCE_REGEX.removeprefix("^").replace("(?:", "(").replace(r"\d", "[0-9]")
 
 
 def _grep(args: list[str]) -> dict:
