@@ -526,12 +526,13 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
 #    whole lines: memory is a block or two, whatever the file size. (Inflating in a reader
 #    thread measured no faster: the scan below holds the GIL in C calls that do not release it,
 #    so the reader waited out the interpreter's switch interval at each of its own calls.)
-# 2. In each block, a substring search finds the lines whose Operating System field is exactly
-#    Linux (``,"Linux",`` - AWS quotes every value). Of those, a line is a candidate when the
-#    line holds a field starting with a GPU family (``,"p5``, ``,"trn1``, ...). That test is a
-#    regex over the whole line, so it runs once per SKU, not per line: a SKU is one product,
-#    and every row of a product repeats its attributes (the CSV is the product x term join of
-#    the JSON offer file), so its instance type is the same on each of its rows.
+# 2. A line is a candidate when it holds the Operating System field Linux (``,"Linux",`` - AWS
+#    quotes every value) and a field starting with a GPU family (``,"p5``, ``,"trn1``, ...).
+#    Both are attributes of the product, and a SKU is one product whose every row repeats its
+#    attributes (the CSV is the product x term join of the JSON offer file), so the test runs
+#    once per run of a SKU, on its first row; AWS writes a product's rows one after another,
+#    so the other rows only check that they start with the same SKU (one C call a line, after
+#    the newline search).
 # 3. Candidate lines, in batches, go through polars' CSV reader under the header of the file,
 #    and the exact offer filter (``_offer_filter``) keeps the offers.
 #
@@ -544,7 +545,6 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
 
 READ_BLOCK_BYTES = 4 << 20  # at most this many inflated bytes scanned at a time
 CANDIDATE_BATCH_BYTES = 8 << 20  # candidate lines parsed with polars at a time
-SKU_MEMORY = 1_000_000  # SKUs remembered as GPU or not; forgotten (and re-tested) beyond that
 
 
 def _line_blocks(stream: IO[bytes], label: str) -> Iterator[tuple[bytes, int, int]]:
@@ -607,7 +607,7 @@ class _CandidateLines:
         else:
             any_field = re.compile(rb'(?:^|,)"?' + GPU_FAMILY_PATTERN.encode(), re.MULTILINE)
             self.names_gpu_type = lambda block, start, end: any_field.search(block, start, end) is not None
-        self.gpu_by_sku: dict[bytes, bool] | None = {} if header[0] == "SKU" else None
+        self.sku_first = header[0] == "SKU"
 
     # ',"p', ',"g' (which covers ',"gr'), ...: the starts of a quoted field naming a GPU family.
     _FIELD_STARTS = tuple(
@@ -629,30 +629,42 @@ class _CandidateLines:
         return False
 
     def scan(self, block: bytes, lo: int, hi: int) -> list[bytes]:
-        """The candidate lines of ``block[lo:hi]`` (whole lines), in order.
+        """The candidate lines of ``block[lo:hi]`` (whole lines), in order."""
+        if self.sku_first:
+            return self._scan_sku_runs(block, lo, hi)
+        return self._scan_linux_lines(block, lo, hi)
 
-        The hot loop of the parse: a few C calls per Linux line, and the line's end is looked
-        for only when the line is kept or its SKU is new.
-        """
+    def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """The hot loop when SKU is the first column: line by line (memchr), the product's test -
+        Linux, and a GPU type - on the first line of each run of its SKU; the lines after it in
+        the run only check that they start with the same SKU field. (A SKU whose rows were not
+        together would be tested at each run: slower, the same lines.)"""
+        find, startswith, needle, names_gpu_type = block.find, block.startswith, self.needle, self.names_gpu_type
+        found = []
+        start, sku, keep = lo, b"\n", False  # b"\n" starts no line: the first line reads its SKU
+        while start < hi:
+            end = find(b"\n", start, hi) + 1  # every line of the range ends with one
+            if not startswith(sku, start):
+                sku = block[start : find(b",", start, end) + 1]  # the SKU field and its comma
+                keep = find(needle, start, end) >= 0 and names_gpu_type(block, start, end)
+            if keep:
+                found.append(block[start:end])
+            start = end
+        return found
+
+    def _scan_linux_lines(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """Without SKU first: the Linux lines by substring search, each tested for a GPU type."""
         find, rfind, needle, step = block.find, block.rfind, self.needle, len(self.needle)
-        names_gpu_type, by_sku = self.names_gpu_type, self.gpu_by_sku
+        names_gpu_type = self.names_gpu_type
         found = []
         pos, last_start = lo, -1
         while (hit := find(needle, pos, hi)) >= 0:
             pos = hit + step
             start = rfind(b"\n", lo, hit) + 1 or lo
-            if by_sku is None:
-                gpu = names_gpu_type(block, start, find(b"\n", hit, hi))
-            else:
-                sku = block[start : find(b",", start, hit)]
-                gpu = by_sku.get(sku)
-                if gpu is None:
-                    if len(by_sku) >= SKU_MEMORY:
-                        by_sku.clear()
-                    gpu = by_sku[sku] = names_gpu_type(block, start, find(b"\n", hit, hi))
-            if gpu and start != last_start:  # a line holding the needle twice is taken once
+            end = find(b"\n", hit, hi) + 1  # every line of the range ends with one
+            if start != last_start and names_gpu_type(block, start, end):  # a line is taken once
                 last_start = start
-                found.append(block[start : find(b"\n", hit, hi) + 1])  # every line ends with one
+                found.append(block[start:end])
         return found
 
 
