@@ -344,10 +344,11 @@ def case_ours(warehouse_dir: Path) -> dict:
     from market.rules import finalize_offers
 
     _, raws = _archived_responses(warehouse_dir)
+    before = _rss_bytes()  # the libraries ingest has loaded by then (duckdb, polars, pyarrow)
     started = time.perf_counter()
     parsed = AwsPriceList(regions=(REGION,)).parse(raws)
     offers, quarantined = finalize_offers(parsed, "aws", DAY)
-    return {"seconds": time.perf_counter() - started, "kept": parsed.height}
+    return {"seconds": time.perf_counter() - started, "kept": parsed.height, "start_rss": before}
 
 
 def case_parse_source(warehouse_dir: Path) -> dict:
@@ -475,12 +476,20 @@ CASES = {
 }
 
 
-def _peak_rss_bytes() -> int:
+def _status_bytes(field: str) -> int:
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _peak_rss_bytes() -> int:
+    return _status_bytes("VmHWM")
+
+
+def _rss_bytes() -> int:
+    return _status_bytes("VmRSS")
 
 
 def _child(case: str, args: list[str]) -> None:
@@ -511,6 +520,8 @@ def _settle(path: Path) -> None:
 def _best(runs: list[dict]) -> dict:
     best = dict(min(runs, key=lambda r: r["seconds"]))
     best["peak_rss"] = max(r["peak_rss"] for r in runs)
+    if all("start_rss" in r for r in runs):
+        best["growth_rss"] = max(r["peak_rss"] - r["start_rss"] for r in runs)
     best["all_seconds"] = [round(r["seconds"], 2) for r in runs]
     return best
 
@@ -548,16 +559,19 @@ def main(argv: list[str] | None = None) -> int:
     codec_rows: list[tuple[str, dict, dict]] = []
     try:
         for label, rows in sizes:
-            plain = workdir / f"ec2_{label}.csv"
+            plain = workdir / f"ec2_{rows}rows_seed{args.seed}.csv"
             started = time.perf_counter()
-            size = write_price_list(plain, rows, seed=args.seed)
+            if plain.exists():  # a --keep'd file of an earlier run (same rows, same seed: same bytes)
+                size = plain.stat().st_size
+            else:
+                size = write_price_list(plain, rows, seed=args.seed)
             with open(plain, "rb") as stream:
                 lines = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 24), b"")) - 6
             facts[label] = (lines, size)
             _settle(plain)
-            print(f"generated {label}: {lines:,} rows, {size / 1e6:,.0f} MB in {time.perf_counter() - started:.0f} s",
-                  flush=True)
-            store = workdir / f"warehouse_{label}"
+            print(f"input {label}: {plain.name}, {lines:,} rows, {size / 1e6:,.0f} MB "
+                  f"({time.perf_counter() - started:.0f} s to write or reuse)", flush=True)
+            store = workdir / f"warehouse_{label}_{os.getpid()}"
             cases = ["archive", "ours", "parse_source", "pandas", "grep", "grep -F"]
             if args.no_pandas_on_large and label != "1x":
                 cases.remove("pandas")
@@ -600,6 +614,8 @@ def report(results: dict, facts: dict, codec_rows: list, sizes: list) -> int:
     for (label, case), r in results.items():
         rows, size = facts[label]
         extra = f" ({r['archive_bytes'] / 1e6:,.1f} MB {Path(r['archive_file']).suffix})" if case == "archive" else ""
+        if "growth_rss" in r:
+            extra += f" (+{_mib(r['growth_rss'])} MiB over the {_mib(r['peak_rss'] - r['growth_rss'])} loaded before)"
         print(f"| {label} | {rows:,} | {size / 1e6:,.0f} | {case}{extra} | {r['seconds']:.2f} | "
               f"{size / r['seconds'] / 1e6:,.0f} | {_mib(r['peak_rss'])} | {r['kept']:,} | {r['all_seconds']} |")
     if codec_rows:
