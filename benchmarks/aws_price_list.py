@@ -564,7 +564,9 @@ def main(argv: list[str] | None = None) -> int:
             if plain.exists():  # a --keep'd file of an earlier run (same rows, same seed: same bytes)
                 size = plain.stat().st_size
             else:
-                size = write_price_list(plain, rows, seed=args.seed)
+                partial = plain.with_suffix(f".{os.getpid()}.partial")  # another run never sees half a file
+                size = write_price_list(partial, rows, seed=args.seed)
+                os.replace(partial, plain)
             with open(plain, "rb") as stream:
                 lines = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 24), b"")) - 6
             facts[label] = (lines, size)
