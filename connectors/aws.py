@@ -543,8 +543,8 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
 # shortcut they allow: a looser substring or pattern, or the GPU test on every Linux line.
 # Slower, never different.
 
-READ_BLOCK_BYTES = 4 << 20  # at most this many inflated bytes scanned at a time
-CANDIDATE_BATCH_BYTES = 8 << 20  # candidate lines parsed with polars at a time
+READ_BLOCK_BYTES = 2 << 20  # at most this many inflated bytes scanned at a time
+CANDIDATE_BATCH_BYTES = 2 << 20  # candidate lines parsed with polars at a time
 
 
 def _line_blocks(stream: IO[bytes], label: str) -> Iterator[tuple[bytes, int, int]]:

@@ -156,7 +156,7 @@ class ArchivedBody(io.BufferedIOBase):
     ``zstandard``'s own stream reader would give for a cut file.
     """
 
-    _INPUT_BYTES = 1 << 17  # compressed bytes per step: ~2-5 MB of CSV out at the ratios we see
+    _INPUT_BYTES = 1 << 16  # compressed bytes per step: ~1-2 MB of CSV out at the ratios we see
 
     def __init__(self, path: Path, label: str) -> None:
         super().__init__()
