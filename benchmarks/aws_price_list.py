@@ -44,6 +44,21 @@ Targets (issue 12): ours >= 10x faster than pandas and within 2x of grep, at 1x 
 peak memory <= 200 MB and flat (within 10%) from 1x to 4x. Exit status 1 when one is missed.
 
 Files go to a temporary directory (or ``--workdir``) and are deleted unless ``--keep``.
+
+MEASURED (2026-12-02, 2 cores, the machine shared with other jobs at load average 7-30, so
+absolute times are several times a quiet machine's; the ratios are within one run). Codec
+table on the 1x file (361 MB), best of 2 - the basis of ARCHIVE_ZSTD_LEVEL = 1:
+
+    codec        archive s  archive MB  parse s (from that archive)
+    gzip-6 (old)     10.91        17.6   2.65
+    gzip-1            3.46        24.5   1.41
+    zstd-1            1.57        17.4   2.36
+    zstd-3            3.14        18.3   2.66
+    zstd-6            8.02        15.1   3.04
+    zstd-1, 2 thr     1.10        17.4   2.08
+
+zstd-1 archives ~7x faster than gzip-6 in a file no larger; parse times from the different
+archives were within the noise of that machine. Before/after tables: issue 12's report.
 """
 
 from __future__ import annotations
