@@ -524,8 +524,9 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
 #
 # 1. The archived body is inflated as it is read (connectors.base.ArchivedBody), in blocks of
 #    whole lines: memory is a block or two, whatever the file size. (Inflating in a reader
-#    thread measured no faster: the scan below holds the GIL in C calls that do not release it,
-#    so the reader waited out the interpreter's switch interval at each of its own calls.)
+#    thread was tried and measured no faster, within the noise of a shared machine: the scan
+#    below holds the GIL through C calls that do not release it, so the reader waits out the
+#    interpreter's switch interval each time it needs the GIL back.)
 # 2. A line is a candidate when it holds the Operating System field Linux (``,"Linux",`` - AWS
 #    quotes every value) and a field starting with a GPU family (``,"p5``, ``,"trn1``, ...).
 #    Both are attributes of the product, and a SKU is one product whose every row repeats its

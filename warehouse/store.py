@@ -41,8 +41,8 @@ WAREHOUSE_ENV = "GPU_PRICES_WAREHOUSE"
 # How bodies are compressed in the raw archive, chosen by measurement (benchmarks/aws_price_list.py
 # prints the table; the numbers are in its docstring): zstd level 1 archives a 361 MB AWS region
 # CSV ~7x faster than the gzip level 6 it replaced (1.6 s against 10.9 s there), in a file no
-# larger (17.4 MB against 17.6 MB). zstd levels 3 and 6 took 2x and 5x as long for -5% .. +14%
-# of disk. The checksum makes a damaged file fail loudly when read.
+# larger (17.4 MB against 17.6 MB). zstd level 3 took 2x as long for a 5% larger file, level 6
+# 5x as long to save 13%. The checksum makes a damaged file fail loudly when read.
 ARCHIVE_ZSTD_LEVEL = 1
 ARCHIVE_ZSTD_THREADS = 0  # 0 = compress in the calling thread; sources archive concurrently
 
