@@ -15,7 +15,7 @@ import json
 import math
 import re
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from difflib import get_close_matches
 from pathlib import Path
 
@@ -23,6 +23,8 @@ import click
 import duckdb
 import polars as pl
 
+from cli.output import print_columns as _print_frame
+from cli.output import print_key_values as _print_summary
 from costmodel import inference as inf
 from costmodel import training as tr
 from costmodel.assumptions import Assumptions
@@ -30,6 +32,8 @@ from costmodel.errors import EstimateError
 from costmodel.gpus import TRAINING_PRECISIONS, GpuSpec
 from costmodel.presets import PRESETS, get_preset
 from warehouse.read import WarehouseMissing, query
+from warehouse.results import plain_value as _jsonable
+from warehouse.results import records as _records
 
 PRICING_CHOICES = (
     "on_demand", "spot", "low_priority", "reserved_1y", "reserved_3y", "savings_plan_1y",
@@ -134,18 +138,6 @@ def resolve_gpu(name: str, specs: dict[str, GpuSpec]) -> str:
 
 # -- output --------------------------------------------------------------------------------------
 
-def _jsonable(value):
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _records(frame: pl.DataFrame) -> list[dict]:
-    return [{k: _jsonable(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
-
-
 STALE_DAYS = 30
 
 
@@ -190,38 +182,6 @@ def _money(x) -> str:
     if abs(x) >= 100:
         return f"${x:,.0f}"
     return f"${x:,.4g}" if abs(x) < 1 else f"${x:,.2f}"
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(width=200, soft_wrap=True, highlight=False, markup=False)
-
-
-def _print_summary(title: str, rows: list[tuple[str, str]], notes: list[str]) -> None:
-    from rich.table import Table
-
-    console = _console()
-    table = Table(title=title, show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
-    for note in notes:
-        console.print(f"note: {note}")
-
-
-def _print_frame(title: str, frame: pl.DataFrame, columns: list[tuple[str, str, callable]]) -> None:
-    from rich.table import Table
-
-    console = _console()
-    table = Table(title=title)
-    for header, _, _ in columns:
-        table.add_column(header)
-    for row in frame.iter_rows(named=True):
-        table.add_row(*[fmt(row.get(col)) for _, col, fmt in columns])
-    console.print(table)
 
 
 def _text(x) -> str:
