@@ -39,6 +39,8 @@ def cell(value) -> str:
     """One value as table text: nested values as compact JSON, floats to 6 significant digits."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -90,7 +92,7 @@ def write_frame(frame: pl.DataFrame, fmt: str, output: Path | None = None) -> No
             sys.stdout.buffer.flush()
         return
     if fmt == "csv":
-        text = results.text_safe(frame).write_csv()
+        text = results.csv_text(frame)
     elif fmt == "json":
         text = json.dumps(results.records(frame), ensure_ascii=False, indent=1) + "\n"
     else:  # pragma: no cover - click.Choice stops it

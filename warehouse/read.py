@@ -314,7 +314,10 @@ def _statement_name(statement) -> str:
     """The statement's kind as the user wrote it: its first keyword (FORCE INSTALL as two)."""
     words = [t.text.upper() for t in _tokens(statement.query) if t.kind in ("keyword", "identifier")]
     if not words or words[0] in ("WITH", "FROM", "("):
-        return statement.type.name
+        try:
+            return statement.type.name
+        except ValueError:
+            return words[0] if words else "this"
     if words[0] == "FORCE" and len(words) > 1:
         return f"FORCE {words[1]}"
     return words[0]
@@ -354,7 +357,11 @@ def check_user_sql(sql: str) -> str:
     if len(statements) > 1:
         raise SqlRefused("one statement at a time, please (found %d)" % len(statements))
     statement = statements[0]
-    if statement.type not in ALLOWED_STATEMENTS:
+    try:
+        allowed = statement.type in ALLOWED_STATEMENTS
+    except ValueError:  # a statement type this DuckDB build has no name for (UPDATE EXTENSIONS)
+        allowed = False
+    if not allowed:
         kind = _statement_name(statement)
         hint = REFUSAL_HINTS.get(kind)
         raise SqlRefused(

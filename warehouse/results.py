@@ -269,6 +269,11 @@ def text_safe(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(columns) if columns else frame
 
 
+def csv_text(frame: pl.DataFrame) -> str:
+    """The frame as CSV: text_safe values; times without trailing zeros (04:05:06.789)."""
+    return text_safe(frame).write_csv(time_format="%H:%M:%S%.f")
+
+
 def _has_empty_struct(dtype: pl.DataType) -> bool:
     if isinstance(dtype, pl.Struct):
         return not dtype.fields or any(_has_empty_struct(f.dtype) for f in dtype.fields)

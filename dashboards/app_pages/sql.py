@@ -142,7 +142,7 @@ def _wait_for(running: read.UserQuery) -> None:
     page, which is where Streamlit can stop this run when Cancel (or anything else) is clicked."""
     timeout = running.limits.timeout_s
     with st.container(key="sql_progress"):
-        spin, stop = st.columns([5, 1])
+        stop, spin = st.columns([1, 7], vertical_alignment="center")
         stop.button("Cancel", key="sql_cancel", on_click=_cancel, icon=":material/stop_circle:")
         with spin, st.spinner(f"Running the query (it stops by itself after {timeout:g} s)..."):
             ticker = st.empty()
@@ -205,7 +205,7 @@ else:
             parquet = io.BytesIO()
             results.parquet_safe(frame).write_parquet(parquet)
             d1, d2, _ = st.columns([1, 1, 4])
-            d1.download_button("Download CSV", shown.write_csv().encode(), "query.csv", "text/csv",
+            d1.download_button("Download CSV", results.csv_text(frame).encode(), "query.csv", "text/csv",
                                key="sql_download_csv", on_click="ignore")
             d2.download_button("Download Parquet", parquet.getvalue(), "query.parquet", "application/vnd.apache.parquet",
                                key="sql_download_parquet", on_click="ignore")
