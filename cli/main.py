@@ -412,7 +412,13 @@ def assumptions_reset(warehouse_path) -> None:
 @click.option("--headless/--open-browser", default=True, show_default=True)
 @warehouse_option
 def dashboard(address, port, headless, warehouse_path) -> None:
-    """Serve the Streamlit dashboard on the published warehouse (read-only)."""
+    """Serve the Streamlit dashboard on the published warehouse (read-only).
+
+    \b
+    The SQL page's limits come from the environment: GPU_PRICES_SQL_TIMEOUT_S (30),
+    GPU_PRICES_SQL_MAX_ROWS (100000), GPU_PRICES_SQL_RESULT_LIMIT (256MB),
+    GPU_PRICES_SQL_MEMORY_LIMIT (1GB), GPU_PRICES_SQL_TEMP_LIMIT (2GB), GPU_PRICES_SQL_THREADS (2).
+    """
     from importlib import resources
 
     warehouse = Warehouse(warehouse_path)
