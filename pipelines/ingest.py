@@ -222,12 +222,17 @@ def _parse_specs(warehouse: Warehouse, source: Source, snapshot_date: date, raws
     from warehouse.specs import replace_external_specs
 
     try:
-        frame = source.parse(raws)
+        # A specs source may also say what it left out (dropped cells, absent columns).
+        with_report = getattr(source, "parse_with_report", None)
+        frame, report = with_report(raws) if with_report else (source.parse(raws), None)
     except Exception as exc:  # noqa: BLE001
         return _parse_failed(warehouse, source, snapshot_date, exc, len(raws), say)
+    dropped = report.dropped.height if report is not None else 0
+    message = report.summary() if report is not None else ""
     with warehouse.writer() as w:
         replace_external_specs(w, snapshot_date, source.id, frame)
         w.record_run(snapshot_date, source.id, status="ok", stage="write", finished_at=_now(),
-                     offers_written=frame.height, quarantined=0, message="")
-    say(f"{frame.height:,} spec figures", "ok", offers=frame.height)
-    return Outcome(source.id, "ok", responses=len(raws), offers=frame.height)
+                     offers_written=frame.height, quarantined=dropped, message=message)
+    say(f"{frame.height:,} spec figures" + (f"; {message}" if message else ""), "ok",
+        offers=frame.height, quarantined=dropped)
+    return Outcome(source.id, "ok", responses=len(raws), offers=frame.height, quarantined=dropped)
