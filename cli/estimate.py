@@ -28,6 +28,7 @@ import click
 import duckdb
 import polars as pl
 
+from cli.output import plain_console, print_columns, print_key_values
 from costmodel import inference as serving
 from costmodel import training
 from costmodel.assumptions import Assumptions
@@ -291,37 +292,6 @@ def fraction(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def console():
-    from rich.console import Console
-
-    return Console(width=220, soft_wrap=True, highlight=False, markup=False)
-
-
-def print_summary(title: str, rows: list[tuple[str, str]], notes: list[str]) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, value)
-    out = console()
-    out.print(table)
-    for note in notes:
-        out.print(f"note: {note}")
-
-
-def print_frame(title: str, frame: pl.DataFrame, columns: list[tuple]) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for header, _, _ in columns:
-        table.add_column(header)
-    for row in frame.iter_rows(named=True):
-        table.add_row(*[fmt(row.get(col)) for _, col, fmt in columns])
-    console().print(table)
-
-
 def common_options(fn):
     options = [
         click.option("--pricing", type=click.Choice(PRICING_CHOICES), default="on_demand", show_default=True,
@@ -484,8 +454,8 @@ def print_train(spec, ranked, shown: pl.DataFrame, dated, quoted, assumptions_te
         ("prices as of", f"quoted ${quoted:g}/GPU-hour" if quoted is not None else (as_of_text(dated) or "-")),
     ]
     warnings = [f"WARNING: {w.message}" for w in best.warnings]
-    print_summary("Training plan (cheapest bookable)", rows, warnings + list(compute.notes) + stale_note(dated))
-    print_frame(
+    print_key_values("Training plan (cheapest bookable)", rows, warnings + list(compute.notes) + stale_note(dated))
+    print_columns(
         f"Plans by total cost ({shown.height} of {len(ranked.plans)})", shown,
         [("#", "rank", text), ("provider", "provider", text), ("instance", "instance_type", text),
          ("region", "region", text), ("pricing", "pricing", text), ("nodes", "nodes", text),
@@ -496,7 +466,7 @@ def print_train(spec, ranked, shown: pl.DataFrame, dated, quoted, assumptions_te
     if ranked.left_out:
         summary = left_out_summary(ranked.left_out)
         reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in summary["by_reason"].items())
-        console().print(f"left out: {summary['count']} offer(s) that cannot run this plan ({reasons})")
+        plain_console().print(f"left out: {summary['count']} offer(s) that cannot run this plan ({reasons})")
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -642,12 +612,12 @@ def print_serve(spec, ranked, shown: pl.DataFrame, dated, quoted, assumptions_te
         ("prices as of", f"quoted ${quoted:g}/GPU-hour" if quoted is not None else (as_of_text(dated) or "-")),
     ]
     notes = [f"WARNING: {w.message}" for w in best.warnings] + stale_note(dated)
-    print_summary("Serving plan (cheapest bookable)", rows, notes)
+    print_key_values("Serving plan (cheapest bookable)", rows, notes)
     for line in bench:
-        console().print(f"MLPerf v4.1 Llama-2-70B Server, {line['system']} ({line['role']}): published "
+        plain_console().print(f"MLPerf v4.1 Llama-2-70B Server, {line['system']} ({line['role']}): published "
                         f"{line['published_tokens_per_second_per_gpu']:,.0f} tokens/s/GPU, this model at that workload "
                         f"{line['model_tokens_per_second_per_gpu']:,.0f} ({line['error']:+.1%}). {line['source_url']}")
-    print_frame(
+    print_columns(
         f"Fleets by monthly cost ({shown.height} of {len(ranked.plans)})", shown,
         [("#", "rank", text), ("provider", "provider", text), ("instance", "instance_type", text),
          ("region", "region", text), ("nodes", "nodes", text), ("replica", "replica_layout", text),
@@ -685,9 +655,9 @@ def serve_ranking(spec, specs: dict[str, GpuSpec], assumed: Assumptions, kind, a
         click.echo(json.dumps(_jsonable({"command": "serve", **price_fields(frame, None), "pricing": kind,
                                          "gpu_types": shown.drop("warnings").to_dicts(), "skipped": skipped}), indent=2))
         return
-    print_summary("Serving: the cheapest fleet per GPU type", [("prices as of", as_of_text(frame) or "-")],
+    print_key_values("Serving: the cheapest fleet per GPU type", [("prices as of", as_of_text(frame) or "-")],
                   stale_note(frame) + [f"skipped {s}" for s in skipped[:10]])
-    print_frame(
+    print_columns(
         "GPU types by monthly cost", shown,
         [("#", "rank", text), ("gpu", "gpu", text), ("provider", "provider", text), ("instance", "instance_type", text),
          ("nodes", "nodes", text), ("replica", "replica_layout", text), ("replicas", "replicas", text),
@@ -716,11 +686,11 @@ def calibration(fmt, warehouse) -> None:
     if fmt == "json":
         click.echo(json.dumps(_jsonable({"training": train_rows.to_dicts(), "serving": serve_rows.to_dicts()}), indent=2))
         return
-    print_frame("Training runs: published vs default-parameter GPU-hours", train_rows,
+    print_columns("Training runs: published vs default-parameter GPU-hours", train_rows,
                 [("run", "run", text), ("role", "role", text), ("GPU", "gpu", text),
                  ("published GPU-h", "published_gpu_hours", num), ("default MFU", "default_mfu", fraction),
                  ("estimated GPU-h", "estimated_gpu_hours", num), ("error", "error", pct)])
-    print_frame("MLPerf v4.1 Llama-2-70B Server: published vs model tokens/s per GPU", serve_rows,
+    print_columns("MLPerf v4.1 Llama-2-70B Server: published vs model tokens/s per GPU", serve_rows,
                 [("system", "system", text), ("role", "role", text),
                  ("published", "published_tokens_per_second_per_gpu", num),
                  ("model", "model_tokens_per_second_per_gpu", num), ("error", "error", pct)])

@@ -6,7 +6,6 @@ sql` and `gpu-prices estimate` start fast.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -15,16 +14,13 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
+from cli import output
+from cli.output import console, err_console
 from snapshots import bundled_root
 from warehouse.store import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, Warehouse
 
 BUNDLED = "__bundled__"
-
-console = Console()
-err_console = Console(stderr=True)
 
 warehouse_option = click.option(
     "--warehouse",
@@ -150,13 +146,11 @@ def _print_summary(warehouse: Warehouse) -> None:
         "FROM ingest_status ORDER BY source",
         path=warehouse.path,
     )
-    table = Table(title="Sources (latest run)", show_lines=False)
-    for col in ("source", "snapshot", "status", "offers", "message"):
-        table.add_column(col)
-    for row in status.iter_rows():
-        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(row[2], "white")
-        table.add_row(row[0], str(row[1]), f"[{colour}]{row[2]}[/{colour}]", str(row[3] or 0), (row[4] or "")[:70])
-    _print_wide(table, 160)
+    rows = [
+        [source, str(day), output.status_text(state), str(offers or 0), output.escape((message or "")[:70])]
+        for source, day, state, offers, message in status.iter_rows()
+    ]
+    output.print_wide(output.status_table("Sources (latest run)", ["source", "snapshot", "status", "offers", "message"], rows), 160)
     totals = read.query(
         "SELECT count(*) AS offers, count(DISTINCT provider) AS providers, count(DISTINCT gpu) AS gpus, "
         "round(100.0 * count(gpu) / count(*), 1) AS mapped_pct FROM latest_offers",
@@ -233,69 +227,71 @@ def ingest(date_, sources, replay, record, warehouse_path) -> None:
 # -- sql ------------------------------------------------------------------------------------
 
 
-def _print_frame(frame, fmt: str) -> None:
-    if fmt == "csv":
-        click.echo(frame.write_csv(), nl=False)
-    elif fmt == "json":
-        click.echo(json.dumps(frame.to_dicts(), default=str, indent=1))
-    else:
-        table = Table(show_lines=False)
-        for name in frame.columns:
-            table.add_column(name, no_wrap=True)
-        for row in frame.iter_rows():
-            table.add_row(*[_cell(v) for v in row])
-        _print_wide(table, _table_width(frame))
-        console.print(f"[dim]{frame.height} row(s)[/dim]")
-
-
-def _print_wide(renderable, width: int = 200) -> None:
-    """Piped output has no terminal width: print tables whole rather than folded."""
-    out = console if console.is_terminal else Console(width=max(80, width))
-    out.print(renderable)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _table_width(frame) -> int:
-    widths = [
-        max([len(name), *(len(_cell(v)) for v in frame[name].head(200).to_list())]) + 3
-        for name in frame.columns
-    ]
-    return sum(widths) + 1
+def _size_option(name: str, env: str, default: str, what: str):
+    return click.option(name, default=None, metavar="SIZE",
+                        help=f"{what} (e.g. 512MB, 4GB). Default: ${env}, else {default}.")
 
 
 @main.command()
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True,
+              help="table for reading; csv/json/parquet for other tools. Nested values are JSON text "
+                   "in table and csv, intervals ISO 8601 text (e.g. P1DT2H), blobs \\x hex.")
+@click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write csv/json/parquet to this file instead of stdout.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0, 86400, min_open=True), default=None, metavar="SECONDS",
+              help="Stop the query after this long. Default: $GPU_PRICES_SQL_TIMEOUT_S, else 30.")
+@click.option("--max-rows", type=click.IntRange(1), default=None,
+              help="Return at most this many rows (and say so when cut). Default: $GPU_PRICES_SQL_MAX_ROWS, else 100000.")
+@_size_option("--memory-limit", "GPU_PRICES_SQL_MEMORY_LIMIT", "1GB", "Memory the query may use")
+@_size_option("--temp-limit", "GPU_PRICES_SQL_TEMP_LIMIT", "2GB", "Disk the query may spill to")
+@_size_option("--result-limit", "GPU_PRICES_SQL_RESULT_LIMIT", "256MB", "Size of the rows returned; more are cut, with a note")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="Threads the query may use. Default: $GPU_PRICES_SQL_THREADS, else 2.")
 @warehouse_option
-def sql(query, fmt, warehouse_path) -> None:
+def sql(query, fmt, output_path, timeout_s, max_rows, memory_limit, temp_limit, result_limit, threads,
+        warehouse_path) -> None:
     """Run a read-only SQL QUERY against the published warehouse.
 
     \b
     Views: latest_offers, offers_history, price_changes, ingest_status, gpu_specs,
     gpu_cost_metrics, price_index_daily, cheapest_offers, spec_disagreements,
     unmapped_gpus, source_disagreements (see README, "SQL").
-    Writes, COPY, ATTACH, INSTALL and file reads are refused.
+    Writes, COPY, ATTACH, INSTALL, file and network reads, and metadata that shows server
+    paths (duckdb_databases(), duckdb_settings(), ...) are refused. Each query is bounded in
+    time, memory, spill space and rows returned (see the options); Ctrl+C cancels it.
+
+    \b
+    Examples:
+      gpu-prices sql "select gpu, min(price_usd_per_gpu_hour) from latest_offers group by 1"
+      gpu-prices sql "select * from offers_history" --format parquet -o history.parquet
     """
     import duckdb
 
     from warehouse import read
 
     try:
-        frame = read.user_query(query, warehouse_path)
+        limits = read.SqlLimits.from_env(
+            timeout_s=timeout_s, max_rows=max_rows, memory_limit=memory_limit,
+            max_temp_directory_size=temp_limit, result_limit=result_limit, threads=threads,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        result = read.run_user_sql(query, warehouse_path, limits)
     except read.SqlRefused as exc:
         raise click.ClickException(f"refused: {exc}") from exc
     except read.WarehouseMissing as exc:
         raise click.ClickException(str(exc)) from exc
+    except read.SqlStopped as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        raise click.ClickException("cancelled (Ctrl+C)") from None
     except duckdb.Error as exc:
         raise click.ClickException(f"query failed: {exc}") from exc
-    _print_frame(frame, fmt)
+    output.write_frame(result.frame, fmt, output_path)
+    for line in result.notes():
+        output.note(line)
 
 
 # -- sources --------------------------------------------------------------------------------
@@ -315,21 +311,19 @@ def sources(warehouse_path) -> None:
         }
     except read.WarehouseMissing:
         status = {}
-    table = Table(title="Sources")
-    for col in ("id", "kind", "providers", "key", "last run", "status", "offers", "message"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for s in sorted(all_sources(), key=lambda s: (s.kind, s.id)):
         key = "-" if not s.key_env else (f"{s.key_env} (set)" if os.environ.get(s.key_env) else f"{s.key_env} (missing)")
         st = status.get(s.id, {})
-        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(st.get("last_status"), "white")
-        table.add_row(
+        rows.append([
             s.id, s.kind, ", ".join(s.providers) or "-", key,
             str(st.get("last_snapshot_date") or "never"),
-            f"[{colour}]{st.get('last_status') or '-'}[/{colour}]",
+            output.status_text(st.get("last_status")),
             str(st.get("offers_in_latest") or 0),
-            (st.get("last_message") or "")[:80],
-        )
-    _print_wide(table, 220)
+            output.escape((st.get("last_message") or "")[:80]),
+        ])
+    columns = ["id", "kind", "providers", "key", "last run", "status", "offers", "message"]
+    output.print_wide(output.status_table("Sources", columns, rows), 220)
     kinds = [s.kind for s in all_sources()]
     console.print(f"{kinds.count('direct')} direct, {kinds.count('aggregator')} aggregator, {kinds.count('specs')} specs source(s)")
 
@@ -417,7 +411,7 @@ def assumptions_list(warehouse_path) -> None:
         )
     except read.WarehouseMissing as exc:
         raise click.ClickException(str(exc)) from exc
-    _print_frame(frame, "table")
+    output.write_frame(frame, "table")
 
 
 @assumptions.command("set")
@@ -490,7 +484,13 @@ def assumptions_reset(warehouse_path) -> None:
 @click.option("--headless/--open-browser", default=True, show_default=True)
 @warehouse_option
 def dashboard(address, port, headless, warehouse_path) -> None:
-    """Serve the Streamlit dashboard on the published warehouse (read-only)."""
+    """Serve the Streamlit dashboard on the published warehouse (read-only).
+
+    \b
+    The SQL page's limits come from the environment: GPU_PRICES_SQL_TIMEOUT_S (30),
+    GPU_PRICES_SQL_MAX_ROWS (100000), GPU_PRICES_SQL_RESULT_LIMIT (256MB),
+    GPU_PRICES_SQL_MEMORY_LIMIT (1GB), GPU_PRICES_SQL_TEMP_LIMIT (2GB), GPU_PRICES_SQL_THREADS (2).
+    """
     from importlib import resources
 
     warehouse = Warehouse(warehouse_path)

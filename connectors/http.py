@@ -152,6 +152,38 @@ class _SlotHeldStream(httpx.SyncByteStream):
                 release()
 
 
+_TIMEOUT_PHASES = {
+    httpx.ConnectTimeout: ("connect", "no connection"),
+    httpx.ReadTimeout: ("read", "no data"),
+    httpx.WriteTimeout: ("write", "the request could not be sent"),
+    httpx.PoolTimeout: ("pool", "no free connection"),
+}
+
+
+def naming_url(exc: httpx.TransportError, url: str | httpx.URL, attempts: int | None = None,
+               timeouts: dict | None = None) -> httpx.TransportError:
+    """`exc` again (same type, so callers catch it as before), its message naming the URL that
+    failed (secrets redacted; for a paged source the URL names the page), how long we waited and
+    how often we tried. httpx's own message ("The read operation timed out") names neither."""
+    where = redact_url(url)
+    if where in str(exc):
+        return exc
+    detail = str(exc) or type(exc).__name__
+    phase = next((v for k, v in _TIMEOUT_PHASES.items() if isinstance(exc, k)), None)
+    facts = []
+    if phase is not None:
+        limit = (timeouts or {}).get(phase[0])
+        facts.append(f"{phase[1]} within {limit:g} s" if isinstance(limit, (int, float)) else phase[1])
+    if attempts:
+        facts.append(f"gave up after {attempts} attempt(s)")
+    message = f"{where}: {detail}" + (f" ({'; '.join(facts)})" if facts else "")
+    try:
+        named = type(exc)(message, request=getattr(exc, "_request", None))
+    except TypeError:  # a subclass with its own constructor: keep it as it is
+        return exc
+    return named
+
+
 class RetryTransport(httpx.BaseTransport):
     """Retries connect errors, timeouts, 429 and 5xx with backoff; caps concurrency per host.
 
@@ -195,9 +227,9 @@ class RetryTransport(httpx.BaseTransport):
         while True:
             try:
                 response = self._send(request)
-            except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError):
+            except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError) as exc:
                 if attempt >= self.policy.max_retries:
-                    raise
+                    raise naming_url(exc, request.url, attempt + 1, request.extensions.get("timeout")) from exc
                 self.sleep(self._backoff(attempt))
                 attempt += 1
                 continue
@@ -277,6 +309,14 @@ def request(
     list files are hundreds of megabytes); the caller's archive step moves it into the store.
     """
     cap = max_body_bytes or DEFAULT_POLICY.max_body_bytes
+    try:
+        return _read_response(client, source_id, method, url, cap, spool_to_disk, **kwargs)
+    except httpx.TimeoutException as exc:  # a body that stalls half-way: not retried, but named
+        raise naming_url(exc, url, timeouts=client.timeout.as_dict()) from exc
+
+
+def _read_response(client: httpx.Client, source_id: str, method: str, url: str, cap: int,
+                   spool_to_disk: bool, **kwargs) -> RawResponse:
     with client.stream(method, url, **kwargs) as response:
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > cap:

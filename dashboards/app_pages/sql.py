@@ -1,4 +1,7 @@
-"""SQL: a read-only console on the published warehouse, with the views documented."""
+"""SQL: a read-only console on the published warehouse, with the views documented.
+
+A query runs in a background thread (`warehouse.read.UserQuery`); the page shows a spinner and a
+Cancel button while it runs, and the limit that stopped it, if one did."""
 
 from __future__ import annotations
 
@@ -9,9 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import data, ui
-from warehouse import read
-
-MAX_ROWS = 100_000
+from warehouse import read, results
 
 VIEWS = {
     "latest_offers": "Every source's offers from its most recent snapshot date. One row per source, provider, "
@@ -68,7 +69,8 @@ DEFAULT_EXAMPLE = next(iter(EXAMPLES))
 ui.header(
     "SQL",
     "Query the warehouse yourself: one SELECT at a time on a read-only copy. Writes, COPY, ATTACH, "
-    "INSTALL, SET and reading local files or URLs are refused.",
+    "INSTALL, SET, reading local files or URLs and metadata that shows server paths are refused. "
+    "Each query is bounded in time, memory and rows returned.",
 )
 ui.as_of()
 
@@ -114,59 +116,96 @@ def _friendly(exc: duckdb.Error) -> tuple[str, str]:
     return "error", f"Query failed: {first}"
 
 
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested, decimal-less or 128-bit columns as text, for CSV and for the browser's table."""
-    out = []
-    for name, dtype in frame.schema.items():
-        if dtype.is_nested() or dtype in (pl.Object, pl.Int128, pl.UInt128) or isinstance(dtype, pl.Duration):
-            out.append(pl.col(name).map_elements(lambda v: None if v is None else str(v), return_dtype=pl.String))
-        else:
-            out.append(pl.col(name))
-    return frame.select(out)
-
-
-if run:
+def _start(text: str) -> None:
+    """Check the query and start it in the background; a refusal is the result at once."""
+    previous = st.session_state.pop("sql_running", None)
+    if previous is not None:
+        previous[0].cancel()
     st.session_state.pop("sql_result", None)
     try:
         data.require_warehouse()
-        frame = read.user_query(sql, limit=MAX_ROWS + 1)
-        st.session_state["sql_result"] = ("ok", sql, frame)
+        st.session_state["sql_running"] = (read.UserQuery(text), text)
     except read.SqlRefused as exc:
-        st.session_state["sql_result"] = ("refused", sql, f"Refused: {exc}")
+        st.session_state["sql_result"] = ("refused", text, f"Refused: {exc}")
     except read.WarehouseMissing as exc:
-        st.session_state["sql_result"] = ("error", sql, str(exc))
+        st.session_state["sql_result"] = ("error", text, str(exc))
+
+
+def _cancel() -> None:
+    job = st.session_state.get("sql_running")
+    if job is not None:
+        job[0].cancel()
+
+
+def _wait_for(running: read.UserQuery) -> None:
+    """Spinner, elapsed time and a Cancel button until the query ends. Each tick writes to the
+    page, which is where Streamlit can stop this run when Cancel (or anything else) is clicked."""
+    timeout = running.limits.timeout_s
+    with st.container(key="sql_progress"):
+        stop, spin = st.columns([1, 7], vertical_alignment="center")
+        stop.button("Cancel", key="sql_cancel", on_click=_cancel, icon=":material/stop_circle:")
+        with spin, st.spinner(f"Running the query (it stops by itself after {timeout:g} s)..."):
+            ticker = st.empty()
+            while not running.wait(0.25):
+                ticker.caption(f"{running.elapsed_s:.0f} s of at most {timeout:g} s")
+
+
+def _collect(running: read.UserQuery, text: str) -> None:
+    try:
+        st.session_state["sql_result"] = ("ok", text, running.result())
+    except read.SqlCancelled as exc:
+        st.session_state["sql_result"] = ("cancelled", text, f"Cancelled: the query was {exc}.")
+    except read.SqlStopped as exc:
+        st.session_state["sql_result"] = ("stopped", text, f"Stopped: the query {exc}.")
     except duckdb.Error as exc:
         kind, message = _friendly(exc)
-        st.session_state["sql_result"] = (kind, sql, message)
+        st.session_state["sql_result"] = (kind, text, message)
+
+
+if run:
+    _start(sql)
+
+job = st.session_state.get("sql_running")
+if job is not None:
+    running, running_sql = job
+    if not running.done:
+        _wait_for(running)
+    _collect(running, running_sql)
+    st.session_state.pop("sql_running", None)
 
 result = st.session_state.get("sql_result")
 if result is None:
-    ui.caption("Pick an example or write a query, then press **Run query**.")
+    ui.caption("Pick an example or write a query, then press **Run query**. Each query may run for "
+               f"{read.SqlLimits.from_env().timeout_s:g} s and return {read.SqlLimits.from_env().max_rows:,} rows.")
 else:
     kind, ran_sql, payload = result
     if ran_sql != sql:
         ui.caption("Showing the result of the previous query; press Run query to run the edited one.")
     if kind == "refused":
         st.error(ui.md(payload), icon=":material/block:")
+    elif kind == "stopped":
+        st.error(ui.md(payload), icon=":material/timer_off:")
+    elif kind == "cancelled":
+        st.info(ui.md(payload), icon=":material/stop_circle:")
     elif kind == "error":
         st.error(ui.md(payload), icon=":material/error:")
     else:
-        frame: pl.DataFrame = payload
-        truncated = frame.height > MAX_ROWS
-        if truncated:
-            frame = frame.head(MAX_ROWS)
+        outcome: read.SqlResult = payload
+        frame = outcome.frame
+        for line in outcome.notes():
+            st.warning(ui.md(line[0].upper() + line[1:] + "."), icon=":material/content_cut:")
         if frame.width == 0 or frame.is_empty():
             st.info("The query ran and returned no rows. Loosen its WHERE clause, or check the values "
                     "you filter on (e.g. `SELECT DISTINCT pricing FROM latest_offers`).")
-        ui.caption(f"{frame.height:,} row(s) x {frame.width} column(s)" + (f", cut at {MAX_ROWS:,}" if truncated else ""))
-        shown = _flat(frame)
+        ui.caption(f"{frame.height:,} row(s) x {frame.width} column(s) in {outcome.elapsed_s:.1f} s")
+        shown = results.text_safe(frame)
         st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * max(frame.height, 1), 560),
                      key="sql_result_table")
         if frame.width:
             parquet = io.BytesIO()
-            frame.write_parquet(parquet)
+            results.parquet_safe(frame).write_parquet(parquet)
             d1, d2, _ = st.columns([1, 1, 4])
-            d1.download_button("Download CSV", shown.write_csv().encode(), "query.csv", "text/csv",
+            d1.download_button("Download CSV", results.csv_text(frame).encode(), "query.csv", "text/csv",
                                key="sql_download_csv", on_click="ignore")
             d2.download_button("Download Parquet", parquet.getvalue(), "query.parquet", "application/vnd.apache.parquet",
                                key="sql_download_parquet", on_click="ignore")
