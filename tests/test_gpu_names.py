@@ -82,6 +82,9 @@ KNOWN_UNMAPPED: dict[str, str] = {
     "STANDARD NP10S": "Azure NP series: Xilinx FPGA, counted as 'GPUs' by the TES size table",
     "STANDARD NP20S": "Azure NP series: Xilinx FPGA",
     "STANDARD NP40S": "Azure NP series: Xilinx FPGA",
+    # Retail Prices meter of the "NDSv2" product; no Microsoft Learn size page names it, so the
+    # Azure instance table does not list it and it stays unmapped (visible in unmapped_gpus).
+    "NDMR40S V2": "Azure NDmr40s v2: undocumented size, not in market/data/instances/azure.csv",
 }
 
 
