@@ -325,7 +325,6 @@ def normalise_alias(name: str | None) -> str:
 # means "known and deliberately unmapped" (a different product that must not borrow specs).
 ALIASES: dict[str, str | None] = {
     # GCP price-list keys and machine families (pricing.yml, machine types)
-    "A100 80GB": "A100-SXM-80GB",
     "H100 80GB MEGA": "H100-SXM-80GB",
     # SkyPilot / RunPod / Lambda
     "H100 MEGA": "H100-SXM-80GB",
@@ -463,8 +462,9 @@ def _azure_model(name: str) -> tuple[bool, str | None]:
     m = _AZURE_SIZE.match(name)
     if not m:
         return False, None
-    model = re.sub(r"[ _]", "", m.group(6)).upper()
-    model = re.sub(r"(NU)?(V\d+)?$", "", model)  # "H100V5" -> "H100", "A100V4NU" -> "A100"
+    # "xl RTXPRO6000BSE v6" -> "RTXPRO6000BSE"; "H100_v5" -> "H100"; "A100v4_NU" -> "A100"
+    words = [w for w in re.split(r"[ _]+", m.group(6).upper()) if w and w not in ("XL", "NU")]
+    model = re.sub(r"(NU)?(V\d+)?$", "", " ".join(words)).strip()
     if not model:
         return False, None
     family, form, memory = _parse_tokens(model)
@@ -540,16 +540,20 @@ def read_name(name: str | None) -> NameReading:
     key = normalise_alias(text)
     if not key:
         return NameReading(None, None, None)
+    _, written_form, written_memory = _parse_tokens(text)
+    gpu: str | None = None
     if key in ALIASES:
         gpu = ALIASES[key]
         if gpu is None:
             return NameReading(None, None, None, known_unmapped=True)
-        return NameReading(family_of(gpu), form_of(gpu), memory_of(gpu), gpu=gpu)
-    matched, gpu = _instance_name(text)
-    if matched:
-        if gpu is None:
+    else:
+        matched, gpu = _instance_name(text)
+        if matched and gpu is None:
             return NameReading(None, None, None, known_unmapped=True)
-        return NameReading(family_of(gpu), form_of(gpu), memory_of(gpu), gpu=gpu)
+    if gpu is not None:
+        # The alias or instance names the variant; form and memory stay what the text writes,
+        # so other evidence of the row can still tell a PCIe card from the alias's default.
+        return NameReading(family_of(gpu), written_form, written_memory, gpu=gpu)
     family, form, memory = _parse_tokens(text)
     return NameReading(family, form, memory)
 

@@ -115,11 +115,45 @@ OFFER_CHECKS = {
     "row_count_vs_previous_day": "No source lost more than half its offers since its previous day.",
     "prices_within_bounds": "Every stored price per GPU-hour is positive and below the absurdity bound.",
     "every_offer_has_source_url": "Every offer traces to a source URL and a fetch time.",
+    "rows_accounted_for": (
+        "BLOCKING. For every source parsed that day, rows read = offers + quarantined + unmapped + "
+        "excluded, counted from the stored tables (offers, quarantined_offers, source_exclusions) "
+        "and equal to what ingest_runs recorded. Downstream metrics and the index do not build on "
+        "a day where a source lost rows."
+    ),
 }
+BLOCKING_CHECKS = {"rows_accounted_for"}
+
+
+def accounting_problems(con, snapshot_date: date) -> list[dict]:
+    """Sources whose parsed rows do not add up that day (empty when every row is accounted for)."""
+    rows = con.sql(
+        """
+        WITH stored AS (
+            SELECT r.source, r.rows_read, r.offers_written, r.quarantined, r.unmapped, r.excluded,
+                (SELECT count(*) FROM offers o WHERE o.snapshot_date = r.snapshot_date AND o.source = r.source) AS n_offers,
+                (SELECT count(*) FROM quarantined_offers q WHERE q.snapshot_date = r.snapshot_date
+                   AND q.source = r.source AND coalesce(q.outcome, 'quarantined') = 'quarantined') AS n_quarantined,
+                (SELECT count(*) FROM quarantined_offers q WHERE q.snapshot_date = r.snapshot_date
+                   AND q.source = r.source AND q.outcome = 'unmapped') AS n_unmapped,
+                (SELECT coalesce(sum(e.rows), 0) FROM source_exclusions e WHERE e.snapshot_date = r.snapshot_date
+                   AND e.source = r.source) AS n_excluded
+            FROM ingest_runs r
+            WHERE r.snapshot_date = $d AND r.status = 'ok' AND r.rows_read IS NOT NULL
+        )
+        SELECT * FROM stored
+        WHERE rows_read <> n_offers + n_quarantined + n_unmapped + n_excluded
+           OR offers_written <> n_offers OR quarantined <> n_quarantined
+           OR unmapped <> n_unmapped OR excluded <> n_excluded
+        ORDER BY source
+        """,
+        params={"d": snapshot_date},
+    ).pl()
+    return rows.to_dicts()
 
 
 def offer_checks(con, snapshot_date: date) -> list[dg.AssetCheckResult]:
-    """The three data-quality checks on a day's offers (run inside the `offers` asset)."""
+    """The data-quality checks on a day's offers (run inside the `offers` asset)."""
     drops = con.sql(
         """
         WITH counts AS (
@@ -140,6 +174,7 @@ def offer_checks(con, snapshot_date: date) -> list[dg.AssetCheckResult]:
         "(price_usd_per_gpu_hour > 0 AND price_usd_per_gpu_hour <= $max)",
         params={"d": snapshot_date, "max": MAX_USD_PER_GPU_HOUR},
     ).fetchall()[0][0]
+    unaccounted = accounting_problems(con, snapshot_date)
     no_url = con.sql(
         "SELECT count(*) FROM offers WHERE snapshot_date = $d AND "
         "(coalesce(source_url, '') = '' OR observed_at IS NULL)",
@@ -156,6 +191,14 @@ def offer_checks(con, snapshot_date: date) -> list[dg.AssetCheckResult]:
                             metadata={"out_of_bounds": int(bad_prices)}),
         dg.AssetCheckResult(check_name="every_offer_has_source_url", passed=no_url == 0,
                             metadata={"without_url": int(no_url)}),
+        dg.AssetCheckResult(
+            check_name="rows_accounted_for",
+            passed=not unaccounted,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"sources_not_adding_up": dg.MetadataValue.json(
+                [{k: (v if isinstance(v, (int, str)) or v is None else str(v)) for k, v in r.items()} for r in unaccounted]
+            )},
+        ),
     ]
 
 
@@ -169,7 +212,10 @@ class OffersConfig(dg.Config):
     group_name="warehouse",
     partitions_def=daily_partitions,
     kinds={"polars", "duckdb"},
-    check_specs=[dg.AssetCheckSpec(name, asset="offers", description=doc) for name, doc in OFFER_CHECKS.items()],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="offers", description=doc, blocking=name in BLOCKING_CHECKS)
+        for name, doc in OFFER_CHECKS.items()
+    ],
 )
 def offers(context: dg.AssetExecutionContext, config: OffersConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Every price source's archived responses for the day, parsed into the common offer schema
@@ -191,7 +237,9 @@ def offers(context: dg.AssetExecutionContext, config: OffersConfig, warehouse: W
         metadata={
             "dagster/row_count": sum(o.offers for o in outcomes),
             "sources": dg.MetadataValue.json(
-                {o.source: {"status": o.status, "offers": o.offers, "message": o.message} for o in outcomes}
+                {o.source: {"status": o.status, "rows_read": o.rows_read, "offers": o.offers,
+                            "quarantined": o.quarantined, "unmapped": o.unmapped, "excluded": o.excluded,
+                            "message": o.message} for o in outcomes}
             ),
         }
     )

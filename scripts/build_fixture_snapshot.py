@@ -344,7 +344,7 @@ def dry_run(source: Source, offers: list[Offer]) -> tuple[list[Served], str | No
         check_responses(source.id, responses)
         parsed = source.parse(responses)
         if source.kind != "specs":
-            landed, _ = finalize_offers(parsed, source.id, date.fromisoformat(SNAPSHOT_DATE))
+            landed = finalize_offers(parsed, source.id, date.fromisoformat(SNAPSHOT_DATE)).offers
             if landed.height == 0:
                 return served, "parses, but lands no offer"
     except Exception as exc:  # noqa: BLE001 - every failure becomes a reason to leave it out

@@ -121,7 +121,8 @@ def test_real_json_excerpt_p4d_on_demand():
     assert offer["observed_at"] == RECORDED
     assert offer["source_url"] == OFFER_JSON_URL
 
-    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    result = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    offers, quarantined = result.offers, result.quarantined
     assert quarantined.height == 0
     assert offers["price_usd_per_gpu_hour"].to_list() == [pytest.approx(32.7726 / 8)]
 
@@ -298,7 +299,8 @@ def test_bad_prices_are_quarantined_not_dropped():
     ]
     parsed = SOURCE.parse([raw(csv_body(rows))])
     assert parsed.height == 5
-    offers, quarantined = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    result = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    offers, quarantined = result.offers, result.quarantined
     assert offers["instance_type"].to_list() == ["g6.xlarge"]
     reasons = dict(zip(quarantined["instance_type"], quarantined["reason"]))
     assert reasons["p5.48xlarge"] == "price of zero"
@@ -310,7 +312,8 @@ def test_bad_prices_are_quarantined_not_dropped():
 def test_non_usd_currency_is_quarantined():
     parsed = SOURCE.parse([raw(csv_body([row(Currency="CNY", PricePerUnit="230.0")]))])
     assert parsed["currency"].to_list() == ["CNY"]
-    offers, quarantined = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    result = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    offers, quarantined = result.offers, result.quarantined
     assert offers.height == 0
     assert quarantined["reason"].to_list() == ["currency CNY has no recorded USD rate"]
 
@@ -335,7 +338,8 @@ def test_spot_estimated_from_real_p4d_on_demand():
     on_demand = parsed.filter(parsed["pricing"] == "on_demand").row(0, named=True)
     assert (on_demand["spot_is_estimate"], on_demand["source_url"]) == (False, OFFER_JSON_URL)
 
-    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    result = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    offers, quarantined = result.offers, result.quarantined
     assert quarantined.height == 0
     spot_offer = offers.filter(offers["pricing"] == "spot")
     assert spot_offer["spot_is_estimate"].to_list() == [True]
@@ -377,7 +381,8 @@ def test_odd_savings_are_quarantined(saving, reason):
         data["spot_advisor"]["us-east-1"]["Linux"]["p4d.24xlarge"]["s"] = saving
 
     parsed = SOURCE.parse([advisor_with(odd), raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
-    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    result = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    offers, quarantined = result.offers, result.quarantined
     assert offers["pricing"].to_list() == ["on_demand"]
     assert quarantined["pricing"].to_list() == ["spot"]
     assert quarantined["reason"].to_list() == [reason]
