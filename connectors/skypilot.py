@@ -100,6 +100,9 @@ RESELLER_COLUMN = {"spheron": "Provider"}
 RESELLERS = frozenset(RESELLER_PREFIX) | frozenset(RESELLER_COLUMN)
 MEMORY_IS_TOTAL = frozenset({"vast"})  # SkyPilot's Vast fetcher writes the offer's total
 MARKETPLACES = frozenset({"vast"})
+# Catalogs that price a GPU host without its GPU (the accelerator on a row of its own): GCP,
+# where a2/a3/g2 hosts and their attached GPUs are separate SKUs.
+HOST_PRICED_APART = frozenset({"gcp"})
 
 REQUIRED_COLUMNS = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Price", "Region")
 
@@ -302,7 +305,7 @@ class SkyPilotCatalog(Source):
         kind, spot_kind = ("marketplace", "interruptible") if marketplace else ("on_demand", "spot")
         if problems:
             return [{**base, "pricing": kind, "price": price, "parse_error": "; ".join(problems)}]
-        if not accel and not count:
+        if cloud in HOST_PRICED_APART and not accel and not count:
             facts = instance_facts(provider, instance)
             if facts is not None and facts.gpu is not None:
                 # SkyPilot's GCP catalog prices a GPU host without its GPU (the accelerator has a

@@ -79,7 +79,7 @@ class Evidence:
     gpu_name_raw: str | None = None
     instance_type: str | None = None
     gpu_count: float | None = None
-    memory_gb: float | None = None  # as the row gives it (GB; values above 1,000 are MiB)
+    memory_gb: float | None = None  # as the row gives it, in GB
     memory_is_total: bool | None = None  # True: the instance total; False: per GPU; None: unknown
     vendor_gpu_id: str | None = None  # e.g. SkyPilot UpstreamCloudId (an upstream instance id)
     underlying_provider: str | None = None  # resellers: whose instance type vendor_gpu_id is
@@ -102,9 +102,11 @@ class Identity:
 
 
 def _gb(value: float | None) -> float | None:
+    """A memory figure in GB (parsers convert MiB themselves: a 2,100 GB "per GPU" figure must
+    stay 2,100 GB so it can be read as a node total, not shrink to 2 GB)."""
     if value is None or value != value or value <= 0:
         return None
-    return value / 1024 if value > 1000 else float(value)
+    return float(value)
 
 
 def _fmt(value: float | None) -> str:

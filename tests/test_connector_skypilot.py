@@ -33,6 +33,8 @@ EXPECTED = {
     "v6/lambda/vms@40a857dc.csv": {"on_demand": 210},
     "v6/paperspace/vms@e5200541.csv": {"on_demand": 14},
     "v6/runpod/vms@098741e7.csv": {"on_demand": 480, "spot": 160},
+    "v6/azure/vms@098741e7_excerpt.csv": {"on_demand": 8, "spot": 8},
+    "v7/gcp/vms@017e2502_excerpt.csv": {"on_demand": 31, "spot": 27},
     "v7/lambda/vms@11580132.csv": {"on_demand": 306},
     "v8/cudo/vms@113567a7_first74rows.csv": {"on_demand": 74},
     "v8/hyperstack/vms@fdc9d908.csv": {"on_demand": 25},
@@ -41,6 +43,7 @@ EXPECTED = {
     "v8/shadeform/vms@002363da_first82rows.csv": {"on_demand": 82},
     "v8/vast/vms@01b8cdda.csv": {"marketplace": 67},
     "v8/verda/vms@000c1d0b.csv": {"on_demand": 17, "spot": 16},
+    "v8/verda/vms@538675a0_excerpt.csv": {"on_demand": 9, "spot": 9},
 }
 
 
@@ -63,8 +66,9 @@ def test_every_shared_file_is_a_fixture():
 
 
 # Rows the resolver rejects, by file: Vast lists a 48 GB "RTX 4090" and a 16 GB "RTX 4070"
-# (modified or misnamed cards: more memory than any card of the family).
-EXPECTED_QUARANTINED = {"v8/vast/vms@01b8cdda.csv": 2}
+# (modified or misnamed cards: more memory than any card of the family); the Azure excerpt has
+# one NC16ads A10 v4 row with an empty price ("no price").
+EXPECTED_QUARANTINED = {"v8/vast/vms@01b8cdda.csv": 2, "v6/azure/vms@098741e7_excerpt.csv": 1}
 
 
 @pytest.mark.parametrize("relative", sorted(EXPECTED))
