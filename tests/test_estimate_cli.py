@@ -55,7 +55,11 @@ def build_warehouse(path, assumptions: list[tuple] | None = None):
             )
         for day, source, provider, instance, gpu, n, pricing, price in OFFERS:
             w.con.execute(
-                "INSERT INTO offers VALUES (?, ?, ?, 'test-region', ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, 'USD', ?, "
+                # Columns named: later migrations add columns (identity_basis, ...) after these.
+                "INSERT INTO offers (snapshot_date, source, provider, region, instance_type, gpu, gpu_name_raw, "
+                "gpu_count, gpu_memory_gb, vcpus, ram_gb, pricing, price_usd_per_hour, price_usd_per_gpu_hour, "
+                "currency, price_original, spot_is_estimate, source_url, observed_at, raw_response_id) "
+                "VALUES (?, ?, ?, 'test-region', ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, 'USD', ?, "
                 "false, 'https://example.test/offers', TIMESTAMPTZ '2026-08-01 00:00:00+00', 'test-raw')",
                 [day, source, provider, instance, gpu, gpu, n, pricing, price * n, price, price * n],
             )

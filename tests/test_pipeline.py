@@ -112,7 +112,8 @@ def test_replayed_materialisation_through_dagster(tmp_path):
     assert {"raw/oci", "offers", "cost_metrics", "price_index", "published_warehouse"} <= materialised
     checks = result.get_asset_check_evaluations()
     assert {c.check_name for c in checks} == {
-        "fetch_succeeded", "row_count_vs_previous_day", "prices_within_bounds", "every_offer_has_source_url"
+        "fetch_succeeded", "row_count_vs_previous_day", "prices_within_bounds", "every_offer_has_source_url",
+        "rows_accounted_for",
     }
     assert all(c.passed for c in checks)
     offers = read.query("SELECT count(*) AS n, count(DISTINCT gpu) AS gpus FROM offers", path=tmp_path / "gpu_prices.duckdb")
