@@ -65,7 +65,9 @@ def _snapshot_dirs(replay: str) -> list[Path]:
 
 
 class _ProgressHandler(logging.Handler):
-    """Turns the pipeline's progress log lines into live console output."""
+    """Shows the pipeline's ingest events (`pipelines.ingest.IngestEvent`) live on the console."""
+
+    STYLES = {"ok": "green", "failed": "red", "skipped": "yellow", "fetched": "cyan"}
 
     def __init__(self, progress, task) -> None:
         super().__init__(logging.INFO)
@@ -73,16 +75,15 @@ class _ProgressHandler(logging.Handler):
         self.task = task
 
     def emit(self, record: logging.LogRecord) -> None:
-        source, _, message = record.getMessage().partition("\t")
-        final = message.startswith(("ok", "failed", "skipped"))
-        style = next(
-            (colour for word, colour in (("ok", "green"), ("failed", "red"), ("skipped", "yellow")) if message.startswith(word)),
-            "dim",
-        )
-        if final or not message.startswith("fetched"):
-            self.progress.console.print(f"  [bold]{source:<16}[/bold] [{style}]{message}[/{style}]")
-        self.progress.update(self.task, description=f"{source}: {message[:60]}")
-        if final:
+        event = getattr(record, "ingest_event", None)
+        if event is None:
+            return
+        if event.status != "archived":
+            style = self.STYLES.get(event.status, "dim")
+            label = "" if event.status == "progress" else f"{event.status}: "
+            self.progress.console.print(f"  [bold]{event.source:<16}[/bold] [{style}]{label}{event.message}[/{style}]")
+        self.progress.update(self.task, description=f"{event.source}: {event.message[:60]}")
+        if event.terminal or event.status == "fetched":
             self.progress.advance(self.task)
 
 
@@ -97,15 +98,16 @@ def _run_partition(
 
     from connectors.registry import get_source
     from pipelines.assets import raw_asset_key
-    from pipelines.definitions import DERIVED_ASSETS, build_defs, daily_ingest
-    from pipelines.resources import HttpResource, WarehouseResource
+    from pipelines.definitions import DAILY_JOB, DERIVED_ASSET_KEYS, build_defs, credential_envs
+    from pipelines.resources import HttpResource, WarehouseResource, secret_resources
 
     selected = [get_source(s) for s in source_ids]
     price_ids = [s.id for s in selected if s.kind != "specs"]
-    keys = [raw_asset_key(s) for s in selected] + [a.key for a in DERIVED_ASSETS]
+    keys = [raw_asset_key(s) for s in selected] + DERIVED_ASSET_KEYS
     resources = {
         "http": HttpResource(mode=mode, snapshot_dir=str(snapshot_dir) if snapshot_dir else None),
         "warehouse": WarehouseResource(path=str(warehouse.path)),
+        **secret_resources(credential_envs(), bind=mode != "replay"),
     }
     run_config = {
         "ops": {"offers": {"config": {"sources": price_ids, "reparse": False}}},
@@ -122,7 +124,7 @@ def _run_partition(
         handler_target.setLevel(logging.INFO)
         handler_target.propagate = False
         try:
-            job = build_defs(resources).resolve_job_def(daily_ingest.name)
+            job = build_defs(resources).resolve_job_def(DAILY_JOB)
             result = job.execute_in_process(
                 partition_key=snapshot_date.isoformat(),
                 run_config=run_config,
@@ -434,39 +436,34 @@ def assumptions_set(kind, gpu_class, precision, interconnect, min_gpus, max_gpus
     Example: your own runs reach 48% MFU in bf16 on data-centre GPUs:
       gpu-prices assumptions set --kind utilisation --gpu-class datacenter --precision bf16 --value 0.48
     """
-    from pipelines.derived import refresh_cost_metrics
+    from warehouse.derived import refresh_all_cost_metrics
+    from warehouse.specs import override_assumption
 
     warehouse = Warehouse(warehouse_path)
     if not warehouse.path.exists():
         raise click.ClickException(f"no warehouse at {warehouse.path}; run `gpu-prices ingest --replay` first")
     with warehouse.writer() as w:
-        w.con.execute(
-            "INSERT OR REPLACE INTO assumptions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
-            [kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, source_url,
-             f"override set {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"],
-        )
-        days = [r[0] for r in w.con.sql("SELECT DISTINCT snapshot_date FROM offers ORDER BY 1").fetchall()]
-        for day in days:
-            refresh_cost_metrics(w.con, day)
+        override_assumption(w, {
+            "kind": kind, "gpu_class": gpu_class, "precision": precision, "interconnect": interconnect,
+            "min_gpus": min_gpus, "max_gpus": max_gpus, "value": value, "source_url": source_url,
+            "note": f"override set {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        })
+        days = refresh_all_cost_metrics(w)
     warehouse.publish()
-    console.print(f"[green]override saved[/green]; cost metrics recomputed for {len(days)} snapshot date(s) and published")
+    console.print(f"[green]override saved[/green]; cost metrics recomputed for {days} snapshot date(s) and published")
 
 
 @assumptions.command("reset")
 @warehouse_option
 def assumptions_reset(warehouse_path) -> None:
     """Drop every override, restore the curated defaults, recompute and publish."""
-    from pipelines.derived import refresh_cost_metrics
-    from warehouse.specs import load_reference_tables
+    from warehouse.derived import refresh_all_cost_metrics
+    from warehouse.specs import reset_assumptions
 
     warehouse = Warehouse(warehouse_path)
     with warehouse.writer() as w:
-        removed = w.con.sql("SELECT count(*) FROM assumptions WHERE overridden").fetchall()[0][0]
-        w.con.execute("DELETE FROM assumptions WHERE overridden")
-        load_reference_tables(w)
-        days = [r[0] for r in w.con.sql("SELECT DISTINCT snapshot_date FROM offers ORDER BY 1").fetchall()]
-        for day in days:
-            refresh_cost_metrics(w.con, day)
+        removed = reset_assumptions(w)
+        refresh_all_cost_metrics(w)
     warehouse.publish()
     console.print(f"removed {removed} override(s); defaults restored and metrics recomputed")
 

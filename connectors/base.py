@@ -110,9 +110,6 @@ class RawResponse:
         with self.open() as stream:
             return stream.read()
 
-    def text(self) -> str:
-        return self.read().decode("utf-8-sig")
-
     def json(self) -> Any:
         """The body as JSON, or a ParseError that says what came instead."""
         data = self.read()
@@ -135,7 +132,8 @@ class RawResponse:
 class FetchContext:
     """What a fetch may need besides the HTTP client."""
 
-    api_key: str | None = None
+    api_key: str | None = None  # the value of the source's `key_env`
+    secrets: dict[str, str] = field(default_factory=dict)  # further credentials, by env var name
     progress: Any = None  # callable(str) for human progress lines; may be None
     warnings: list[str] = field(default_factory=list)
 
@@ -160,11 +158,8 @@ class Source:
     url: ClassVar[str]  # the public endpoint or catalog it reads
     docs_url: ClassVar[str] = ""
     key_env: ClassVar[str | None] = None  # environment variable holding the API key, if needed
+    extra_key_envs: ClassVar[tuple[str, ...]] = ()  # further credentials (e.g. an OAuth client id)
     description: ClassVar[str] = ""
-
-    @property
-    def needs_key(self) -> bool:
-        return self.key_env is not None
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
         raise NotImplementedError

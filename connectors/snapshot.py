@@ -180,3 +180,23 @@ def add_entry(root: Path, entry: SnapshotEntry, snapshot_date: date | None = Non
         entries.append(entry.to_json())
         manifest["entries"] = entries
         path.write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def combine_snapshots(roots: list[Path], target: Path, snapshot_date: date, description: str) -> Path:
+    """One snapshot that serves every entry of `roots` (e.g. each source's recorded test fixture).
+
+    The bodies are not copied: each entry's file is rewritten as an absolute path to the original.
+    Two roots answering the same request is an error, not a silent choice."""
+    entries: dict[tuple, dict] = {}
+    for root in roots:
+        for entry in Snapshot(root).entries:
+            data = entry.to_json()
+            data["file"] = str((Path(root) / entry.file).resolve())
+            key = entry.key()
+            if key in entries:
+                raise ValueError(f"{entry.method} {entry.url} is recorded in two snapshots ({root} and another)")
+            entries[key] = data
+    target.mkdir(parents=True, exist_ok=True)
+    manifest = {"snapshot_date": snapshot_date.isoformat(), "description": description, "entries": list(entries.values())}
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return target

@@ -37,7 +37,6 @@ Parsing rules (by field name; prices come back as strings, e.g. ``"3.95"``).
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Iterator
 from urllib.parse import urlsplit
@@ -78,6 +77,7 @@ class VerdaCloud(Source):
     url = TYPES_URL
     docs_url = "https://api.datacrunch.io/v1/docs"  # the API reference from before the rename
     key_env = "VERDA_CLIENT_SECRET"
+    extra_key_envs = (CLIENT_ID_ENV,)
     description = "Verda's instance types (on-demand and spot prices) placed in the locations with capacity."
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
@@ -87,7 +87,7 @@ class VerdaCloud(Source):
             yield http.get(client, self.id, TYPES_URL)
             yield http.get(client, self.id, AVAILABILITY_URL, params={"is_spot": "false"})
             return
-        client_id = os.environ.get(CLIENT_ID_ENV)
+        client_id = ctx.secrets.get(CLIENT_ID_ENV)
         if not client_id:
             raise MissingKey(f"{self.id}: set {CLIENT_ID_ENV} too ({self.key_env} is set); both are Verda API client credentials")
         token_raw = http.post(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import polars as pl
 
 METRIC_INPUTS = ("price_usd_per_gpu_hour", "dense_tflops", "utilisation", "scaling_efficiency", "gpu_memory_gb")
-METRIC_COLUMNS = ("effective_tflops", "usd_per_effective_tflop_hour", "usd_per_exaflop", "usd_per_gb_hour")
 
 
 def _positive(expr: pl.Expr) -> pl.Expr:

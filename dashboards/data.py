@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import polars as pl
 import streamlit as st
@@ -162,10 +161,6 @@ def view_columns() -> pl.DataFrame:
     )
 
 
-def project_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
 # -- cost-model inputs --------------------------------------------------------------------------
 
 
@@ -185,17 +180,6 @@ def assumption_table():
     except Exception:  # an older warehouse without the table: the documented fallbacks apply
         frame = None
     return Assumptions(frame)
-
-
-def pick_date(key: str, label: str = "Price as of snapshot date") -> date | None:
-    """A selectbox over the distinct snapshot dates (newest first); returns the chosen date."""
-    dates = snapshot_dates()
-    if not dates:
-        return None
-    return st.selectbox(
-        label, dates, index=0, key=key, format_func=lambda d: f"{d:%Y-%m-%d}",
-        help="Prices come from each source's newest snapshot on or before this date.",
-    )
 
 
 def window_on(day: date) -> tuple[date | None, date | None]:

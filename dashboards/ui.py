@@ -67,7 +67,7 @@ def caption(text: str) -> None:
     st.caption(md(text))
 
 
-def header(title: str, icon: str, blurb: str) -> None:
+def header(title: str, blurb: str) -> None:
     st.title(title)
     st.caption(md(blurb))
 

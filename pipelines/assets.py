@@ -12,14 +12,15 @@ asset reports it (and Dagster retries it live), but the graph goes on with the o
 
 import logging
 from datetime import date
+from typing import Optional
 
 import dagster as dg
 
 from connectors.base import Source
 from market.rules import MAX_USD_PER_GPU_HOUR
-from connectors.registry import all_sources, get_source, price_sources
 from pipelines import ingest
-from pipelines.resources import HttpResource, WarehouseResource
+from pipelines.resources import HttpResource, WarehouseResource, key_envs, secret_resource_key
+from warehouse.checks import offer_quality
 
 # The bundled snapshot reaches back to mid-2022; live runs start today.
 daily_partitions = dg.DailyPartitionsDefinition(start_date="2022-01-01", end_offset=1)
@@ -27,9 +28,10 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date="2022-01-01", end_off
 progress_log = logging.getLogger("gpu_prices.progress")
 
 
-def emit_progress(source_id: str, message: str) -> None:
-    """Progress lines for humans; the CLI shows them live, Dagster shows them in the run log."""
-    progress_log.info("%s\t%s", source_id, message)
+def emit_progress(event: ingest.IngestEvent) -> None:
+    """The ingest steps' events: a readable line in Dagster's run log, the event itself attached
+    for the CLI's live progress (`extra`), so nobody has to parse the line."""
+    progress_log.info("%s\t%s: %s", event.source, event.status, event.message, extra={"ingest_event": event})
 
 
 RAW_RETRY = dg.RetryPolicy(
@@ -62,6 +64,9 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         kinds={"python", "httpx"},
         description=description,
         metadata={"source_url": source.url, "providers": ", ".join(source.providers)},
+        # Credentials are resources named per variable, so the set depends on the source; that
+        # needs the key-set form, which Dagster does not mix with typed resource parameters.
+        required_resource_keys={"http", "warehouse", *(secret_resource_key(name) for name in key_envs(source))},
         check_specs=[
             dg.AssetCheckSpec(
                 "fetch_succeeded",
@@ -70,10 +75,11 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             )
         ],
     )
-    def _raw(
-        context: dg.AssetExecutionContext, http: HttpResource, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    def _raw(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        http: HttpResource = context.resources.http
+        warehouse: WarehouseResource = context.resources.warehouse
         snapshot_date = _partition_date(context)
+        keys = {name: getattr(context.resources, secret_resource_key(name)).value for name in key_envs(source)}
         with http.client_for(source.id) as client:
             outcome = ingest.fetch_source(
                 warehouse.get(),
@@ -83,6 +89,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                 mode=http.mode,
                 run_id=context.run_id,
                 snapshot_sources=http.snapshot_sources(),
+                keys=keys,
                 progress=emit_progress,
             )
         # Live failures are retried by Dagster; the last attempt reports and lets the graph go on.
@@ -108,9 +115,6 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     return _raw
 
 
-raw_assets = [build_raw_asset(source) for source in all_sources()]
-
-
 OFFER_CHECKS = {
     "row_count_vs_previous_day": "No source lost more than half its offers since its previous day.",
     "prices_within_bounds": "Every stored price per GPU-hour is positive and below the absurdity bound.",
@@ -125,121 +129,79 @@ OFFER_CHECKS = {
 BLOCKING_CHECKS = {"rows_accounted_for"}
 
 
-def accounting_problems(con, snapshot_date: date) -> list[dict]:
-    """Sources whose parsed rows do not add up that day (empty when every row is accounted for)."""
-    rows = con.sql(
-        """
-        WITH stored AS (
-            SELECT r.source, r.rows_read, r.offers_written, r.quarantined, r.unmapped, r.excluded,
-                (SELECT count(*) FROM offers o WHERE o.snapshot_date = r.snapshot_date AND o.source = r.source) AS n_offers,
-                (SELECT count(*) FROM quarantined_offers q WHERE q.snapshot_date = r.snapshot_date
-                   AND q.source = r.source AND coalesce(q.outcome, 'quarantined') = 'quarantined') AS n_quarantined,
-                (SELECT count(*) FROM quarantined_offers q WHERE q.snapshot_date = r.snapshot_date
-                   AND q.source = r.source AND q.outcome = 'unmapped') AS n_unmapped,
-                (SELECT coalesce(sum(e.rows), 0) FROM source_exclusions e WHERE e.snapshot_date = r.snapshot_date
-                   AND e.source = r.source) AS n_excluded
-            FROM ingest_runs r
-            WHERE r.snapshot_date = $d AND r.status = 'ok' AND r.rows_read IS NOT NULL
-        )
-        SELECT * FROM stored
-        WHERE rows_read <> n_offers + n_quarantined + n_unmapped + n_excluded
-           OR offers_written <> n_offers OR quarantined <> n_quarantined
-           OR unmapped <> n_unmapped OR excluded <> n_excluded
-        ORDER BY source
-        """,
-        params={"d": snapshot_date},
-    ).pl()
-    return rows.to_dicts()
-
-
-def offer_checks(con, snapshot_date: date) -> list[dg.AssetCheckResult]:
+def offer_checks(writer, snapshot_date: date) -> list[dg.AssetCheckResult]:
     """The data-quality checks on a day's offers (run inside the `offers` asset)."""
-    drops = con.sql(
-        """
-        WITH counts AS (
-            SELECT source, snapshot_date, count(*) AS n FROM offers GROUP BY ALL
-        ), today AS (SELECT * FROM counts WHERE snapshot_date = $d),
-        previous AS (
-            SELECT c.source, arg_max(c.n, c.snapshot_date) AS n
-            FROM counts c WHERE c.snapshot_date < $d GROUP BY c.source
-        )
-        SELECT p.source, p.n AS previous, coalesce(t.n, 0) AS today
-        FROM previous p LEFT JOIN today t USING (source)
-        WHERE t.n IS NOT NULL AND t.n < 0.5 * p.n
-        """,
-        params={"d": snapshot_date},
-    ).fetchall()
-    bad_prices = con.sql(
-        "SELECT count(*) FROM offers WHERE snapshot_date = $d AND NOT "
-        "(price_usd_per_gpu_hour > 0 AND price_usd_per_gpu_hour <= $max)",
-        params={"d": snapshot_date, "max": MAX_USD_PER_GPU_HOUR},
-    ).fetchall()[0][0]
-    unaccounted = accounting_problems(con, snapshot_date)
-    no_url = con.sql(
-        "SELECT count(*) FROM offers WHERE snapshot_date = $d AND "
-        "(coalesce(source_url, '') = '' OR observed_at IS NULL)",
-        params={"d": snapshot_date},
-    ).fetchall()[0][0]
+    quality = offer_quality(writer, snapshot_date, MAX_USD_PER_GPU_HOUR)
     return [
         dg.AssetCheckResult(
             check_name="row_count_vs_previous_day",
-            passed=not drops,
+            passed=not quality.drops,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"drops": dg.MetadataValue.json([list(map(str, d)) for d in drops])},
+            metadata={"drops": dg.MetadataValue.json([list(map(str, d)) for d in quality.drops])},
         ),
-        dg.AssetCheckResult(check_name="prices_within_bounds", passed=bad_prices == 0,
-                            metadata={"out_of_bounds": int(bad_prices)}),
-        dg.AssetCheckResult(check_name="every_offer_has_source_url", passed=no_url == 0,
-                            metadata={"without_url": int(no_url)}),
+        dg.AssetCheckResult(check_name="prices_within_bounds", passed=quality.out_of_bounds == 0,
+                            metadata={"out_of_bounds": quality.out_of_bounds}),
+        dg.AssetCheckResult(check_name="every_offer_has_source_url", passed=quality.without_url == 0,
+                            metadata={"without_url": quality.without_url}),
         dg.AssetCheckResult(
             check_name="rows_accounted_for",
-            passed=not unaccounted,
+            passed=not quality.unaccounted,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"sources_not_adding_up": dg.MetadataValue.json(
-                [{k: (v if isinstance(v, (int, str)) or v is None else str(v)) for k, v in r.items()} for r in unaccounted]
-            )},
+            metadata={"sources_not_adding_up": dg.MetadataValue.json(quality.unaccounted)},
         ),
     ]
 
 
 class OffersConfig(dg.Config):
-    sources: list[str] = []  # empty = every price source
+    # None = every price source of the day; [] = none (a day that only fetched spec sources).
+    sources: Optional[list[str]] = None
     reparse: bool = False  # parse the day's latest good fetch again (e.g. after a parser fix)
 
 
-@dg.asset(
-    deps=[raw_asset_key(s) for s in price_sources()],
-    group_name="warehouse",
-    partitions_def=daily_partitions,
-    kinds={"polars", "duckdb"},
-    check_specs=[
-        dg.AssetCheckSpec(name, asset="offers", description=doc, blocking=name in BLOCKING_CHECKS)
-        for name, doc in OFFER_CHECKS.items()
-    ],
-)
-def offers(context: dg.AssetExecutionContext, config: OffersConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Every price source's archived responses for the day, parsed into the common offer schema
-    (`offers` table: price per instance-hour and per GPU-hour, canonical GPU, source URL and fetch
-    time on every row). One transaction per source and day; bad prices go to
-    `quarantined_offers` with the reason."""
-    snapshot_date = _partition_date(context)
-    selected = [get_source(s) for s in config.sources] if config.sources else price_sources()
-    outcomes = [
-        ingest.parse_source(
-            warehouse.get(), source, snapshot_date, reparse=config.reparse, progress=emit_progress
-        )
-        for source in selected
-    ]
-    with warehouse.get().writer() as w:
-        check_results = offer_checks(w.con, snapshot_date)
-    return dg.MaterializeResult(
-        check_results=check_results,
-        metadata={
-            "dagster/row_count": sum(o.offers for o in outcomes),
-            "sources": dg.MetadataValue.json(
-                {o.source: {"status": o.status, "rows_read": o.rows_read, "offers": o.offers,
-                            "quarantined": o.quarantined, "unmapped": o.unmapped, "excluded": o.excluded,
-                            "message": o.message} for o in outcomes}
-            ),
-        }
+def build_offers_asset(sources: list[Source]) -> dg.AssetsDefinition:
+    """The `offers` asset over these price sources (the registry's, or a test's)."""
+    price = [s for s in sources if s.kind != "specs"]
+    by_id = {s.id: s for s in price}
+
+    @dg.asset(
+        name="offers",
+        deps=[raw_asset_key(s) for s in price],
+        group_name="warehouse",
+        partitions_def=daily_partitions,
+        kinds={"polars", "duckdb"},
+        check_specs=[
+            dg.AssetCheckSpec(name, asset="offers", description=doc, blocking=name in BLOCKING_CHECKS)
+            for name, doc in OFFER_CHECKS.items()
+        ],
     )
+    def offers(context: dg.AssetExecutionContext, config: OffersConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Every price source's archived responses for the day, parsed into the common offer schema
+        (`offers` table: price per instance-hour and per GPU-hour, canonical GPU, source URL and fetch
+        time on every row). One transaction per source and day; bad prices go to
+        `quarantined_offers` with the reason."""
+        snapshot_date = _partition_date(context)
+        unknown = sorted(set(config.sources or ()) - set(by_id))
+        if unknown:
+            raise dg.Failure(description=f"unknown price source(s) {unknown}; known: {sorted(by_id)}")
+        selected = price if config.sources is None else [by_id[s] for s in config.sources]
+        outcomes = [
+            ingest.parse_source(
+                warehouse.get(), source, snapshot_date, reparse=config.reparse, progress=emit_progress
+            )
+            for source in selected
+        ]
+        with warehouse.get().writer() as w:
+            check_results = offer_checks(w, snapshot_date)
+        return dg.MaterializeResult(
+            check_results=check_results,
+            metadata={
+                "dagster/row_count": sum(o.offers for o in outcomes),
+                "sources": dg.MetadataValue.json(
+                    {o.source: {"status": o.status, "rows_read": o.rows_read, "offers": o.offers,
+                                "quarantined": o.quarantined, "unmapped": o.unmapped, "excluded": o.excluded,
+                                "message": o.message} for o in outcomes}
+                ),
+            },
+        )
+
+    return offers

@@ -1,56 +1,60 @@
-"""Assets derived from the offers: spec sheet, cost metrics, price index, and the published copy."""
+"""Assets derived from the offers: spec sheet, cost metrics, price index, and the published copy.
 
+Each asset only orchestrates: the reads, builds and writes are functions of `warehouse`.
+"""
 
 from datetime import date
 
 import dagster as dg
 import polars as pl
 
+from connectors.base import Source
 from connectors.registry import all_sources
 from pipelines import ingest
-from pipelines.assets import daily_partitions, emit_progress, offers, raw_asset_key
+from pipelines.assets import daily_partitions, emit_progress, raw_asset_key
 from pipelines.resources import WarehouseResource
-from pipelines.transforms import build_cost_metrics, build_price_index, offers_as_of
-
-SPEC_SOURCES = [s for s in all_sources() if s.kind == "specs"]
+from warehouse.derived import refresh_cost_metrics, refresh_price_index
 
 
-@dg.asset(
-    deps=[raw_asset_key(s) for s in SPEC_SOURCES],
-    group_name="warehouse",
-    partitions_def=daily_partitions,
-    kinds={"polars", "duckdb"},
-)
-def gpu_specs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The curated spec sheet (dense TFLOPS per precision, memory, bandwidth, interconnect, a
-    source URL per row), the alias table (every GPU name seen -> one canonical id) and the
-    utilisation / scaling assumptions; plus the day's external spec sources (Epoch AI), parsed
-    and cross-checked: disagreements beyond 10% show in `spec_disagreements`, never overwrite."""
-    from warehouse.specs import load_reference_tables
+def build_gpu_specs_asset(sources: list[Source]) -> dg.AssetsDefinition:
+    """The `gpu_specs` asset over these spec sources (the registry's, or a test's)."""
+    spec_sources = [s for s in sources if s.kind == "specs"]
 
-    snapshot_date = date.fromisoformat(context.partition_key)
-    with warehouse.get().writer() as w:
-        counts = load_reference_tables(w)
-    outcomes = [
-        ingest.parse_source(warehouse.get(), s, snapshot_date, progress=emit_progress)
-        for s in SPEC_SOURCES
-    ]
-    return dg.MaterializeResult(
-        metadata={
-            **{k: int(v) for k, v in (counts or {}).items()},
-            "external_sources": dg.MetadataValue.json(
-                {o.source: {"status": o.status, "rows": o.offers, "message": o.message} for o in outcomes}
-            ),
-        }
+    @dg.asset(
+        name="gpu_specs",
+        deps=[raw_asset_key(s) for s in spec_sources],
+        group_name="warehouse",
+        partitions_def=daily_partitions,
+        kinds={"polars", "duckdb"},
     )
+    def gpu_specs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """The curated spec sheet (dense TFLOPS per precision, memory, bandwidth, interconnect, a
+        source URL per row), the alias table (every GPU name seen -> one canonical id) and the
+        utilisation / scaling assumptions; plus the day's external spec sources (Epoch AI), parsed
+        and cross-checked: disagreements beyond 10% show in `spec_disagreements`, never overwrite."""
+        from warehouse.specs import load_reference_tables
 
+        snapshot_date = date.fromisoformat(context.partition_key)
+        with warehouse.get().writer() as w:
+            counts = load_reference_tables(w)
+        outcomes = [
+            ingest.parse_source(warehouse.get(), s, snapshot_date, progress=emit_progress)
+            for s in spec_sources
+        ]
+        return dg.MaterializeResult(
+            metadata={
+                **{k: int(v) for k, v in (counts or {}).items()},
+                "external_sources": dg.MetadataValue.json(
+                    {o.source: {"status": o.status, "rows": o.offers, "message": o.message} for o in outcomes}
+                ),
+            }
+        )
 
-def _read_frame(con, sql: str, params: dict | None = None) -> pl.DataFrame:
-    return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
+    return gpu_specs
 
 
 @dg.asset(
-    deps=[offers, gpu_specs],
+    deps=["offers", "gpu_specs"],
     group_name="metrics",
     partitions_def=daily_partitions,
     kinds={"polars", "duckdb"},
@@ -61,7 +65,7 @@ def cost_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     count); then $ per effective TFLOP-hour, $ per 1e18 useful FLOPs and $ per GB-hour."""
     snapshot_date = date.fromisoformat(context.partition_key)
     with warehouse.get().writer() as w:
-        day_offers, metrics = refresh_cost_metrics(w.con, snapshot_date)
+        day_offers, metrics = refresh_cost_metrics(w, snapshot_date)
     with_gpu = day_offers.filter(pl.col("gpu").is_not_null()).height
     return dg.MaterializeResult(
         metadata={
@@ -73,28 +77,8 @@ def cost_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     )
 
 
-def refresh_cost_metrics(con, snapshot_date: date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Recompute one day's cost_metrics from offers, specs and assumptions (one transaction)."""
-    day_offers = _read_frame(con, "SELECT * FROM offers WHERE snapshot_date = $d", {"d": snapshot_date})
-    specs = _read_frame(con, "SELECT * FROM gpu_specs")
-    assumptions = _read_frame(con, "SELECT * FROM assumptions")
-    metrics = build_cost_metrics(day_offers, specs, assumptions)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM cost_metrics WHERE snapshot_date = ?", [snapshot_date])
-        con.register("incoming_metrics", metrics)
-        con.execute("INSERT INTO cost_metrics BY NAME SELECT * FROM incoming_metrics")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("incoming_metrics")
-    return day_offers, metrics
-
-
 @dg.asset(
-    deps=[offers],
+    deps=["offers"],
     group_name="metrics",
     partitions_def=daily_partitions,
     kinds={"polars", "duckdb"},
@@ -107,18 +91,7 @@ def price_index(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     snapshot_date = date.fromisoformat(context.partition_key)
     kinds = {s.id: s.kind for s in all_sources()}
     with warehouse.get().writer() as w:
-        recent = _read_frame(
-            w.con,
-            "SELECT * FROM offers WHERE snapshot_date <= $d AND snapshot_date > $d - INTERVAL 30 DAY",
-            {"d": snapshot_date},
-        )
-        index = build_price_index(offers_as_of(recent, snapshot_date, kinds), snapshot_date)
-        w.con.execute("BEGIN TRANSACTION")
-        w.con.execute("DELETE FROM price_index WHERE snapshot_date = ?", [snapshot_date])
-        w.con.register("incoming_index", index)
-        w.con.execute("INSERT INTO price_index BY NAME SELECT * FROM incoming_index")
-        w.con.unregister("incoming_index")
-        w.con.execute("COMMIT")
+        index = refresh_price_index(w, snapshot_date, kinds)
     published = index.filter(pl.col("index_usd").is_not_null())
     return dg.MaterializeResult(
         metadata={
@@ -130,7 +103,7 @@ def price_index(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
 
 
 @dg.asset(
-    deps=[offers, cost_metrics, price_index, gpu_specs],
+    deps=["offers", cost_metrics, price_index, "gpu_specs"],
     group_name="metrics",
     partitions_def=daily_partitions,
     kinds={"duckdb"},

@@ -10,7 +10,6 @@ Guarantees, per source and day:
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Callable
@@ -24,7 +23,43 @@ from warehouse.store import Warehouse
 
 log = logging.getLogger("gpu_prices.ingest")
 
-Progress = Callable[[str, str], None]  # (source_id, message)
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """What the ingest steps report, as data: the CLI and Dagster's log render it, nobody parses it.
+
+    `status` is "progress" (a line worth showing), "archived" (a response stored; counters only),
+    or a terminal status of the step: fetched | ok | failed | skipped.
+    """
+
+    source: str
+    status: str
+    message: str
+    offers: int = 0
+    quarantined: int = 0
+    rows_read: int = 0
+    unmapped: int = 0
+    excluded: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("ok", "failed", "skipped")
+
+
+Progress = Callable[[IngestEvent], None]
+
+
+class _Reporter:
+    """Emits one source's events to a Progress callback (or nowhere)."""
+
+    def __init__(self, source_id: str, progress: Progress | None) -> None:
+        self.source_id = source_id
+        self.progress = progress
+
+    def __call__(self, message: str, status: str = "progress", **counts: int) -> None:
+        if self.progress is not None:
+            self.progress(IngestEvent(self.source_id, status, message, **counts))
 
 
 @dataclass
@@ -58,23 +93,23 @@ def _describe(exc: BaseException, source_id: str) -> str:
 
 
 def _parse_failed(warehouse: Warehouse, source: Source, snapshot_date: date, exc: BaseException,
-                  responses: int, say) -> Outcome:
+                  responses: int, say: _Reporter) -> Outcome:
     """Record a parse failure; the day's earlier rows of the source stay as they were."""
     error = _describe(exc, source.id)
     with warehouse.writer() as w:
         w.record_run(snapshot_date, source.id, status="failed", stage="parse",
                      finished_at=_now(), message=error, offers_written=0, quarantined=0)
-    say(f"failed: {error}")
+    say(error, "failed")
     return Outcome(source.id, "failed", error, responses=responses)
 
 
-def skip_reason(source: Source, mode: str, snapshot_sources: set[str] | None) -> str | None:
+def skip_reason(source: Source, mode: str, snapshot_sources: set[str] | None, keys: dict[str, str | None]) -> str | None:
     """Why a source will not run, or None. Keys matter only when we really call the provider."""
     if mode == "replay":
         if snapshot_sources is not None and source.id not in snapshot_sources:
             return "skipped: not in this snapshot"
         return None
-    if source.key_env and not os.environ.get(source.key_env):
+    if source.key_env and not keys.get(source.key_env):
         return f"skipped: no key (set {source.key_env} to enable {source.name})"
     return None
 
@@ -88,12 +123,17 @@ def fetch_source(
     mode: str,
     run_id: str = "",
     snapshot_sources: set[str] | None = None,
+    keys: dict[str, str | None] | None = None,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Fetch one source and archive every response. Never raises for a source's own failure."""
-    say = (lambda msg: progress(source.id, msg)) if progress else (lambda msg: None)
+    """Fetch one source and archive every response. Never raises for a source's own failure.
+
+    `keys` maps the source's credential env var names to their values (from Dagster's secret
+    resources); a replay ignores them: recorded responses never need a key."""
+    say = _Reporter(source.id, progress)
     started = _now()
-    reason = skip_reason(source, mode, snapshot_sources)
+    keys = {} if mode == "replay" else dict(keys or {})
+    reason = skip_reason(source, mode, snapshot_sources, keys)
     if reason:
         with warehouse.writer() as w:
             w.record_run(
@@ -101,17 +141,21 @@ def fetch_source(
                 run_id=run_id, started_at=started, finished_at=_now(), message=reason,
                 responses=0, offers_written=0, quarantined=0,
             )
-        say(reason)
+        say(reason, "skipped")
         return Outcome(source.id, "skipped", reason)
 
     responses: list[RawResponse] = []
     error: str | None = None
-    ctx = FetchContext(api_key=os.environ.get(source.key_env) if source.key_env else None, progress=say)
+    ctx = FetchContext(
+        api_key=keys.get(source.key_env) if source.key_env else None,
+        secrets={name: value for name, value in keys.items() if value and name != source.key_env},
+        progress=say,
+    )
     try:
         for raw in source.fetch(client, ctx):
             warehouse.store_body(raw)  # archived the moment it arrives; rows follow below
             responses.append(raw)
-            say(f"fetched {len(responses)} response(s), {raw.size:,} bytes last")
+            say(f"fetched {len(responses)} response(s), {raw.size:,} bytes last", "archived")
         check_responses(source.id, responses)
     except Exception as exc:  # noqa: BLE001 - a source's failure must not stop the others
         error = _describe(exc, source.id)
@@ -130,8 +174,9 @@ def fetch_source(
             w.record_run(snapshot_date, source.id, status="fetched", message="; ".join(ctx.warnings),
                          good_raw_ids=ids, **fields)
     if error:
-        say(f"failed: {error}")
+        say(error, "failed")
         return Outcome(source.id, "failed", error, responses=len(ids))
+    say(f"{len(ids)} response(s) archived", "fetched")
     return Outcome(source.id, "fetched", responses=len(ids))
 
 
@@ -148,7 +193,7 @@ def parse_source(
     Parses only a fresh successful fetch, unless `reparse` asks to parse the latest good fetch
     again (for example after a parser fix). Never raises for a source's own failure.
     """
-    say = (lambda msg: progress(source.id, msg)) if progress else (lambda msg: None)
+    say = _Reporter(source.id, progress)
     with warehouse.writer() as w:
         state = w.run_state(snapshot_date, source.id)
         if state is None:
@@ -182,9 +227,11 @@ def parse_source(
                      offers_written=counts["offers"], quarantined=counts["quarantined"],
                      rows_read=counts["rows_read"], unmapped=counts["unmapped"], excluded=counts["excluded"],
                      message="; ".join(fetch_warnings + notes))
-    summary = f"ok: {counts['offers']:,} offers of {counts['rows_read']:,} rows read"
+    summary = f"{counts['offers']:,} offers of {counts['rows_read']:,} rows read"
     extras = [f"{counts[k]:,} {k}" for k in ("quarantined", "unmapped", "excluded") if counts[k]]
-    say(summary + (f" ({', '.join(extras)})" if extras else "") + "".join(f"; file failed: {f}" for f in file_failures))
+    say(summary + (f" ({', '.join(extras)})" if extras else "") + "".join(f"; file failed: {f}" for f in file_failures),
+        "ok", offers=counts["offers"], quarantined=counts["quarantined"], rows_read=counts["rows_read"],
+        unmapped=counts["unmapped"], excluded=counts["excluded"])
     return Outcome(source.id, "ok", responses=len(raws), offers=counts["offers"], quarantined=counts["quarantined"],
                    rows_read=counts["rows_read"], unmapped=counts["unmapped"], excluded=counts["excluded"])
 
@@ -194,17 +241,22 @@ def _is_parse_note(message: str) -> bool:
     return message.startswith("file failed: ") or message.endswith(("quarantined", "with an unmapped GPU"))
 
 
-def _parse_specs(warehouse: Warehouse, source: Source, snapshot_date: date, raws, say) -> Outcome:
+def _parse_specs(warehouse: Warehouse, source: Source, snapshot_date: date, raws, say: _Reporter) -> Outcome:
     """A specs source lands in `external_specs` (cross-checked, never overwriting curated specs)."""
     from warehouse.specs import replace_external_specs
 
     try:
-        frame = source.parse(raws)
+        # A specs source may also say what it left out (dropped cells, absent columns).
+        with_report = getattr(source, "parse_with_report", None)
+        frame, report = with_report(raws) if with_report else (source.parse(raws), None)
     except Exception as exc:  # noqa: BLE001
         return _parse_failed(warehouse, source, snapshot_date, exc, len(raws), say)
+    dropped = report.dropped.height if report is not None else 0
+    message = report.summary() if report is not None else ""
     with warehouse.writer() as w:
         replace_external_specs(w, snapshot_date, source.id, frame)
         w.record_run(snapshot_date, source.id, status="ok", stage="write", finished_at=_now(),
-                     offers_written=frame.height, quarantined=0, message="")
-    say(f"ok: {frame.height:,} spec figures")
-    return Outcome(source.id, "ok", responses=len(raws), offers=frame.height)
+                     offers_written=frame.height, quarantined=dropped, message=message)
+    say(f"{frame.height:,} spec figures" + (f"; {message}" if message else ""), "ok",
+        offers=frame.height, quarantined=dropped)
+    return Outcome(source.id, "ok", responses=len(raws), offers=frame.height, quarantined=dropped)

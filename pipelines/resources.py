@@ -5,10 +5,14 @@
   fetched as a new snapshot). Chosen by configuration, never by silent fallback.
 * `WarehouseResource`: where the DuckDB warehouse lives (a configuration matter, so the same
   code can later point at another store).
+* `SecretResource`: one credential (an API key), bound to its environment variable with
+  `dg.EnvVar`, so Dagster reads it when a run starts and never shows it in the UI.
 """
 
 
+import os
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 import httpx
@@ -56,3 +60,30 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)
+
+
+class SecretResource(dg.ConfigurableResource):
+    """One credential. `value` is None when the key is not configured (the source is skipped)."""
+
+    value: Optional[str] = None
+
+
+def secret_resource_key(env_name: str) -> str:
+    """The resource key a credential is bound under, e.g. GCP_API_KEY -> secret_gcp_api_key."""
+    return "secret_" + env_name.lower()
+
+
+def key_envs(source) -> tuple[str, ...]:
+    """Every environment variable a source's credentials come from (main key first)."""
+    return ((source.key_env,) if source.key_env else ()) + tuple(source.extra_key_envs)
+
+
+def secret_resources(env_names, *, bind: bool = True) -> dict[str, SecretResource]:
+    """A SecretResource per credential. A variable that is set is bound with `dg.EnvVar` (read at
+    run launch, hidden in the UI); one that is not set is bound to None, because Dagster fails a
+    whole run on an unset EnvVar and a missing key must only skip its own source. `bind=False`
+    (replay) binds nothing: a replay never uses keys."""
+    return {
+        secret_resource_key(name): SecretResource(value=dg.EnvVar(name) if bind and name in os.environ else None)
+        for name in env_names
+    }

@@ -5,6 +5,8 @@ against a throw-away warehouse. No network, no sleeping between retries."""
 
 from __future__ import annotations
 
+import os
+
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -14,6 +16,7 @@ import polars as pl
 
 from connectors import http
 from connectors.base import FetchContext, RawResponse, Source
+from pipelines.resources import key_envs
 from market.rules import finalize_offers
 from pipelines.ingest import Outcome, fetch_source
 from warehouse.store import Warehouse
@@ -36,8 +39,15 @@ def client(handler: Handler) -> httpx.Client:
     return http.build_client(httpx.MockTransport(handler), sleep=lambda _seconds: None)
 
 
+def configured_keys(source: Source) -> dict[str, str | None]:
+    """The credentials Dagster's secret resources would hand the source: its variables from the
+    environment (tests set them with monkeypatch)."""
+    return {name: os.environ.get(name) for name in key_envs(source)}
+
+
 def fetch_all(source: Source, handler: Handler, api_key: str | None = None, said: list | None = None) -> list[RawResponse]:
-    ctx = FetchContext(api_key=api_key, progress=(said.append if said is not None else None))
+    extra = {k: v for k, v in configured_keys(source).items() if v and k != source.key_env}
+    ctx = FetchContext(api_key=api_key, secrets=extra, progress=(said.append if said is not None else None))
     with client(handler) as c:
         return list(source.fetch(c, ctx))
 
@@ -53,7 +63,7 @@ def live_fetch(source: Source, handler: Handler, tmp_path: Path) -> tuple[Outcom
     """fetch_source in live mode; returns the outcome and the archived raw_responses rows."""
     warehouse = Warehouse(tmp_path / "gpu_prices.duckdb")
     with client(handler) as c:
-        outcome = fetch_source(warehouse, source, c, DAY, mode="live")
+        outcome = fetch_source(warehouse, source, c, DAY, mode="live", keys=configured_keys(source))
     with warehouse.writer() as w:
         archived = w.con.sql("SELECT url, content_type, request_body, body_file FROM raw_responses").pl().to_dicts()
         state = w.run_state(DAY, source.id)

@@ -208,7 +208,7 @@ def test_without_the_key_a_live_run_is_skipped(tmp_path, monkeypatch):
     assert outcome.message.startswith("skipped: no key")
     assert outcome.state["status"] == "skipped"  # recorded in ingest_runs
     assert archived == []
-    assert skip_reason(SOURCE, "replay", None) is None  # replay never needs the key
+    assert skip_reason(SOURCE, "replay", None, {}) is None  # replay never needs the key
 
 
 def test_with_the_key_the_request_carries_it_and_the_archive_does_not(tmp_path, monkeypatch):

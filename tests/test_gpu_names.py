@@ -31,7 +31,8 @@ from market.gpu_names import (
 from market.specs import load_curated_specs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")
+# Only the tests that read ../shared/data skip without it; the pure cases below always run.
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")
 
 SPEC_IDS = set(load_curated_specs()["gpu"].to_list())
 
@@ -153,6 +154,7 @@ def test_canonical_ids_resolve_to_themselves():
             assert canonical_gpu(variant.gpu) == variant.gpu, variant.gpu
 
 
+@needs_shared
 def test_every_skypilot_accelerator_name_maps():
     rows = skypilot_rows()
     assert len(rows) > 1500
@@ -166,6 +168,7 @@ def test_every_skypilot_accelerator_name_maps():
     assert canonical_gpu("T4g") == "T4-16GB"  # AWS g5g: the T4 chip for Arm hosts
 
 
+@needs_shared
 def test_every_azure_size_maps():
     """Each radar skuName through our Azure size parser, and through the Azure connector's own
     size table when that module is present (its raw names then go through canonical_gpu)."""
@@ -185,6 +188,7 @@ def test_every_azure_size_maps():
         _check(name, memory)
 
 
+@needs_shared
 def test_azure_raw_names_and_batch_sizes():
     # The names the Azure connector emits (its own table when present, else the documented list).
     try:
@@ -203,6 +207,7 @@ def test_azure_raw_names_and_batch_sizes():
             _check(size["VmSize"])
 
 
+@needs_shared
 def test_gcp_accelerator_ids_price_keys_and_machine_types():
     lines = (SHARED / "gcp" / "cyclenerd-pricing" / "acceleratortyperegion.csv").read_text().splitlines()
     names = {line.split(";")[0] for line in lines[1:] if line.strip()}
@@ -228,6 +233,7 @@ def test_gcp_accelerator_ids_price_keys_and_machine_types():
     assert canonical_gpu("rtx6000", GPU_KEYS.get("rtx6000")) == "RTXPRO6000-96GB"  # GCP g4
 
 
+@needs_shared
 def test_aws_names():
     selector = SHARED / "aws" / "amazon-ec2-instance-selector"
     for path in selector.glob("DescribeInstanceTypes__*.json"):
@@ -247,6 +253,7 @@ def test_aws_names():
     assert canonical_gpu("m5.large") is None  # a CPU instance is no GPU
 
 
+@needs_shared
 def test_marketplace_and_aggregator_names():
     excerpts = SHARED / "gpuhunt" / "test-payload-excerpts"
     found: list[tuple[str, float | None]] = []
@@ -338,6 +345,7 @@ EPOCH_EXPECTED = {
 }
 
 
+@needs_shared
 def test_epoch_names():
     path = SHARED / "epoch-ai" / "ml_hardware_2026-04-22.csv"
     with path.open(newline="", encoding="utf-8") as handle:
@@ -431,6 +439,7 @@ def test_curated_aliases_point_at_spec_rows():
         assert gpu in SPEC_IDS or gpu in KNOWN_WITHOUT_SPECS, (alias, gpu)
 
 
+@needs_shared
 def test_share_of_skypilot_and_azure_rows_with_specs():
     """The issue's bar: >= 95 % of GPU rows map to a canonical GPU that has a spec row."""
     rows = [(name, memory) for cloud, name, memory in skypilot_rows() if not cloud.endswith(":gpuinfo")]

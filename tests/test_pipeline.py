@@ -19,12 +19,13 @@ TABLES = [
 
 
 def test_definitions_load():
-    from pipelines.definitions import daily_ingest, daily_schedule, defs
+    from pipelines.definitions import DAILY_JOB, defs
 
     assert isinstance(defs, dg.Definitions)
-    job = defs.resolve_job_def(daily_ingest.name)
+    job = defs.resolve_job_def(DAILY_JOB)
     assert job.partitions_def is not None
-    assert daily_schedule.cron_schedule.startswith("0 6")
+    (schedule,) = defs.schedules
+    assert schedule.cron_schedule.startswith("0 6")
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"offers", "gpu_specs", "cost_metrics", "price_index", "published_warehouse"} <= keys
     assert any(k.startswith("raw/") for k in keys)
@@ -87,7 +88,7 @@ def test_sources_command_lists_every_source(replayed_warehouse):
 
 def test_replayed_materialisation_through_dagster(tmp_path):
     """The daily job itself, materialised in process on one bundled day, with its asset checks."""
-    from pipelines.definitions import build_defs, daily_ingest
+    from pipelines.definitions import DAILY_JOB, build_defs
     from pipelines.resources import HttpResource, WarehouseResource
     from tests.conftest import PROJECT_ROOT
 
@@ -99,7 +100,7 @@ def test_replayed_materialisation_through_dagster(tmp_path):
     keys = [dg.AssetKey(["raw", "oci"])] + [
         dg.AssetKey(name) for name in ("offers", "gpu_specs", "cost_metrics", "price_index", "published_warehouse")
     ]
-    result = defs.resolve_job_def(daily_ingest.name).execute_in_process(
+    result = defs.resolve_job_def(DAILY_JOB).execute_in_process(
         partition_key="2024-01-19",
         asset_selection=keys,
         run_config={"ops": {"offers": {"config": {"sources": ["oci"]}}}},

@@ -1,82 +1,80 @@
-"""One replay over every recorded test fixture, through the real CLI and Dagster job.
+"""One replay over every source's recorded test fixture, through the real CLI and Dagster job.
 
-Why this exists: the issue requirement "a replayed run over all recorded fixtures lands offers
-from at least 15 providers". Each connector test parses its own fixture in isolation; this one
-proves the fixtures also work end to end as a snapshot: every source's fetch is answered by
-the URLs, methods and POST bodies it really sends (tests/fixtures/replay_all/manifest.json,
-built by scripts/build_fixture_snapshot.py), every source lands "ok", the offers come from at
+Why this exists: each connector test parses its own fixture in isolation; this proves the
+fixtures also work end to end as snapshots. A source's recorded fixture is its folder in
+tests/fixtures/<source id>/ with a `manifest.json` (the format `gpu-prices ingest --record`
+writes), answering the URLs, methods and POST bodies its fetch really sends. All of them are
+combined into one snapshot and replayed: every source lands "ok", the offers come from at
 least 15 distinct providers, and each offer traces to an archived raw response.
 
-The snapshot mixes real, documented-sample and hand-made fixtures: it is TEST data, never
+The fixtures mix real, documented-sample and hand-made payloads: this is TEST data, never
 market data, so it is replayed only into a throwaway warehouse under tmp_path.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from datetime import date
 
 import pytest
 
 from connectors.registry import all_sources, price_sources
-from connectors.verda import CLIENT_ID_ENV
+from connectors.snapshot import MANIFEST, Snapshot, combine_snapshots
+from pipelines.resources import key_envs
 from tests.conftest import FIXTURES, PROJECT_ROOT, run_cli
 from warehouse import read
 
-SNAPSHOT = FIXTURES / "replay_all"
 MIN_PROVIDERS = 15
 
-# Registered price sources the fixtures cannot serve end to end. Keep in step with the
-# builder's KNOWN_GAPS; when a fixture closes a gap, remove the source here.
+# Registered price sources whose recorded fixture cannot serve a whole fetch yet, and why.
+# When a fixture closes a gap, remove the source here (the test below insists).
 NOT_REPLAYABLE = {
-    "aws": "region index lists us-east-1 and eu-west-1; no eu-west-1 offer file and no offer "
-    "CSV at all (only the real us-east-1 JSON excerpt, at its .json URL)",
-    "gcp": "the recorded SKU page announces a nextPageToken whose terminal page is only an "
-    "inline literal in tests/test_connector_gcp.py, not a fixture file",
+    "aws": "no real index.json / region_index.json / region CSV chain is recorded; only opencost's "
+    "real us-east-1 JSON excerpt, which the connector does not request",
+    "gcp": "the recorded SKU page announces a nextPageToken whose terminal page is only an inline "
+    "literal in tests/test_connector_gcp.py, not a recorded response",
 }
 
-# Environment variables holding keys: a replay must not depend on them (and with one set, a
-# keyed connector would send a live-style request that the snapshot does not hold).
-KEY_ENVS = sorted({s.key_env for s in all_sources() if s.key_env} | {CLIENT_ID_ENV})
+# Environment variables holding keys: a replay must not depend on them.
+KEY_ENVS = sorted({name for s in all_sources() for name in key_envs(s)})
 
 
-def _manifest() -> dict:
-    return json.loads((SNAPSHOT / "manifest.json").read_text())
+def recorded_fixtures() -> dict[str, Snapshot]:
+    """Every source folder under tests/fixtures holding a recorded snapshot, by folder name."""
+    return {d.name: Snapshot(d) for d in sorted(FIXTURES.iterdir()) if (d / MANIFEST).is_file()}
 
 
-def test_manifest_is_up_to_date():
-    result = subprocess.run(
-        [sys.executable, "scripts/build_fixture_snapshot.py", "--check"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_manifest_covers_every_price_source_and_points_at_documented_fixtures():
-    manifest = _manifest()
-    assert "TEST snapshot" in manifest["description"] and "NOT market data" in manifest["description"]
-    in_snapshot = {e["source"] for e in manifest["entries"]}
-    registered = {s.id for s in price_sources()}
-    assert registered - in_snapshot == set(NOT_REPLAYABLE), (
-        f"price sources missing from the snapshot: {sorted(registered - in_snapshot)}; "
-        f"expected exactly {sorted(NOT_REPLAYABLE)} ({manifest.get('left_out')})"
-    )
-    assert "epoch_ai" in in_snapshot  # the specs fixture replays too
-    for entry in manifest["entries"]:
-        assert (SNAPSHOT / entry["file"]).is_file(), entry["file"]
-        assert (PROJECT_ROOT / entry["fixture"]["provenance"]).is_file(), entry["fixture"]
-        assert (entry["method"] == "POST") == (entry["request_body_sha256"] is not None), entry["url"]
+def test_every_registered_source_has_a_recorded_fixture_or_a_stated_gap():
+    fixtures = recorded_fixtures()
+    registered = {s.id for s in all_sources()}
+    assert registered - set(fixtures) == set(NOT_REPLAYABLE), sorted(registered - set(fixtures))
+    assert set(fixtures) <= registered, f"fixture folders for unregistered sources: {sorted(set(fixtures) - registered)}"
+    for name, snapshot in fixtures.items():
+        assert snapshot.sources() == {name}, f"{name}/manifest.json records other sources: {snapshot.sources()}"
+        for entry in snapshot.entries:
+            assert (snapshot.root / entry.file).is_file(), entry.file
+            assert (PROJECT_ROOT / entry.extra["fixture"]["provenance"]).is_file(), entry.extra
+            assert (entry.method == "POST") == (entry.request_body_sha256 is not None), entry.url
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory):
-    """The warehouse path after `gpu-prices ingest --replay tests/fixtures/replay_all`."""
+def combined(tmp_path_factory):
+    """Every recorded fixture as one snapshot directory."""
+    return combine_snapshots(
+        [s.root for s in recorded_fixtures().values()],
+        tmp_path_factory.mktemp("all_fixtures") / "snapshot",
+        date(2026, 1, 1),
+        "TEST snapshot combining every source's recorded fixture; NOT market data.",
+    )
+
+
+@pytest.fixture(scope="module")
+def replayed(combined, tmp_path_factory):
+    """The warehouse path after `gpu-prices ingest --replay <every fixture combined>`."""
     path = tmp_path_factory.mktemp("replay_all") / "w.duckdb"
     with pytest.MonkeyPatch.context() as mp:
         for name in KEY_ENVS:
             mp.delenv(name, raising=False)
-        run_cli("ingest", "--replay", "tests/fixtures/replay_all", "--warehouse", str(path))
+        run_cli("ingest", "--replay", str(combined), "--warehouse", str(path))
     return path
 
 
@@ -87,7 +85,7 @@ def test_every_source_in_the_snapshot_ends_ok(replayed):
             "SELECT source, last_status, last_message, last_offers_written FROM ingest_status", path=replayed
         ).to_dicts()
     }
-    for source in sorted({e["source"] for e in _manifest()["entries"]}):
+    for source in sorted(recorded_fixtures()):
         assert source in status, f"{source} never ran"
         row = status[source]
         assert row["last_status"] == "ok", f"{source}: {row['last_status']}: {row['last_message']}"

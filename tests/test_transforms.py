@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from market.offer import OFFER_COLUMNS
-from pipelines.transforms import build_cost_metrics, build_price_index, offers_as_of
+from warehouse.transforms import build_cost_metrics, build_price_index, offers_as_of
 
 DAY = date(2026, 8, 22)
 SEEN = datetime(2026, 8, 22, tzinfo=timezone.utc)

@@ -108,14 +108,5 @@ def user_query(sql: str, path: str | Path | None = None, limit: int | None = Non
         con.close()
 
 
-def table_exists(name: str, path: str | Path | None = None) -> bool:
-    frame = query(
-        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $name",
-        {"name": name},
-        path,
-    )
-    return bool(frame["n"][0])
-
-
 def resolved(path: str | Path | None = None) -> Path:
     return resolve_path(path)

@@ -135,3 +135,25 @@ def replace_external_specs(writer, snapshot_date: date, source: str, frame: pl.D
 
     _transaction(con, work)
     return rows.height
+
+
+def override_assumption(writer, row: dict) -> None:
+    """Store a user's assumption (overridden = true); it survives reloads until reset_assumptions."""
+    frame = pl.DataFrame([{**row, "overridden": True}]).cast(
+        {c: t for c, t in ASSUMPTION_SCHEMA.items() if c in row or c == "overridden"}
+    )
+    con = writer.con
+    con.register("incoming_override", frame)
+    try:
+        con.execute("INSERT OR REPLACE INTO assumptions BY NAME SELECT * FROM incoming_override")
+    finally:
+        con.unregister("incoming_override")
+
+
+def reset_assumptions(writer) -> int:
+    """Drop every override and restore the curated defaults. Returns how many overrides were removed."""
+    con = writer.con
+    removed = con.sql("SELECT count(*) FROM assumptions WHERE overridden").fetchall()[0][0]
+    con.execute("DELETE FROM assumptions WHERE overridden")
+    load_reference_tables(writer)
+    return int(removed)

@@ -38,6 +38,9 @@ from warehouse.schema import migrate
 DEFAULT_WAREHOUSE = Path("data") / "gpu_prices.duckdb"
 WAREHOUSE_ENV = "GPU_PRICES_WAREHOUSE"
 
+# Tables rebuilt per day from offers (warehouse.derived).
+DERIVED_TABLES = ("cost_metrics", "price_index")
+
 
 def resolve_path(path: str | Path | None = None) -> Path:
     """--warehouse, else $GPU_PRICES_WAREHOUSE, else data/gpu_prices.duckdb in the current folder."""
@@ -192,6 +195,22 @@ class WarehouseWriter:
         finally:
             for name in ("incoming_offers", "incoming_quarantine", "incoming_exclusions"):
                 self.con.unregister(name)
+
+    def replace_day(self, table: str, snapshot_date: date, frame: pl.DataFrame) -> None:
+        """Replace one day's rows of a derived table (cost_metrics, price_index), in one transaction."""
+        if table not in DERIVED_TABLES:
+            raise ValueError(f"{table!r} is not a derived table ({', '.join(DERIVED_TABLES)})")
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(f"DELETE FROM {table} WHERE snapshot_date = ?", [snapshot_date])
+            self.con.register("incoming_rows", frame)
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.unregister("incoming_rows")
 
     def record_aliases(
         self, offers: pl.DataFrame, source: str, snapshot_date: date, unmapped: pl.DataFrame | None = None

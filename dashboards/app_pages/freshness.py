@@ -14,7 +14,6 @@ OLD_OBSERVATION_DAYS = 7  # observations this much older than the newest snapsho
 
 ui.header(
     "Freshness",
-    "🩺",
     "Each source's last ingest: when it last succeeded, how many offers it holds, and why it failed "
     "if it did. Old data are flagged, never hidden.",
 )

@@ -10,7 +10,6 @@ from dashboards import data, ui
 
 ui.header(
     "History",
-    "📈",
     "How prices moved across the snapshots in the warehouse: the daily price index "
     "(docs/price-index.md), a single offer's history, and every recorded price change.",
 )

@@ -10,7 +10,6 @@ from dashboards import data, ui
 
 ui.header(
     "Market",
-    "🛒",
     "Every GPU offer in each source's latest snapshot: the cheapest price per GPU-hour and per "
     "effective TFLOP-hour (bf16 dense peak x utilisation x scaling efficiency), with a link to "
     "where each price was observed.",

@@ -19,7 +19,6 @@ PEAK_RATIOS = [1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
 
 ui.header(
     "Serve",
-    "💬",
     "Replicas sized for the PEAK request rate (capacity is provisioned for the peak, not the average): "
     "prefill is compute-bound (2 x N FLOPs per token), decode memory-bandwidth-bound (weights and KV cache "
     "read every step, batched). Cost per million tokens at the resulting average utilisation.",

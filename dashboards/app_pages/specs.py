@@ -10,7 +10,6 @@ from dashboards import data, ui
 
 ui.header(
     "Specs",
-    "📋",
     "Published spec sheets, dense figures only (sparsity figures are never shown as dense). Each row "
     "links to its source.",
 )

@@ -67,7 +67,6 @@ DEFAULT_EXAMPLE = next(iter(EXAMPLES))
 
 ui.header(
     "SQL",
-    "🗄️",
     "Query the warehouse yourself: one SELECT at a time on a read-only copy. Writes, COPY, ATTACH, "
     "INSTALL, SET and reading local files or URLs are refused.",
 )

@@ -23,7 +23,6 @@ MIN_CHART_DAYS = 1 / 24  # the chart stops at clusters that would finish within 
 
 ui.header(
     "Train",
-    "🏋️",
     "FLOPs = 6 x active params x tokens (8 with full activation recomputation); GPU-hours = FLOPs / "
     "(dense peak x MFU x scaling efficiency x 3600 s); memory (16 bytes/param, sharded) sets the minimum "
     "cluster. Priced on every matching offer.",

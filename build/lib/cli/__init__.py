@@ -1,0 +1,1 @@
+"""The `gpu-prices` command line: ingest, backfill, sql, sources, assumptions, estimate, dashboard."""

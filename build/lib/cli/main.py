@@ -1,0 +1,452 @@
+"""`gpu-prices`: ingest, query, inspect sources, estimate runs, serve the dashboard.
+
+Heavy imports (Dagster, Streamlit) happen inside the commands that need them, so `gpu-prices
+sql` and `gpu-prices estimate` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from snapshots import bundled_root
+from warehouse.store import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, Warehouse
+
+BUNDLED = "__bundled__"
+
+console = Console()
+err_console = Console(stderr=True)
+
+warehouse_option = click.option(
+    "--warehouse",
+    "warehouse_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"DuckDB warehouse file. Default: ${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE} in the current folder.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def main() -> None:
+    """Track the cloud GPU market: prices, specs, and what your run would cost.
+
+    \b
+    Quick start (offline, bundled real snapshot):
+      gpu-prices ingest --replay
+      gpu-prices sql "select provider, count(*) from latest_offers group by 1"
+      gpu-prices estimate train --params 70e9 --tokens 2e12 --gpu A100-80GB
+      gpu-prices dashboard
+    """
+
+
+# -- ingest ---------------------------------------------------------------------------------
+
+
+def _snapshot_dirs(replay: str) -> list[Path]:
+    root = bundled_root() if replay == BUNDLED else Path(replay)
+    if (root / "manifest.json").is_file():
+        return [root]
+    dated = sorted(p for p in root.glob("*/") if (p / "manifest.json").is_file())
+    if not dated:
+        raise click.BadParameter(
+            f"{root} holds no snapshot (no manifest.json in it or in its sub-folders)",
+            param_hint="--replay",
+        )
+    return dated
+
+
+class _ProgressHandler(logging.Handler):
+    """Shows the pipeline's ingest events (`pipelines.ingest.IngestEvent`) live on the console."""
+
+    STYLES = {"ok": "green", "failed": "red", "skipped": "yellow", "fetched": "cyan"}
+
+    def __init__(self, progress, task) -> None:
+        super().__init__(logging.INFO)
+        self.progress = progress
+        self.task = task
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "ingest_event", None)
+        if event is None:
+            return
+        if event.status != "archived":
+            style = self.STYLES.get(event.status, "dim")
+            label = "" if event.status == "progress" else f"{event.status}: "
+            self.progress.console.print(f"  [bold]{event.source:<16}[/bold] [{style}]{label}{event.message}[/{style}]")
+        self.progress.update(self.task, description=f"{event.source}: {event.message[:60]}")
+        if event.terminal or event.status == "fetched":
+            self.progress.advance(self.task)
+
+
+def _run_partition(
+    snapshot_date: date,
+    mode: str,
+    snapshot_dir: Path | None,
+    source_ids: list[str],
+    warehouse: Warehouse,
+) -> bool:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from connectors.registry import get_source
+    from pipelines.assets import raw_asset_key
+    from pipelines.definitions import DAILY_JOB, DERIVED_ASSET_KEYS, build_defs, credential_envs
+    from pipelines.resources import HttpResource, WarehouseResource, secret_resources
+
+    selected = [get_source(s) for s in source_ids]
+    price_ids = [s.id for s in selected if s.kind != "specs"]
+    keys = [raw_asset_key(s) for s in selected] + DERIVED_ASSET_KEYS
+    resources = {
+        "http": HttpResource(mode=mode, snapshot_dir=str(snapshot_dir) if snapshot_dir else None),
+        "warehouse": WarehouseResource(path=str(warehouse.path)),
+        **secret_resources(credential_envs(), bind=mode != "replay"),
+    }
+    run_config = {
+        "ops": {"offers": {"config": {"sources": price_ids, "reparse": False}}},
+        "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+    }
+    handler_target = logging.getLogger("gpu_prices.progress")
+    with Progress(
+        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:
+        task = progress.add_task(f"{snapshot_date} ({mode})", total=len(selected) * 2)
+        handler = _ProgressHandler(progress, task)
+        handler_target.addHandler(handler)
+        handler_target.setLevel(logging.INFO)
+        handler_target.propagate = False
+        try:
+            job = build_defs(resources).resolve_job_def(DAILY_JOB)
+            result = job.execute_in_process(
+                partition_key=snapshot_date.isoformat(),
+                run_config=run_config,
+                asset_selection=keys,
+                raise_on_error=False,
+            )
+        finally:
+            handler_target.removeHandler(handler)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                err_console.print(f"[red]step {event.step_key} failed:[/red] {event.event_specific_data.error.message.strip()}")
+    return result.success
+
+
+def _print_summary(warehouse: Warehouse) -> None:
+    from warehouse import read
+
+    status = read.query(
+        "SELECT source, last_snapshot_date, last_status, last_offers_written, last_message "
+        "FROM ingest_status ORDER BY source",
+        path=warehouse.path,
+    )
+    table = Table(title="Sources (latest run)", show_lines=False)
+    for col in ("source", "snapshot", "status", "offers", "message"):
+        table.add_column(col)
+    for row in status.iter_rows():
+        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(row[2], "white")
+        table.add_row(row[0], str(row[1]), f"[{colour}]{row[2]}[/{colour}]", str(row[3] or 0), (row[4] or "")[:70])
+    _print_wide(table, 160)
+    totals = read.query(
+        "SELECT count(*) AS offers, count(DISTINCT provider) AS providers, count(DISTINCT gpu) AS gpus, "
+        "round(100.0 * count(gpu) / count(*), 1) AS mapped_pct FROM latest_offers",
+        path=warehouse.path,
+    ).row(0, named=True)
+    console.print(
+        f"[bold]latest_offers:[/bold] {totals['offers']:,} offers from {totals['providers']} providers, "
+        f"{totals['gpus']} GPU models ({totals['mapped_pct']}% of offers mapped to a canonical GPU). "
+        f"Warehouse: {warehouse.published}"
+    )
+
+
+@main.command()
+@click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Snapshot date (partition). Default: today (UTC) live; with --replay, every date in the snapshot.")
+@click.option("--sources", default=None, metavar="A,B",
+              help="Comma-separated source ids (see `gpu-prices sources`). Default: all.")
+@click.option("--replay", is_flag=False, flag_value=BUNDLED, default=None, metavar="[DIR]",
+              help="Offline: serve recorded responses from DIR instead of the network. Without DIR, the bundled real snapshot (all its dates).")
+@click.option("--record", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Live, and also write every response into DIR as a new snapshot.")
+@warehouse_option
+def ingest(date_, sources, replay, record, warehouse_path) -> None:
+    """Fetch, archive, parse and publish prices for one day (runs the Dagster job in process).
+
+    \b
+    Examples:
+      gpu-prices ingest --replay                 # bundled real snapshot, offline
+      gpu-prices ingest --sources azure,skypilot # live, two sources
+      gpu-prices ingest --record snapshots/mine  # live, and keep the responses
+    Re-running a day replaces that day's rows for each source and nothing else.
+    """
+    from connectors.registry import all_sources, get_source
+    from connectors.snapshot import Snapshot
+
+    if replay and record:
+        raise click.UsageError("--replay and --record exclude each other")
+    warehouse = Warehouse(warehouse_path)
+    try:
+        requested = [get_source(s.strip()).id for s in sources.split(",")] if sources else [s.id for s in all_sources()]
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--sources") from exc
+
+    plan: list[tuple[date, str, Path | None, list[str]]] = []
+    if replay:
+        for folder in _snapshot_dirs(replay):
+            snapshot = Snapshot(folder)
+            if date_ and snapshot.snapshot_date != date_.date():
+                continue
+            in_snapshot = [s for s in requested if s in snapshot.sources()]
+            if in_snapshot:
+                plan.append((snapshot.snapshot_date, "replay", folder, in_snapshot))
+        if not plan:
+            raise click.UsageError("nothing to replay: no snapshot matches the given --date / --sources")
+    else:
+        day = date_.date() if date_ else datetime.now(timezone.utc).date()
+        plan.append((day, "record" if record else "live", record, requested))
+
+    console.print(f"[bold]Ingesting[/bold] {len(plan)} day(s) into {warehouse.path}")
+    ok = True
+    for snapshot_date, mode, folder, ids in plan:
+        console.print(f"[bold cyan]{snapshot_date}[/bold cyan] {mode}{' ' + str(folder) if folder else ''}: {', '.join(ids)}")
+        ok = _run_partition(snapshot_date, mode, folder, ids, warehouse) and ok
+    _print_summary(warehouse)
+    if not ok:
+        raise SystemExit(1)
+
+
+# -- sql ------------------------------------------------------------------------------------
+
+
+def _print_frame(frame, fmt: str) -> None:
+    if fmt == "csv":
+        click.echo(frame.write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(frame.to_dicts(), default=str, indent=1))
+    else:
+        table = Table(show_lines=False)
+        for name in frame.columns:
+            table.add_column(name, no_wrap=True)
+        for row in frame.iter_rows():
+            table.add_row(*[_cell(v) for v in row])
+        _print_wide(table, _table_width(frame))
+        console.print(f"[dim]{frame.height} row(s)[/dim]")
+
+
+def _print_wide(renderable, width: int = 200) -> None:
+    """Piped output has no terminal width: print tables whole rather than folded."""
+    out = console if console.is_terminal else Console(width=max(80, width))
+    out.print(renderable)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _table_width(frame) -> int:
+    widths = [
+        max([len(name), *(len(_cell(v)) for v in frame[name].head(200).to_list())]) + 3
+        for name in frame.columns
+    ]
+    return sum(widths) + 1
+
+
+@main.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@warehouse_option
+def sql(query, fmt, warehouse_path) -> None:
+    """Run a read-only SQL QUERY against the published warehouse.
+
+    \b
+    Views: latest_offers, offers_history, price_changes, ingest_status, gpu_specs,
+    gpu_cost_metrics, price_index_daily, cheapest_offers, spec_disagreements,
+    unmapped_gpus, source_disagreements (see README, "SQL").
+    Writes, COPY, ATTACH, INSTALL and file reads are refused.
+    """
+    import duckdb
+
+    from warehouse import read
+
+    try:
+        frame = read.user_query(query, warehouse_path)
+    except read.SqlRefused as exc:
+        raise click.ClickException(f"refused: {exc}") from exc
+    except read.WarehouseMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    except duckdb.Error as exc:
+        raise click.ClickException(f"query failed: {exc}") from exc
+    _print_frame(frame, fmt)
+
+
+# -- sources --------------------------------------------------------------------------------
+
+
+@main.command()
+@warehouse_option
+def sources(warehouse_path) -> None:
+    """List every source: kind, providers, whether it needs a key, and its last run."""
+    from connectors.registry import all_sources
+    from warehouse import read
+
+    try:
+        status = {
+            r["source"]: r
+            for r in read.query("SELECT * FROM ingest_status", path=warehouse_path).to_dicts()
+        }
+    except read.WarehouseMissing:
+        status = {}
+    table = Table(title="Sources")
+    for col in ("id", "kind", "providers", "key", "last run", "status", "offers", "message"):
+        table.add_column(col, overflow="fold")
+    for s in sorted(all_sources(), key=lambda s: (s.kind, s.id)):
+        key = "-" if not s.key_env else (f"{s.key_env} (set)" if os.environ.get(s.key_env) else f"{s.key_env} (missing)")
+        st = status.get(s.id, {})
+        colour = {"ok": "green", "failed": "red", "skipped": "yellow"}.get(st.get("last_status"), "white")
+        table.add_row(
+            s.id, s.kind, ", ".join(s.providers) or "-", key,
+            str(st.get("last_snapshot_date") or "never"),
+            f"[{colour}]{st.get('last_status') or '-'}[/{colour}]",
+            str(st.get("offers_in_latest") or 0),
+            (st.get("last_message") or "")[:80],
+        )
+    _print_wide(table, 220)
+    kinds = [s.kind for s in all_sources()]
+    console.print(f"{kinds.count('direct')} direct, {kinds.count('aggregator')} aggregator, {kinds.count('specs')} specs source(s)")
+
+
+# -- assumptions ----------------------------------------------------------------------------
+
+
+@main.group()
+def assumptions() -> None:
+    """The utilisation (MFU) and scaling-efficiency assumptions behind every effective TFLOP.
+
+    \b
+    Each row has a published source. Override one with `assumptions set`; overrides survive
+    ingests (the curated defaults never overwrite them) until `assumptions reset`.
+    """
+
+
+@assumptions.command("list")
+@warehouse_option
+def assumptions_list(warehouse_path) -> None:
+    """Show the assumptions table, overrides marked."""
+    from warehouse import read
+
+    try:
+        frame = read.query(
+            "SELECT kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, overridden, source_url "
+            "FROM assumptions ORDER BY kind, interconnect, gpu_class, precision, min_gpus",
+            path=warehouse_path,
+        )
+    except read.WarehouseMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print_frame(frame, "table")
+
+
+@assumptions.command("set")
+@click.option("--kind", type=click.Choice(["utilisation", "scaling"]), required=True)
+@click.option("--gpu-class", default="*", show_default=True,
+              help="datacenter, datacenter-legacy, workstation, consumer, amd, tpu, trainium, gaudi or *.")
+@click.option("--precision", default="*", show_default=True, help="bf16, fp16, fp8, fp4, tf32, fp32 or *.")
+@click.option("--interconnect", default="*", show_default=True, help="nvswitch, nvlink, pcie, infinity-fabric, ici, ethernet or *.")
+@click.option("--min-gpus", type=float, default=0, show_default=True)
+@click.option("--max-gpus", type=float, default=1e9, show_default=True)
+@click.option("--value", type=click.FloatRange(0, 1, min_open=True), required=True, help="A fraction in (0, 1].")
+@click.option("--source-url", default="user override", show_default=True, help="Where your figure comes from.")
+@warehouse_option
+def assumptions_set(kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, source_url, warehouse_path) -> None:
+    """Override one assumption, recompute every day's cost metrics, and publish.
+
+    \b
+    Example: your own runs reach 48% MFU in bf16 on data-centre GPUs:
+      gpu-prices assumptions set --kind utilisation --gpu-class datacenter --precision bf16 --value 0.48
+    """
+    from warehouse.derived import refresh_all_cost_metrics
+    from warehouse.specs import override_assumption
+
+    warehouse = Warehouse(warehouse_path)
+    if not warehouse.path.exists():
+        raise click.ClickException(f"no warehouse at {warehouse.path}; run `gpu-prices ingest --replay` first")
+    with warehouse.writer() as w:
+        override_assumption(w, {
+            "kind": kind, "gpu_class": gpu_class, "precision": precision, "interconnect": interconnect,
+            "min_gpus": min_gpus, "max_gpus": max_gpus, "value": value, "source_url": source_url,
+            "note": f"override set {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        })
+        days = refresh_all_cost_metrics(w)
+    warehouse.publish()
+    console.print(f"[green]override saved[/green]; cost metrics recomputed for {days} snapshot date(s) and published")
+
+
+@assumptions.command("reset")
+@warehouse_option
+def assumptions_reset(warehouse_path) -> None:
+    """Drop every override, restore the curated defaults, recompute and publish."""
+    from warehouse.derived import refresh_all_cost_metrics
+    from warehouse.specs import reset_assumptions
+
+    warehouse = Warehouse(warehouse_path)
+    with warehouse.writer() as w:
+        removed = reset_assumptions(w)
+        refresh_all_cost_metrics(w)
+    warehouse.publish()
+    console.print(f"removed {removed} override(s); defaults restored and metrics recomputed")
+
+
+# -- dashboard ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Interface to listen on. The default serves this machine only; use 0.0.0.0 to "
+                   "serve your network (the dashboard has no login).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
+@click.option("--headless/--open-browser", default=True, show_default=True)
+@warehouse_option
+def dashboard(address, port, headless, warehouse_path) -> None:
+    """Serve the Streamlit dashboard on the published warehouse (read-only)."""
+    from importlib import resources
+
+    warehouse = Warehouse(warehouse_path)
+    if not warehouse.published.exists():
+        raise click.ClickException(
+            f"no published warehouse at {warehouse.published}; run `gpu-prices ingest --replay` first"
+        )
+    app = Path(str(resources.files("dashboards").joinpath("streamlit_app.py")))
+    env = {**os.environ, WAREHOUSE_ENV: str(warehouse.path)}
+    console.print(f"Dashboard on http://{address}:{port} (Ctrl+C to stop)")
+    # Settings as flags, not .streamlit/config.toml, so they hold from any working folder.
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+           "--server.address", address, "--server.port", str(port),
+           "--server.headless", "true" if headless else "false", "--server.runOnSave", "false",
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+           "--theme.base", "light"]
+    raise SystemExit(subprocess.call(cmd, env=env))
+
+
+def _attach_estimate() -> None:
+    try:
+        from cli.estimate import estimate
+    except ImportError:  # pragma: no cover - only while the cost model is being built
+        return
+    main.add_command(estimate)
+
+
+_attach_estimate()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,157 @@
+"""Cyclenerd's GCP pricing file: Google Cloud GPU machine-type prices without any key.
+
+Endpoint: ``GET https://raw.githubusercontent.com/Cyclenerd/google-cloud-pricing-cost-calculator
+/master/pricing.yml`` (Apache-2.0). Cyclenerd's build reads the Cloud Billing Catalog API
+(the same SKUs `connectors.gcp` reads with a key) and writes, per machine type and region,
+hourly and monthly prices. Provider "gcp", source "cyclenerd". One file, no pagination.
+
+Shape (the parts we read)::
+
+    compute:
+      instance:
+        a2-highgpu-1g:
+          a100: 1            # the GPU: its key names the model, its value is the count
+          cpu: 12
+          ram: 85
+          cost:
+            us-central1: {hour: 3.673385, hour_spot: ..., month: ..., month_1y: ..., month_3y: ...}
+
+Parsing rules.
+* Only machine types with a known GPU key (`GPU_KEYS`) are read; a key we do not know is a
+  GPU we cannot name or size, so the type is skipped (add it to `GPU_KEYS`). G4 sizes carry
+  fractions of one GPU (``rtx6000: 0.125``); the fraction is the GPU count.
+* ``hour`` -> on_demand, ``hour_spot`` -> spot (absent before 2023: no spot row),
+  ``month_1y`` / ``month_3y`` -> reserved_1y / reserved_3y, divided by `HOURS_PER_MONTH`.
+  Cyclenerd's monthly figures are hour x 730 (checked: ``month / hour`` is exactly 730 for all
+  2,537 region rows of the four recorded files), so 730 turns a committed monthly price back
+  into the committed hourly price.
+* Prices are USD: Cyclenerd reads the catalog in USD and the file has no currency field.
+* ``gpu_name_raw`` is Cyclenerd's GPU key as written (``a100-80gb``); memory per GPU comes from
+  `GPU_KEYS`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import httpx
+import polars as pl
+import yaml
+
+from connectors import http
+from connectors.base import (
+    FetchContext,
+    ParseError,
+    RawResponse,
+    Source,
+    number,
+    offers_frame,
+    optional_number,
+    provenance,
+    require_fields,
+)
+
+PRICING_URL = (
+    "https://raw.githubusercontent.com/Cyclenerd/google-cloud-pricing-cost-calculator/master/pricing.yml"
+)
+HOURS_PER_MONTH = 730.0  # Cyclenerd's month = hour x 730
+
+# Cyclenerd GPU key -> memory per GPU (GB). The keys seen in the four recorded files
+# (2022-2026); a new GPU family appears here only once its key has been seen in a real file.
+GPU_KEYS: dict[str, float] = {
+    "a100": 40.0,
+    "a100-80gb": 80.0,
+    "h100-80gb": 80.0,
+    "h100-80gb-mega": 80.0,
+    "l4": 24.0,
+    "rtx6000": 96.0,
+}
+
+PRICE_KEYS = (
+    ("hour", "on_demand", 1.0),
+    ("hour_spot", "spot", 1.0),
+    ("month_1y", "reserved_1y", HOURS_PER_MONTH),
+    ("month_3y", "reserved_3y", HOURS_PER_MONTH),
+)
+
+# PyYAML's C loader is ~10x faster on the full multi-megabyte file; the pure one is the fallback.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CyclenerdGcpPricing(Source):
+    id = "cyclenerd"
+    name = "Cyclenerd Google Cloud pricing.yml"
+    kind = "aggregator"
+    providers = ("gcp",)
+    url = PRICING_URL
+    docs_url = "https://github.com/Cyclenerd/google-cloud-pricing-cost-calculator"
+    key_env = None
+    description = (
+        "Cyclenerd's public pricing.yml (built from the Cloud Billing Catalog API): GPU machine "
+        "types per region, on-demand, spot and 1y/3y commitments, no key needed."
+    )
+
+    def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
+        yield http.get(client, self.id, PRICING_URL)
+
+    def _load(self, raw: RawResponse) -> dict:
+        data = raw.read()
+        head = data[:200].decode("utf-8", "replace").strip().lower()
+        if head.startswith("<!doctype html") or head.startswith("<html"):
+            raise ParseError(f"{self.id}: {raw.url} returned an HTML page instead of YAML ({len(data)} bytes)")
+        try:
+            document = yaml.load(data, Loader=_Loader)  # noqa: S506 - a safe loader
+        except yaml.YAMLError as exc:
+            raise ParseError(
+                f"{self.id}: {raw.url} is not valid YAML ({exc.__class__.__name__}); "
+                f"it may be truncated ({len(data)} bytes)"
+            ) from exc
+        if not isinstance(document, dict):
+            raise ParseError(
+                f"{self.id}: {raw.url} is not a pricing.yml mapping (top level is "
+                f"{type(document).__name__}); it may be truncated or an error page"
+            )
+        return document
+
+    def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
+        rows: list[dict] = []
+        for raw in responses:
+            document = self._load(raw)
+            require_fields(self.id, document, ("compute",), raw.url)
+            require_fields(self.id, document["compute"] or {}, ("instance",), f"'compute' of {raw.url}")
+            instances = document["compute"]["instance"]
+            if not isinstance(instances, dict):
+                raise ParseError(f"{self.id}: 'compute.instance' is not a mapping in {raw.url}")
+            for instance_type, spec in instances.items():
+                if not isinstance(spec, dict):
+                    continue
+                gpu_keys = [k for k in spec if k in GPU_KEYS]
+                if not gpu_keys:
+                    continue
+                where = f"compute.instance.{instance_type} of {raw.url}"
+                require_fields(self.id, spec, ("cost",), where)
+                gpu_key = gpu_keys[0]
+                gpu_count = number(self.id, spec[gpu_key], gpu_key, where)
+                for region, cost in (spec["cost"] or {}).items():
+                    require_fields(self.id, cost or {}, ("hour",), f"{where}.cost.{region}")
+                    for key, pricing, divisor in PRICE_KEYS:
+                        if cost.get(key) is None:
+                            continue
+                        rows.append(
+                            {
+                                "provider": "gcp",
+                                "region": str(region),
+                                "instance_type": str(instance_type),
+                                "gpu_name_raw": gpu_key,
+                                "gpu_count": gpu_count,
+                                "gpu_memory_gb": GPU_KEYS[gpu_key],
+                                "vcpus": optional_number(spec.get("cpu")),
+                                "ram_gb": optional_number(spec.get("ram")),
+                                "pricing": pricing,
+                                "price": number(self.id, cost[key], key, f"{where}.cost.{region}") / divisor,
+                                "currency": "USD",
+                                "spot_is_estimate": False,
+                                **provenance(raw),
+                            }
+                        )
+        return offers_frame(rows, self.id)

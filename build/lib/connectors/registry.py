@@ -1,0 +1,55 @@
+"""Every source, registered once. A new provider is one module, one fixture and one line here."""
+
+from __future__ import annotations
+
+from connectors.aws import AwsPriceList
+from connectors.azure import AzureRetailPrices
+from connectors.base import Source
+from connectors.cloudrift import CloudriftSource
+from connectors.digitalocean import DigitalOceanSizes
+from connectors.epoch_ai import EpochAIHardware
+from connectors.gcp import GcpBillingCatalog
+from connectors.gcp_pricing_yml import CyclenerdGcpPricing
+from connectors.gpuhunt import GpuhuntCatalogs
+from connectors.lambda_cloud import LambdaCloud
+from connectors.oci import OciSource
+from connectors.runpod import RunpodSource
+from connectors.skypilot import SkyPilotCatalog
+from connectors.vast import VastSource
+from connectors.verda import VerdaCloud
+from connectors.vultr import VultrSource
+
+# One line per source. Keep the list sorted by id within each kind.
+SOURCES: list[Source] = [
+    AwsPriceList(),
+    AzureRetailPrices(),
+    CloudriftSource(),
+    DigitalOceanSizes(),
+    GcpBillingCatalog(),
+    LambdaCloud(),
+    OciSource(),
+    RunpodSource(),
+    VastSource(),
+    VerdaCloud(),
+    VultrSource(),
+    CyclenerdGcpPricing(),
+    GpuhuntCatalogs(),
+    SkyPilotCatalog(),
+    EpochAIHardware(),
+]
+
+
+def all_sources() -> list[Source]:
+    return list(SOURCES)
+
+
+def get_source(source_id: str) -> Source:
+    for source in SOURCES:
+        if source.id == source_id:
+            return source
+    known = ", ".join(s.id for s in SOURCES)
+    raise KeyError(f"unknown source {source_id!r}; known sources: {known}")
+
+
+def price_sources() -> list[Source]:
+    return [s for s in SOURCES if s.kind in ("direct", "aggregator")]

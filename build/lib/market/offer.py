@@ -1,0 +1,74 @@
+"""The offer record: what a parser hands over per source row, and what the warehouse stores.
+
+* `PARSED_OFFER_SCHEMA`: one row per offer as a connector's `parse` returns it. Prices are per
+  *instance* hour in the source's currency; `market.rules.finalize_offers` converts and
+  derives the rest.
+* `OFFER_COLUMNS`: the `offers` table (one row per snapshot date, source, provider, region,
+  instance type and pricing kind: `OFFER_KEY`); `QUARANTINE_COLUMNS` adds the reason.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# Pricing kinds we store. Sources map their own words onto these.
+PRICING_KINDS = (
+    "on_demand",
+    "spot",
+    "low_priority",
+    "reserved_1y",
+    "reserved_3y",
+    "savings_plan_1y",
+    "savings_plan_3y",
+    "marketplace",
+    "interruptible",
+    "community",
+)
+
+# What a parser returns: one row per offer. Prices are per *instance* hour in the original
+# currency; `market.rules.finalize_offers` converts and derives the rest.
+PARSED_OFFER_SCHEMA: dict[str, pl.DataType] = {
+    "provider": pl.String,  # the real cloud, even when the source is an aggregator
+    "region": pl.String,
+    "instance_type": pl.String,
+    "gpu_name_raw": pl.String,  # the GPU name exactly as the source spells it
+    "gpu_count": pl.Float64,  # fractional for shared GPUs (e.g. Azure NVadsA10 v5 1/6)
+    "gpu_memory_gb": pl.Float64,  # per GPU; null when the source does not say
+    "vcpus": pl.Float64,
+    "ram_gb": pl.Float64,
+    "pricing": pl.String,  # one of PRICING_KINDS
+    "price": pl.Float64,  # per instance-hour, in `currency`
+    "currency": pl.String,
+    "spot_is_estimate": pl.Boolean,  # true when spot is derived (e.g. OD x savings %), not quoted
+    "source_url": pl.String,  # the URL of the raw response the row came from
+    "observed_at": pl.Datetime("us", "UTC"),  # when that response was fetched (or recorded)
+    "raw_response_id": pl.String,  # RawResponse.id, to trace every number to its bytes
+}
+
+
+OFFER_KEY = ["snapshot_date", "source", "provider", "region", "instance_type", "pricing"]
+
+OFFER_COLUMNS: dict[str, pl.DataType] = {
+    "snapshot_date": pl.Date,
+    "source": pl.String,
+    "provider": pl.String,
+    "region": pl.String,
+    "instance_type": pl.String,
+    "gpu": pl.String,
+    "gpu_name_raw": pl.String,
+    "gpu_count": pl.Float64,
+    "gpu_memory_gb": pl.Float64,
+    "vcpus": pl.Float64,
+    "ram_gb": pl.Float64,
+    "pricing": pl.String,
+    "price_usd_per_hour": pl.Float64,
+    "price_usd_per_gpu_hour": pl.Float64,
+    "currency": pl.String,
+    "price_original": pl.Float64,
+    "spot_is_estimate": pl.Boolean,
+    "source_url": pl.String,
+    "observed_at": pl.Datetime("us", "UTC"),
+    "raw_response_id": pl.String,
+}
+
+QUARANTINE_COLUMNS: dict[str, pl.DataType] = {**OFFER_COLUMNS, "reason": pl.String}

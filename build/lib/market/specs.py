@@ -1,0 +1,135 @@
+"""The curated spec sheet, the published sparsity figures and the MFU / scaling assumptions.
+
+Three hand-maintained CSV files live in `market/data/`, each row with a source URL:
+
+* ``gpu_specs.csv``: one row per canonical GPU (ids from ``market.gpu_names``). Every
+  ``*_tflops`` / ``int8_tops`` figure is DENSE. NVIDIA and AMD datasheets print tensor
+  figures "with sparsity", which are 2x dense; those go to ``datasheet_sparsity.csv`` and
+  never into the spec sheet (a test pins that no dense figure equals its sparse one).
+  ``fp16_tflops`` is the tensor/matrix FP16 rate (what mixed-precision training uses), not the
+  vector rate; GeForce cards are quoted at the FP32-accumulate rate. ``interconnect_gbs`` is
+  the per-GPU total (both directions) as vendors quote NVLink: 600 for A100, 900 for H100;
+  PCIe x16 is 32 / 64 / 128 GB/s for Gen3 / 4 / 5. ``notes`` starting with ``‡`` mark rows
+  whose figures are uncertain (no public datasheet, recalled or derived values), as in
+  gpu-math.md.
+* ``datasheet_sparsity.csv``: the published "with sparsity" figures, for that test only.
+* ``assumptions.csv``: utilisation (MFU) by GPU class and precision, and scaling efficiency by
+  interconnect and GPU count, with ``*`` wildcards. Loaded into the ``assumptions`` table,
+  where an operator may override a value (``overridden = true`` rows survive reloads).
+
+``EXTERNAL_SPEC_SCHEMA`` is the long form a specs source (``connectors.epoch_ai``) parses to;
+``cross_check`` in that module compares it with the curated sheet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+SPECS_DIR = Path(__file__).resolve().parent / "data"
+GPU_SPECS_CSV = SPECS_DIR / "gpu_specs.csv"
+SPARSITY_CSV = SPECS_DIR / "datasheet_sparsity.csv"
+ASSUMPTIONS_CSV = SPECS_DIR / "assumptions.csv"
+
+# The gpu_specs table (migration 2) without loaded_at, in table order.
+GPU_SPEC_SCHEMA: dict[str, pl.DataType] = {
+    "gpu": pl.String,
+    "vendor": pl.String,
+    "name": pl.String,
+    "architecture": pl.String,
+    "form_factor": pl.String,
+    "memory_gb": pl.Float64,
+    "memory_bandwidth_tbs": pl.Float64,
+    "fp64_tflops": pl.Float64,
+    "fp32_tflops": pl.Float64,
+    "tf32_tflops": pl.Float64,
+    "bf16_tflops": pl.Float64,
+    "fp16_tflops": pl.Float64,
+    "fp8_tflops": pl.Float64,
+    "fp4_tflops": pl.Float64,
+    "int8_tops": pl.Float64,
+    "tdp_w": pl.Float64,
+    "interconnect": pl.String,
+    "interconnect_gbs": pl.Float64,
+    "launch_date": pl.Date,
+    "source_url": pl.String,
+    "notes": pl.String,
+}
+
+# The numeric columns a specs source may report, i.e. what `metric` may name.
+SPEC_METRICS: tuple[str, ...] = tuple(
+    c for c, t in GPU_SPEC_SCHEMA.items() if t == pl.Float64
+)
+
+# A specs source's parsed frame: one row per (chip as the source names it, metric).
+EXTERNAL_SPEC_SCHEMA: dict[str, pl.DataType] = {
+    "name_raw": pl.String,
+    "metric": pl.String,  # a column of gpu_specs, e.g. bf16_tflops (always dense)
+    "value": pl.Float64,  # in the gpu_specs unit: TFLOPS, GB, TB/s, W, GB/s; never inf
+    "source_url": pl.String,
+    "observed_at": pl.Datetime("us", "UTC"),
+    "raw_response_id": pl.String,
+}
+
+ASSUMPTION_SCHEMA: dict[str, pl.DataType] = {
+    "kind": pl.String,
+    "gpu_class": pl.String,
+    "precision": pl.String,
+    "interconnect": pl.String,
+    "min_gpus": pl.Float64,
+    "max_gpus": pl.Float64,
+    "value": pl.Float64,
+    "source_url": pl.String,
+    "note": pl.String,
+    "overridden": pl.Boolean,
+}
+
+SPARSITY_SCHEMA: dict[str, pl.DataType] = {
+    "gpu": pl.String,
+    "metric": pl.String,
+    "sparse_value": pl.Float64,
+    "source_url": pl.String,
+}
+
+
+def _read(path: Path, schema: dict[str, pl.DataType], dates: tuple[str, ...] = ()) -> pl.DataFrame:
+    text_schema = {c: (pl.String if c in dates else t) for c, t in schema.items() if c != "overridden"}
+    frame = pl.read_csv(path, schema=text_schema)
+    for column in dates:
+        frame = frame.with_columns(pl.col(column).str.to_date("%Y-%m-%d", strict=True))
+    return frame
+
+
+def load_curated_specs() -> pl.DataFrame:
+    """The curated spec sheet, one row per canonical GPU, in gpu_specs column order."""
+    frame = _read(GPU_SPECS_CSV, GPU_SPEC_SCHEMA, dates=("launch_date",))
+    duplicated = frame.filter(pl.col("gpu").is_duplicated())["gpu"].unique().to_list()
+    if duplicated:
+        raise ValueError(f"gpu_specs.csv lists {duplicated} more than once")
+    missing = frame.filter(pl.col("source_url").is_null() | (pl.col("source_url") == ""))
+    if missing.height:
+        raise ValueError(f"gpu_specs.csv rows without source_url: {missing['gpu'].to_list()}")
+    return frame.select(list(GPU_SPEC_SCHEMA))
+
+
+def load_datasheet_sparsity() -> pl.DataFrame:
+    """Published "with sparsity" figures (2x dense) for the parts that quote them."""
+    return _read(SPARSITY_CSV, SPARSITY_SCHEMA)
+
+
+def load_assumptions() -> pl.DataFrame:
+    """Default MFU and scaling assumptions, matching the assumptions table (overridden=false)."""
+    frame = _read(ASSUMPTIONS_CSV, ASSUMPTION_SCHEMA)
+    return frame.with_columns(overridden=pl.lit(False)).select(list(ASSUMPTION_SCHEMA))
+
+
+__all__ = [
+    "ASSUMPTION_SCHEMA",
+    "EXTERNAL_SPEC_SCHEMA",
+    "GPU_SPEC_SCHEMA",
+    "SPEC_METRICS",
+    "load_assumptions",
+    "load_curated_specs",
+    "load_datasheet_sparsity",
+]

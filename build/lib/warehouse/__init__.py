@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: schema, writes (one writer), read-only reads and documented views."""

@@ -1,0 +1,208 @@
+"""DuckDB schema: numbered migrations for tables, plus views re-created on every write.
+
+Tables change only through a new entry in MIGRATIONS (never by editing an applied one); the
+`schema_version` table records which have run. Views live in `views.sql` and `views_*.sql` and are replaced on
+every writer connection, so improving a view needs no migration.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import duckdb
+
+MIGRATIONS: list[str] = [
+    # 1: the spine
+    """
+    CREATE TABLE raw_responses (
+        id VARCHAR NOT NULL,            -- RawResponse.id: same request + same bytes, same id
+        snapshot_date DATE NOT NULL,
+        source VARCHAR NOT NULL,
+        method VARCHAR NOT NULL,
+        url VARCHAR NOT NULL,           -- secrets redacted
+        status INTEGER NOT NULL,
+        fetched_at TIMESTAMPTZ NOT NULL,
+        content_type VARCHAR,
+        sha256 VARCHAR NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        body_file VARCHAR NOT NULL,     -- gzip file in the content store beside the database
+        request_body VARCHAR,
+        archived_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (snapshot_date, id)
+    );
+    CREATE TABLE ingest_runs (
+        snapshot_date DATE NOT NULL,
+        source VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,        -- ok | failed | skipped | running
+        stage VARCHAR,                  -- fetch | parse | write, where it stopped
+        mode VARCHAR,                   -- live | replay | record
+        run_id VARCHAR,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        responses INTEGER,
+        offers_written INTEGER,
+        quarantined INTEGER,
+        message VARCHAR,                -- the failure reason, or why it was skipped
+        good_raw_ids VARCHAR[],         -- responses of the latest successful fetch (re-parse input)
+        last_success_at TIMESTAMPTZ,
+        PRIMARY KEY (snapshot_date, source)
+    );
+    CREATE TABLE offers (
+        snapshot_date DATE NOT NULL,
+        source VARCHAR NOT NULL,
+        provider VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        instance_type VARCHAR NOT NULL,
+        gpu VARCHAR,
+        gpu_name_raw VARCHAR,
+        gpu_count DOUBLE,
+        gpu_memory_gb DOUBLE,
+        vcpus DOUBLE,
+        ram_gb DOUBLE,
+        pricing VARCHAR NOT NULL,
+        price_usd_per_hour DOUBLE NOT NULL,
+        price_usd_per_gpu_hour DOUBLE NOT NULL,
+        currency VARCHAR NOT NULL,
+        price_original DOUBLE NOT NULL,
+        spot_is_estimate BOOLEAN NOT NULL,
+        source_url VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ NOT NULL,
+        raw_response_id VARCHAR NOT NULL,
+        PRIMARY KEY (snapshot_date, source, provider, region, instance_type, pricing)
+    );
+    CREATE TABLE quarantined_offers AS SELECT *, ''::VARCHAR AS reason FROM offers LIMIT 0;
+    """,
+    # 2: specs, names, assumptions, and the derived metrics
+    """
+    CREATE TABLE gpu_specs (
+        gpu VARCHAR PRIMARY KEY,        -- canonical id, e.g. H100-SXM-80GB
+        vendor VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,          -- display name
+        architecture VARCHAR,
+        form_factor VARCHAR,            -- SXM | PCIe | NVL | OAM | TPU | ...
+        memory_gb DOUBLE,
+        memory_bandwidth_tbs DOUBLE,
+        fp64_tflops DOUBLE,             -- every *_tflops column is DENSE (no sparsity)
+        fp32_tflops DOUBLE,
+        tf32_tflops DOUBLE,
+        bf16_tflops DOUBLE,
+        fp16_tflops DOUBLE,
+        fp8_tflops DOUBLE,
+        fp4_tflops DOUBLE,
+        int8_tops DOUBLE,
+        tdp_w DOUBLE,
+        interconnect VARCHAR,           -- nvlink | nvswitch | pcie | infinity-fabric | ici | ...
+        interconnect_gbs DOUBLE,        -- per-GPU bandwidth of that link, GB/s
+        launch_date DATE,
+        source_url VARCHAR NOT NULL,
+        notes VARCHAR,
+        loaded_at TIMESTAMPTZ
+    );
+    CREATE TABLE gpu_aliases (
+        alias VARCHAR PRIMARY KEY,      -- normalised name as seen in the wild
+        gpu VARCHAR,                    -- canonical id; NULL = seen but unmapped
+        seen_in VARCHAR,                -- where the alias comes from (source id or 'curated')
+        first_seen DATE,
+        last_seen DATE
+    );
+    CREATE TABLE external_specs (     -- a specs source's figures (e.g. Epoch AI), as published
+        snapshot_date DATE NOT NULL,
+        source VARCHAR NOT NULL,
+        gpu VARCHAR,                    -- canonical id when the name maps
+        name_raw VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,        -- column name in gpu_specs, e.g. bf16_tflops
+        value DOUBLE,
+        source_url VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ,
+        raw_response_id VARCHAR,
+        PRIMARY KEY (snapshot_date, source, name_raw, metric)
+    );
+    CREATE TABLE assumptions (        -- utilisation (MFU) and scaling efficiency, overridable
+        kind VARCHAR NOT NULL,          -- utilisation | scaling
+        gpu_class VARCHAR NOT NULL,     -- datacenter | workstation | consumer | tpu | '*'
+        precision VARCHAR NOT NULL,     -- bf16 | fp8 | ... | '*'
+        interconnect VARCHAR NOT NULL,  -- nvlink | pcie | ... | '*'
+        min_gpus DOUBLE NOT NULL,
+        max_gpus DOUBLE NOT NULL,
+        value DOUBLE NOT NULL,
+        source_url VARCHAR NOT NULL,
+        note VARCHAR,
+        overridden BOOLEAN DEFAULT false,
+        PRIMARY KEY (kind, gpu_class, precision, interconnect, min_gpus)
+    );
+    CREATE TABLE cost_metrics (       -- one row per offer, day and precision
+        snapshot_date DATE NOT NULL,
+        source VARCHAR NOT NULL,
+        provider VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        instance_type VARCHAR NOT NULL,
+        pricing VARCHAR NOT NULL,
+        gpu VARCHAR NOT NULL,
+        gpu_count DOUBLE,
+        precision VARCHAR NOT NULL,
+        price_usd_per_hour DOUBLE,
+        price_usd_per_gpu_hour DOUBLE,
+        dense_tflops DOUBLE,
+        utilisation DOUBLE,
+        scaling_efficiency DOUBLE,
+        effective_tflops DOUBLE,        -- per GPU
+        usd_per_effective_tflop_hour DOUBLE,
+        usd_per_exaflop DOUBLE,         -- dollars per 1e18 useful FLOPs
+        usd_per_gb_hour DOUBLE,         -- per GB of accelerator memory per hour
+        source_url VARCHAR,
+        PRIMARY KEY (snapshot_date, source, provider, region, instance_type, pricing, precision)
+    );
+    CREATE TABLE price_index (
+        snapshot_date DATE NOT NULL,
+        gpu VARCHAR NOT NULL,
+        pricing VARCHAR NOT NULL,
+        offers INTEGER NOT NULL,
+        providers INTEGER NOT NULL,
+        min_usd DOUBLE,
+        p10_usd DOUBLE,
+        median_usd DOUBLE,
+        p90_usd DOUBLE,
+        index_usd DOUBLE,               -- median of per-provider medians; NULL when withheld
+        withheld_reason VARCHAR,
+        PRIMARY KEY (snapshot_date, gpu, pricing)
+    );
+    """,
+]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
+    )
+    row = con.sql("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
+    return int(row[0][0])
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations and re-create the views. Returns the schema version."""
+    version = current_version(con)
+    for number, ddl in enumerate(MIGRATIONS, start=1):
+        if number <= version:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(ddl)
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        version = number
+    for sql_file in view_files():
+        con.execute(sql_file.read_text())
+    return version
+
+
+def view_files() -> list:
+    """views.sql first, then views_*.sql in name order (later files may use earlier views)."""
+    folder = resources.files("warehouse")
+    extra = sorted(
+        (f for f in folder.iterdir() if f.name.startswith("views_") and f.name.endswith(".sql")),
+        key=lambda f: f.name,
+    )
+    return [folder.joinpath("views.sql"), *extra]

@@ -1,0 +1,253 @@
+"""The warehouse on disk: one writer at a time, readers on a published copy.
+
+Files, all beside each other (the directory of ``path``)::
+
+    gpu_prices.duckdb            the working database; only the writer opens it
+    gpu_prices.published.duckdb  the copy readers open read-only (dashboard, `gpu-prices sql`)
+    raw/ab/abcdef....gz          content-addressed archive of every raw response body
+    gpu_prices.lock              serialises writers across processes
+
+DuckDB allows one read-write process *or* many readers, never both. So the writer never
+touches the file readers use: `publish()` checkpoints the working file, copies it and swaps
+the copy in with an atomic rename. A reader holding the old file keeps reading it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import os
+import shutil
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import polars as pl
+
+from connectors.base import RawResponse
+from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
+from warehouse.schema import migrate
+
+# Relative to the folder the command runs in: the project root for `make demo`, any folder for
+# an installed package. Never inside the package itself, which may be read-only.
+DEFAULT_WAREHOUSE = Path("data") / "gpu_prices.duckdb"
+WAREHOUSE_ENV = "GPU_PRICES_WAREHOUSE"
+
+# Tables rebuilt per day from offers (warehouse.derived).
+DERIVED_TABLES = ("cost_metrics", "price_index")
+
+
+def resolve_path(path: str | Path | None = None) -> Path:
+    """--warehouse, else $GPU_PRICES_WAREHOUSE, else data/gpu_prices.duckdb in the current folder."""
+    chosen = path or os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE
+    return Path(chosen).expanduser().resolve()
+
+
+def published_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".published.duckdb")
+
+
+class Warehouse:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = resolve_path(path)
+        self.raw_dir = self.path.parent / "raw"
+        self.lock_path = self.path.with_suffix(".lock")
+        self.published = published_path(self.path)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self) -> Iterator["WarehouseWriter"]:
+        """The only way to write. Blocks until other writers (other processes too) finish."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                con = duckdb.connect(str(self.path))
+                try:
+                    migrate(con)
+                    yield WarehouseWriter(self, con)
+                finally:
+                    con.close()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def publish(self) -> Path:
+        """Copy the working database to the published file readers use, atomically."""
+        with self.writer() as w:
+            w.con.execute("CHECKPOINT")
+        with self.lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                staging = self.published.with_suffix(".staging")
+                shutil.copyfile(self.path, staging)
+                os.replace(staging, self.published)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return self.published
+
+    # -- the raw archive -------------------------------------------------------------------
+
+    def body_file(self, sha256: str) -> Path:
+        return self.raw_dir / sha256[:2] / f"{sha256}.gz"
+
+    def store_body(self, raw: RawResponse) -> Path:
+        """Write the body into the content store once (same bytes, same file)."""
+        target = self.body_file(raw.sha256)
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_suffix(f".{os.getpid()}.tmp")
+        with raw.open() as src, gzip.open(staging, "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(staging, target)
+        return target
+
+    def load_raw(self, row: dict) -> RawResponse:
+        """Rebuild an archived RawResponse (body streamed from the store, not loaded)."""
+        return RawResponse(
+            source=row["source"],
+            method=row["method"],
+            url=row["url"],
+            status=row["status"],
+            headers={"content-type": row["content_type"] or ""},
+            fetched_at=row["fetched_at"],
+            body_path=self.raw_dir / row["body_file"],
+            request_body=row["request_body"].encode() if row["request_body"] else None,
+            _sha256=row["sha256"],
+        )
+
+
+class WarehouseWriter:
+    """Write operations on an open read-write connection (see Warehouse.writer)."""
+
+    def __init__(self, warehouse: Warehouse, con: duckdb.DuckDBPyConnection) -> None:
+        self.warehouse = warehouse
+        self.con = con
+
+    def archive(self, raw: RawResponse, snapshot_date: date) -> str:
+        """Archive one raw response (body to the store, metadata to raw_responses). Idempotent."""
+        stored = self.warehouse.store_body(raw)
+        if raw.body_path is not None and raw.body_path.parent != self.warehouse.raw_dir and raw.body_path.suffix == ".body":
+            raw.body_path.unlink(missing_ok=True)  # a spooled temp file; the store has it now
+            object.__setattr__(raw, "body_path", stored)
+        self.con.execute(
+            """
+            INSERT OR REPLACE INTO raw_responses
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())
+            """,
+            [
+                raw.id,
+                snapshot_date,
+                raw.source,
+                raw.method,
+                raw.url,
+                raw.status,
+                raw.fetched_at,
+                raw.content_type,
+                raw.sha256,
+                raw.size,
+                str(stored.relative_to(self.warehouse.raw_dir)),
+                raw.request_body.decode("utf-8", "replace") if raw.request_body else None,
+            ],
+        )
+        return raw.id
+
+    def raw_responses(self, snapshot_date: date, ids: list[str]) -> list[RawResponse]:
+        """The archived responses with these ids, in the given order."""
+        if not ids:
+            return []
+        rows = self.con.sql(
+            "SELECT * FROM raw_responses WHERE snapshot_date = $d AND list_contains($ids, id)",
+            params={"d": snapshot_date, "ids": ids},
+        ).pl().to_dicts()
+        by_id = {r["id"]: r for r in rows}
+        return [self.warehouse.load_raw(by_id[i]) for i in ids if i in by_id]
+
+    def replace_offers(
+        self, snapshot_date: date, source: str, offers: pl.DataFrame, quarantined: pl.DataFrame
+    ) -> None:
+        """Replace one source's rows for one day, in one transaction. Other rows are untouched."""
+        offers = offers.select(list(OFFER_COLUMNS))
+        quarantined = quarantined.select(list(QUARANTINE_COLUMNS))
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            params = [snapshot_date, source]
+            self.con.execute("DELETE FROM offers WHERE snapshot_date = ? AND source = ?", params)
+            self.con.execute("DELETE FROM quarantined_offers WHERE snapshot_date = ? AND source = ?", params)
+            self.con.register("incoming_offers", offers)
+            self.con.register("incoming_quarantine", quarantined)
+            self.con.execute("INSERT INTO offers BY NAME SELECT * FROM incoming_offers")
+            self.con.execute("INSERT INTO quarantined_offers BY NAME SELECT * FROM incoming_quarantine")
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.unregister("incoming_offers")
+            self.con.unregister("incoming_quarantine")
+
+    def replace_day(self, table: str, snapshot_date: date, frame: pl.DataFrame) -> None:
+        """Replace one day's rows of a derived table (cost_metrics, price_index), in one transaction."""
+        if table not in DERIVED_TABLES:
+            raise ValueError(f"{table!r} is not a derived table ({', '.join(DERIVED_TABLES)})")
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(f"DELETE FROM {table} WHERE snapshot_date = ?", [snapshot_date])
+            self.con.register("incoming_rows", frame)
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.unregister("incoming_rows")
+
+    def record_aliases(self, offers: pl.DataFrame, source: str, snapshot_date: date) -> None:
+        """Remember every GPU name a source used, mapped or not (unmapped ones surface in a view)."""
+        from market.gpu_names import normalise_alias
+
+        seen = offers.select("gpu_name_raw", "gpu").unique().filter(pl.col("gpu_name_raw").is_not_null())
+        rows = {}
+        for name, gpu in seen.iter_rows():
+            rows[normalise_alias(name)] = gpu
+        for alias, gpu in rows.items():
+            self.con.execute(
+                """
+                INSERT INTO gpu_aliases VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (alias) DO UPDATE SET
+                    gpu = coalesce(gpu_aliases.gpu, excluded.gpu),
+                    first_seen = least(coalesce(gpu_aliases.first_seen, excluded.first_seen), excluded.first_seen),
+                    last_seen = greatest(coalesce(gpu_aliases.last_seen, excluded.last_seen), excluded.last_seen)
+                """,
+                [alias, gpu, source, snapshot_date, snapshot_date],
+            )
+
+    def run_state(self, snapshot_date: date, source: str) -> dict | None:
+        rows = self.con.sql(
+            "SELECT * FROM ingest_runs WHERE snapshot_date = $d AND source = $s",
+            params={"d": snapshot_date, "s": source},
+        ).pl().to_dicts()
+        return rows[0] if rows else None
+
+    def record_run(self, snapshot_date: date, source: str, **fields) -> None:
+        """Upsert the (day, source) row of ingest_runs with the given fields."""
+        current = self.run_state(snapshot_date, source) or {
+            "snapshot_date": snapshot_date,
+            "source": source,
+        }
+        current.update(fields)
+        if current.get("status") == "ok":
+            current["last_success_at"] = fields.get("finished_at") or datetime.now(timezone.utc)
+        columns = [
+            "snapshot_date", "source", "status", "stage", "mode", "run_id", "started_at",
+            "finished_at", "responses", "offers_written", "quarantined", "message",
+            "good_raw_ids", "last_success_at",
+        ]
+        self.con.execute(
+            f"INSERT OR REPLACE INTO ingest_runs ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})",
+            [current.get(c) for c in columns],
+        )

@@ -1,0 +1,174 @@
+"""Offers -> comparable numbers, in polars. Pure functions; the assets feed them and store results.
+
+* `build_cost_metrics`: one row per offer and precision: effective TFLOPS (dense peak x
+  utilisation x scaling efficiency), $ per effective TFLOP-hour, $ per 1e18 useful FLOPs and
+  $ per GB of accelerator memory per hour. Formulas live in `costmodel.metrics`.
+* `build_price_index`: per GPU, pricing kind and day. Methodology: docs/price-index.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from costmodel.assumptions import Assumptions
+from costmodel.gpus import PRECISION_COLUMNS, GpuSpec
+from costmodel.metrics import add_cost_metrics
+
+# The price index carries a source's last observation forward this many days, so a day's index
+# sees every source that reported recently, not only those that happened to run that day.
+CARRY_FORWARD_DAYS = 30
+MIN_PROVIDERS = 3
+
+OFFER_ID = ["provider", "region", "instance_type", "pricing"]
+
+
+def build_cost_metrics(
+    offers: pl.DataFrame, specs: pl.DataFrame, assumptions: pl.DataFrame
+) -> pl.DataFrame:
+    """Offers (with canonical `gpu`) x spec sheet x assumptions -> cost metrics, long by precision."""
+    # The same lookups the CLI and dashboard use (costmodel.assumptions), so all agree.
+    assumed = Assumptions(assumptions)
+    spec_objects = {row["gpu"]: GpuSpec.from_row(row) for row in specs.iter_rows(named=True)}
+    spec_cols = ["gpu", "memory_gb", "interconnect", *PRECISION_COLUMNS.values()]
+    joined = offers.filter(pl.col("gpu").is_not_null()).join(specs.select(spec_cols), on="gpu", how="inner")
+    if joined.is_empty():
+        return _empty_metrics()
+    long = (
+        joined.unpivot(
+            index=[c for c in joined.columns if c not in PRECISION_COLUMNS.values()],
+            on=list(PRECISION_COLUMNS.values()),
+            variable_name="precision_column",
+            value_name="dense_tflops",
+        )
+        .filter(pl.col("dense_tflops").is_not_null() & (pl.col("dense_tflops") > 0))
+        .with_columns(
+            precision=pl.col("precision_column").replace_strict(
+                {v: k for k, v in PRECISION_COLUMNS.items()}
+            )
+        )
+    )
+
+    def utilisation_of(row: dict) -> float:
+        spec = spec_objects[row["gpu"]]
+        return assumed.utilisation(spec.klass, row["precision"], spec.interconnect, row["gpu_count"]).value
+
+    def scaling_of(row: dict) -> float:
+        spec = spec_objects[row["gpu"]]
+        count = max(1.0, row["gpu_count"] or 1.0)
+        return assumed.scaling(spec.klass, row["precision"], spec.interconnect, count, spec.fast_interconnect).value
+
+    keys = long.select("gpu", "precision", "gpu_count").unique()
+    factors = keys.with_columns(
+        pl.Series("utilisation", [utilisation_of(r) for r in keys.iter_rows(named=True)], dtype=pl.Float64),
+        pl.Series("scaling_efficiency", [scaling_of(r) for r in keys.iter_rows(named=True)], dtype=pl.Float64),
+    )
+    metrics = (
+        long.join(factors, on=["gpu", "precision", "gpu_count"], how="left", nulls_equal=True)
+        .rename({"memory_gb": "spec_memory_gb"})
+        .with_columns(gpu_memory_gb=pl.coalesce("gpu_memory_gb", "spec_memory_gb"))
+    )
+    metrics = add_cost_metrics(metrics)
+    return metrics.select(list(COST_METRIC_COLUMNS)).sort(
+        ["snapshot_date", "gpu", "precision", "usd_per_effective_tflop_hour"]
+    )
+
+
+COST_METRIC_COLUMNS = {
+    "snapshot_date": pl.Date,
+    "source": pl.String,
+    "provider": pl.String,
+    "region": pl.String,
+    "instance_type": pl.String,
+    "pricing": pl.String,
+    "gpu": pl.String,
+    "gpu_count": pl.Float64,
+    "precision": pl.String,
+    "price_usd_per_hour": pl.Float64,
+    "price_usd_per_gpu_hour": pl.Float64,
+    "dense_tflops": pl.Float64,
+    "utilisation": pl.Float64,
+    "scaling_efficiency": pl.Float64,
+    "effective_tflops": pl.Float64,
+    "usd_per_effective_tflop_hour": pl.Float64,
+    "usd_per_exaflop": pl.Float64,
+    "usd_per_gb_hour": pl.Float64,
+    "source_url": pl.String,
+}
+
+
+def _empty_metrics() -> pl.DataFrame:
+    return pl.DataFrame(schema=COST_METRIC_COLUMNS)
+
+
+def offers_as_of(offers: pl.DataFrame, day: date, source_kinds: dict[str, str]) -> pl.DataFrame:
+    """The market on `day`: each source's latest day on or before it (within the carry-forward
+    window); an offer quoted by a direct source and an aggregator counts once, the direct one."""
+    window = offers.filter(
+        (pl.col("snapshot_date") <= day)
+        & (pl.col("snapshot_date") > day - timedelta(days=CARRY_FORWARD_DAYS))
+    )
+    latest = window.group_by("source").agg(pl.col("snapshot_date").max().alias("latest"))
+    current = window.join(latest, on="source").filter(pl.col("snapshot_date") == pl.col("latest"))
+    rank = pl.col("source").replace_strict(
+        {s: (0 if k == "direct" else 1) for s, k in source_kinds.items()}, default=2, return_dtype=pl.Int8
+    )
+    return (
+        current.with_columns(_rank=rank)
+        .sort(["_rank", "source"])
+        .unique(subset=OFFER_ID, keep="first", maintain_order=True)
+        .drop("_rank", "latest")
+    )
+
+
+PRICE_INDEX_COLUMNS = {
+    "snapshot_date": pl.Date,
+    "gpu": pl.String,
+    "pricing": pl.String,
+    "offers": pl.Int32,
+    "providers": pl.Int32,
+    "min_usd": pl.Float64,
+    "p10_usd": pl.Float64,
+    "median_usd": pl.Float64,
+    "p90_usd": pl.Float64,
+    "index_usd": pl.Float64,
+    "withheld_reason": pl.String,
+}
+
+
+def build_price_index(market: pl.DataFrame, day: date) -> pl.DataFrame:
+    """Per GPU and pricing kind, in USD per GPU-hour; each provider counts once in the index."""
+    priced = market.filter(pl.col("gpu").is_not_null())
+    if priced.is_empty():
+        return pl.DataFrame(schema=PRICE_INDEX_COLUMNS)
+    per_provider = priced.group_by(["gpu", "pricing", "provider"]).agg(
+        provider_median=pl.col("price_usd_per_gpu_hour").median()
+    )
+    index = per_provider.group_by(["gpu", "pricing"]).agg(
+        providers=pl.len().cast(pl.Int32), index_raw=pl.col("provider_median").median()
+    )
+    spread = priced.group_by(["gpu", "pricing"]).agg(
+        offers=pl.len().cast(pl.Int32),
+        min_usd=pl.col("price_usd_per_gpu_hour").min(),
+        p10_usd=pl.col("price_usd_per_gpu_hour").quantile(0.10, interpolation="linear"),
+        median_usd=pl.col("price_usd_per_gpu_hour").median(),
+        p90_usd=pl.col("price_usd_per_gpu_hour").quantile(0.90, interpolation="linear"),
+    )
+    enough = pl.col("providers") >= MIN_PROVIDERS
+    return (
+        spread.join(index, on=["gpu", "pricing"])
+        .with_columns(
+            snapshot_date=pl.lit(day, dtype=pl.Date),
+            index_usd=pl.when(enough).then(pl.col("index_raw")),
+            withheld_reason=pl.when(~enough).then(
+                pl.format(
+                    "only {} provider(s) quote this GPU and pricing kind; the index needs at least "
+                    + str(MIN_PROVIDERS),
+                    pl.col("providers"),
+                )
+            ),
+        )
+        .select(list(PRICE_INDEX_COLUMNS))
+        .sort(["gpu", "pricing"])
+    )

@@ -1,0 +1,61 @@
+-- Documented, stable views: the SQL interface analysts query. Re-created on every write.
+-- Column meanings are in README.md ("SQL").
+
+-- Every source's offers from its most recent day with data.
+CREATE OR REPLACE VIEW latest_offers AS
+SELECT o.*
+FROM offers o
+JOIN (SELECT source, max(snapshot_date) AS snapshot_date FROM offers GROUP BY source) latest
+  USING (source, snapshot_date);
+
+-- Every offer on every day, with the previous observed price of the same offer.
+CREATE OR REPLACE VIEW offers_history AS
+SELECT
+    o.*,
+    lag(o.price_usd_per_hour) OVER offer_days AS previous_price_usd_per_hour,
+    lag(o.snapshot_date) OVER offer_days AS previous_snapshot_date
+FROM offers o
+WINDOW offer_days AS (
+    PARTITION BY o.source, o.provider, o.region, o.instance_type, o.pricing
+    ORDER BY o.snapshot_date
+);
+
+-- The change log: an offer's price went from x to y on date d.
+CREATE OR REPLACE VIEW price_changes AS
+SELECT
+    snapshot_date AS changed_on,
+    previous_snapshot_date,
+    source, provider, region, instance_type, gpu, gpu_count, pricing,
+    previous_price_usd_per_hour AS old_price_usd_per_hour,
+    price_usd_per_hour AS new_price_usd_per_hour,
+    round(100 * (price_usd_per_hour / previous_price_usd_per_hour - 1), 2) AS change_pct
+FROM offers_history
+WHERE previous_price_usd_per_hour IS NOT NULL
+  AND price_usd_per_hour <> previous_price_usd_per_hour;
+
+-- One row per source: how its most recent run went and when it last succeeded.
+CREATE OR REPLACE VIEW ingest_status AS
+WITH ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY source ORDER BY snapshot_date DESC, started_at DESC) AS rn
+    FROM ingest_runs
+), last_ok AS (
+    SELECT source, max(snapshot_date) AS last_ok_snapshot_date, max(last_success_at) AS last_success_at
+    FROM ingest_runs WHERE status = 'ok' GROUP BY source
+)
+SELECT
+    r.source,
+    r.snapshot_date AS last_snapshot_date,
+    r.status AS last_status,
+    r.stage AS last_stage,
+    r.mode AS last_mode,
+    r.message AS last_message,
+    r.responses AS last_responses,
+    r.offers_written AS last_offers_written,
+    r.quarantined AS last_quarantined,
+    r.finished_at AS last_finished_at,
+    ok.last_ok_snapshot_date,
+    ok.last_success_at,
+    (SELECT count(*) FROM latest_offers lo WHERE lo.source = r.source) AS offers_in_latest
+FROM ranked r
+LEFT JOIN last_ok ok USING (source)
+WHERE r.rn = 1;
