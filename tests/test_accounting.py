@@ -24,11 +24,12 @@ from connectors.http import build_client
 from connectors.registry import get_source
 from connectors.snapshot import ReplayTransport
 from market.gpu_names import family_of, variants_of
-from pipelines.assets import accounting_problems, offer_checks
+from pipelines.assets import offer_checks
 from pipelines.ingest import fetch_source, parse_source
 from pipelines.transforms import build_price_index
 from tests.conftest import PROJECT_ROOT, run_cli
 from warehouse import read
+from warehouse.checks import accounting_problems
 from warehouse.store import Warehouse
 
 BUNDLED_DAY = PROJECT_ROOT / "snapshots" / "bundled" / "2026-08-22"
@@ -98,18 +99,20 @@ def test_the_blocking_check_fails_a_day_whose_rows_do_not_add_up(tmp_path):
     assert _ingest(warehouse, BUNDLED_DAY, "azure").status == "ok"
     with warehouse.writer() as w:
         assert accounting_problems(w.con, DAY) == []
-        checks = {c.check_name: c for c in offer_checks(w.con, DAY)}
+        checks = {c.check_name: c for c in offer_checks(w, DAY)}
         assert checks["rows_accounted_for"].passed
         # A row lost after the fact (here: deleted by hand) is caught.
         w.con.execute("DELETE FROM offers WHERE rowid IN (SELECT rowid FROM offers LIMIT 1)")
         problems = accounting_problems(w.con, DAY)
         assert [p["source"] for p in problems] == ["azure"]
-        assert not {c.check_name: c for c in offer_checks(w.con, DAY)}["rows_accounted_for"].passed
+        assert not {c.check_name: c for c in offer_checks(w, DAY)}["rows_accounted_for"].passed
 
 
 def test_the_check_is_declared_blocking():
-    from pipelines.assets import offers
+    from connectors.registry import all_sources
+    from pipelines.assets import build_offers_asset
 
+    offers = build_offers_asset(all_sources())
     spec = next(s for s in offers.check_specs if s.name == "rows_accounted_for")
     assert spec.blocking
 
