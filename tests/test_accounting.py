@@ -26,7 +26,7 @@ from connectors.snapshot import ReplayTransport
 from market.gpu_names import family_of, variants_of
 from pipelines.assets import offer_checks
 from pipelines.ingest import fetch_source, parse_source
-from pipelines.transforms import build_price_index
+from warehouse.transforms import build_price_index
 from tests.conftest import PROJECT_ROOT, run_cli
 from warehouse import read
 from warehouse.checks import accounting_problems
