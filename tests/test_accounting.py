@@ -202,6 +202,10 @@ def test_the_index_counts_a_resellers_offer_for_the_cloud_behind_it():
         {"gpu": "H100-SXM-80GB", "pricing": "on_demand", "provider": "lambda", "underlying_provider": None, "price_usd_per_gpu_hour": 3.0},
         {"gpu": "H100-SXM-80GB", "pricing": "on_demand", "provider": "shadeform", "underlying_provider": "lambda", "price_usd_per_gpu_hour": 3.2},
         {"gpu": "H100-SXM-80GB", "pricing": "on_demand", "provider": "shadeform", "underlying_provider": "crusoe", "price_usd_per_gpu_hour": 2.9},
+        {"gpu": "H100-SXM-80GB", "pricing": "on_demand", "provider": "shadeform", "underlying_provider": "massedcompute", "price_usd_per_gpu_hour": 2.7},
     ]
     index = build_price_index(pl.DataFrame(rows), DAY)
-    assert index["providers"].to_list() == [2] and index["offers"].to_list() == [3]
+    # lambda (its own list and Shadeform's resale), crusoe and massedcompute: three clouds, not
+    # "lambda and shadeform"; and with three, the index is published.
+    assert index["providers"].to_list() == [3] and index["offers"].to_list() == [4]
+    assert index["index_usd"].to_list() == [pytest.approx(2.9)]  # median of 3.1, 2.9, 2.7
