@@ -156,12 +156,14 @@ def _print_summary(warehouse: Warehouse) -> None:
         table.add_row(row[0], str(row[1]), f"[{colour}]{row[2]}[/{colour}]", str(row[3] or 0), (row[4] or "")[:70])
     _print_wide(table, 160)
     totals = read.query(
-        "SELECT count(*) AS offers, count(DISTINCT provider) AS providers, count(DISTINCT gpu) AS gpus, "
+        "SELECT count(*) AS offers, count(DISTINCT provider) AS providers, "
+        "count(DISTINCT coalesce(underlying_provider, provider)) AS clouds, count(DISTINCT gpu) AS gpus, "
         "round(100.0 * count(gpu) / count(*), 1) AS mapped_pct FROM latest_offers",
         path=warehouse.path,
     ).row(0, named=True)
     console.print(
-        f"[bold]latest_offers:[/bold] {totals['offers']:,} offers from {totals['providers']} providers, "
+        f"[bold]latest_offers:[/bold] {totals['offers']:,} offers from {totals['providers']} providers "
+        f"({totals['clouds']} clouds counting those behind resellers), "
         f"{totals['gpus']} GPU models ({totals['mapped_pct']}% of offers mapped to a canonical GPU). "
         f"Warehouse: {warehouse.published}"
     )

@@ -9,12 +9,17 @@ emit the long form ``market.specs.EXTERNAL_SPEC_SCHEMA``: one row per chip and m
 
 Rules (each a test in tests/test_specs.py):
 
-* Columns are found by header name; Epoch renames and reorders them between exports, so a
-  missing one is a ParseError naming it.
-* ``inf`` / ``nan`` and empty cells become null, never a number.
-* A converted value outside the plausible range of its unit (e.g. a bandwidth that reads as
-  3e-9 TB/s because GB/s were entered in a byte/s column) is a ParseError naming the chip,
-  column and value: a figure is never stored silently wrong.
+* Columns are found by header name, case and spacing ignored. Epoch renames, adds and
+  reorders columns between exports; the renames we know are read through ``HEADER_ALIASES``
+  (one table). A metric column an export does not have (FP8 and FP4 arrived in 2025) is
+  reported in ``SpecParseReport.missing_columns`` and its figures are simply absent: one
+  missing column never rejects the file. A file with no chip-name column, or with none of
+  the metric columns, is an unknown schema: a ParseError naming the missing columns.
+* ``inf`` / ``Infinity`` / ``nan`` and empty cells are "no figure", never a number.
+* A bad cell drops that one figure, with its reason, into ``SpecParseReport.dropped``: text
+  where a number belongs, or a converted value outside the plausible range of its unit (a
+  bandwidth that reads as 3e-9 TB/s because GB/s were typed into a byte/s column). The rest
+  of the row and of the file still load, and no figure is ever stored silently wrong.
 * "FP16 (half precision)" is Epoch's *vector* FP16 rate (H100: 134 TFLOPS), not the tensor
   rate our fp16_tflops holds, so it is not loaded. "Tensor-FP16/BF16" is loaded as
   bf16_tflops. Any column whose header mentions sparsity is ignored: sparse figures are
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import ClassVar, Iterator
 
 import httpx
@@ -39,15 +45,15 @@ from connectors.base import (
     RawResponse,
     Source,
     provenance,
-    require_columns,
 )
 from market.gpu_names import canonical_gpu
 from connectors.http import get
-from market.specs import EXTERNAL_SPEC_SCHEMA, GPU_SPEC_SCHEMA
+from market.specs import EXTERNAL_SPEC_SCHEMA, GPU_SPEC_SCHEMA, SpecParseReport, spec_drops_frame
 
 NAME_COLUMN = "Hardware name"
 
-# Epoch header -> (gpu_specs metric, divisor to our unit, plausible range in our unit).
+# Epoch header (today's spelling) -> (gpu_specs metric, divisor to our unit, plausible range in
+# our unit).
 COLUMNS: dict[str, tuple[str, float, tuple[float, float]]] = {
     "Tensor-FP16/BF16 performance (FLOP/s)": ("bf16_tflops", 1e12, (0.001, 100_000)),
     "FP8 performance (FLOP/s)": ("fp8_tflops", 1e12, (0.001, 100_000)),
@@ -62,6 +68,27 @@ COLUMNS: dict[str, tuple[str, float, tuple[float, float]]] = {
     "TDP (W)": ("tdp_w", 1.0, (1, 5_000)),
 }
 
+# Today's header -> the older spellings of the same column, in the same unit. Case and
+# spacing are ignored anyway ("Memory Bandwidth (Byte/s)" needs no entry).
+# * "Memory size per board (Byte)": the name until late 2025; real exports with it are in
+#   tests/fixtures/epoch_ai (2025-06 and 2025-11, see PROVENANCE.md there).
+# * The rest are the 2022-2023 headers of the first "ML hardware" sheet, as read by public
+#   analysis scripts (no stored copy of that export was found; the aliases are kept so such a
+#   file loads instead of failing, and are covered by a derived test).
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    NAME_COLUMN: ("Name of the hardware",),
+    "Memory (bytes)": ("Memory size per board (Byte)",),
+    "Tensor-FP16/BF16 performance (FLOP/s)": ("FP16 Tensor Performance (FLOP/s)",),
+    "TF32 (TensorFloat-32) performance (FLOP/s)": ("FP/TF32 Tensor Performance (FLOP/s)",),
+    "FP8 performance (FLOP/s)": ("FP8 Tensor Performance (FLOP/s)",),
+    "INT8 performance (OP/s)": ("INT8 Tensor Performance (OP/s)",),
+    "FP32 (single precision) performance (FLOP/s)": ("FP32 Performance (FLOP/s)",),
+    "FP64 (double precision) performance (FLOP/s)": ("FP64 Performance (FLOP/s)",),
+}
+
+# gpu_specs column suffix -> its unit, for messages.
+_UNIT_LABELS = {"tflops": "TFLOPS", "tops": "TOPS", "gb": "GB", "tbs": "TB/s", "gbs": "GB/s", "w": "W"}
+
 _UNIT_HINTS = {
     1e12: "FLOP/s or byte/s (a value in TFLOPS or TB/s here would be 1e12 too small)",
     1e9: "bytes or byte/s (a value in GB or GB/s here would be 1e9 too small)",
@@ -69,6 +96,34 @@ _UNIT_HINTS = {
 }
 
 assert all(metric in GPU_SPEC_SCHEMA for metric, _, _ in COLUMNS.values())
+assert all(metric.rsplit("_", 1)[-1] in _UNIT_LABELS for metric, _, _ in COLUMNS.values())
+assert set(HEADER_ALIASES) <= {NAME_COLUMN, *COLUMNS}
+# A sparse figure must never be read as a dense one, whatever the spelling.
+assert not any("spars" in h.lower() for h in [*COLUMNS, *(a for v in HEADER_ALIASES.values() for a in v)])
+
+
+def _header_key(header: str) -> str:
+    return re.sub(r"\s+", " ", header).strip().casefold()
+
+
+def resolve_headers(headers: list[str]) -> tuple[dict[str, str], list[str]]:
+    """(today's header -> the header this file uses, today's headers the file lacks).
+
+    Today's spelling wins over an alias when a file has both.
+    """
+    by_key: dict[str, str] = {}
+    for header in headers:
+        by_key.setdefault(_header_key(header), header)
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for wanted in (NAME_COLUMN, *COLUMNS):
+        for spelling in (wanted, *HEADER_ALIASES.get(wanted, ())):
+            if _header_key(spelling) in by_key:
+                found[wanted] = by_key[_header_key(spelling)]
+                break
+        else:
+            missing.append(wanted)
+    return found, missing
 
 
 class EpochAIHardware(Source):
@@ -89,34 +144,63 @@ class EpochAIHardware(Source):
         yield get(client, self.id, self.url)
 
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
+        return self.parse_with_report(responses)[0]
+
+    def parse_with_report(self, responses: list[RawResponse]) -> tuple[pl.DataFrame, SpecParseReport]:
+        """The figures, and what was left out and why (dropped cells, absent columns, bad files).
+
+        A file that cannot be read at all fails alone; only when no file can be read is the
+        first file's ParseError raised.
+        """
         rows: list[dict] = []
+        drops: list[dict] = []
+        missing: list[str] = []
+        failed: list[str] = []
+        errors: list[ParseError] = []
         for raw in responses:
-            rows.extend(parse_hardware_csv(raw, self.id))
+            try:
+                parsed, dropped, absent = parse_hardware_csv(raw, self.id)
+            except ParseError as exc:
+                errors.append(exc)
+                failed.append(str(exc))
+                continue
+            rows.extend(parsed)
+            drops.extend(dropped)
+            missing.extend(c for c in absent if c not in missing)
+        if errors and len(errors) == len(responses):
+            raise errors[0]
+        report = SpecParseReport(
+            dropped=spec_drops_frame(drops), missing_columns=tuple(missing), failed_files=tuple(failed)
+        )
         if not rows:
-            return pl.DataFrame(schema=EXTERNAL_SPEC_SCHEMA)
+            return pl.DataFrame(schema=EXTERNAL_SPEC_SCHEMA), report
         frame = pl.DataFrame(rows, schema=EXTERNAL_SPEC_SCHEMA)
         # Epoch has no duplicate names today; if an export repeats one, the first row wins
         # rather than two values competing for one key.
-        return frame.unique(subset=["name_raw", "metric"], keep="first", maintain_order=True)
+        return frame.unique(subset=["name_raw", "metric"], keep="first", maintain_order=True), report
 
 
-def _number(text: str | None, where: str) -> float | None:
+def _number(text: str | None) -> tuple[float | None, str | None]:
+    """(value, None), (None, None) for "no figure", or (None, reason) for a bad cell."""
     if text is None:
-        return None
+        return None, None
     text = text.strip()
     if not text:
-        return None
+        return None, None
     try:
         value = float(text.replace(",", ""))
-    except ValueError as exc:
-        raise ParseError(f"{where}: {text!r} is not a number") from exc
+    except ValueError:
+        return None, f"{text!r} is not a number"
     if math.isnan(value) or math.isinf(value):
-        return None
-    return value
+        return None, None
+    return value, None
 
 
-def parse_hardware_csv(raw: RawResponse, source_id: str = "epoch_ai") -> list[dict]:
-    """Row dicts in EXTERNAL_SPEC_SCHEMA from one Epoch ml_hardware.csv response."""
+def parse_hardware_csv(raw: RawResponse, source_id: str = "epoch_ai") -> tuple[list[dict], list[dict], list[str]]:
+    """(figures in EXTERNAL_SPEC_SCHEMA, dropped cells with reasons, absent metric columns).
+
+    Raises ParseError only when the file as a whole is unreadable or of an unknown schema.
+    """
     body = raw.read()
     if not body.strip():
         raise ParseError(f"{source_id}: {raw.url} returned an empty body")
@@ -129,30 +213,45 @@ def parse_hardware_csv(raw: RawResponse, source_id: str = "epoch_ai") -> list[di
         table = pl.read_csv(io.BytesIO(body), infer_schema=False, encoding="utf8-lossy")
     except Exception as exc:  # polars raises several types for malformed CSV
         raise ParseError(f"{source_id}: {raw.url} is not a readable CSV: {exc}") from exc
-    columns = [c.strip() for c in table.columns]
-    table.columns = columns
-    require_columns(source_id, columns, (NAME_COLUMN, *COLUMNS), raw.url)
-    # Sparsity columns are deliberately not in COLUMNS; nothing else to do with them.
+    found, missing = resolve_headers(table.columns)
+    metrics_found = [c for c in COLUMNS if c in found]
+    if NAME_COLUMN not in found or not metrics_found:
+        raise ParseError(
+            f"{source_id}: unknown schema in {raw.url}: column(s) "
+            f"{', '.join(repr(m) for m in missing)} missing (found: {', '.join(table.columns)}); "
+            f"if Epoch renamed them, add the new spelling to HEADER_ALIASES in connectors/epoch_ai.py"
+        )
     prov = provenance(raw)
     rows: list[dict] = []
-    for record in table.select(NAME_COLUMN, *COLUMNS).iter_rows(named=True):
+    dropped: list[dict] = []
+    selected = table.select(pl.col(found[c]).alias(c) for c in (NAME_COLUMN, *metrics_found))
+    for record in selected.iter_rows(named=True):
         name = (record[NAME_COLUMN] or "").strip()
         if not name:
             continue
-        for header, (metric, divisor, (low, high)) in COLUMNS.items():
-            where = f"{source_id}: {name!r} column {header!r}"
-            value = _number(record[header], where)
-            if value is None:
-                continue
-            converted = value / divisor
-            if not low <= converted <= high:
-                raise ParseError(
-                    f"{where}: {record[header]} gives {converted:g} {metric.rsplit('_', 1)[-1]}, "
-                    f"outside the plausible {low:g}..{high:g}; the column is expected in "
+        for header in metrics_found:
+            metric, divisor, (low, high) = COLUMNS[header]
+            value, reason = _number(record[header])
+            if value is not None:
+                converted = value / divisor
+                if low <= converted <= high:
+                    rows.append({"name_raw": name, "metric": metric, "value": converted, **prov})
+                    continue
+                reason = (
+                    f"{record[header]} gives {converted:g} {_UNIT_LABELS[metric.rsplit('_', 1)[-1]]}, outside the "
+                    f"plausible {low:g}..{high:g}; the column is expected in "
                     f"{_UNIT_HINTS.get(divisor, 'base units')}: the source may have changed units"
                 )
-            rows.append({"name_raw": name, "metric": metric, "value": converted, **prov})
-    return rows
+            if reason is not None:
+                dropped.append({
+                    "name_raw": name,
+                    "column": found[header],
+                    "metric": metric,
+                    "raw_value": record[header],
+                    "reason": reason,
+                    "raw_response_id": prov["raw_response_id"],
+                })
+    return rows, dropped, [c for c in missing if c != NAME_COLUMN]
 
 
 def cross_check(

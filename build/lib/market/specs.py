@@ -13,16 +13,20 @@ Three hand-maintained CSV files live in `market/data/`, each row with a source U
   whose figures are uncertain (no public datasheet, recalled or derived values), as in
   gpu-math.md.
 * ``datasheet_sparsity.csv``: the published "with sparsity" figures, for that test only.
+  2:4 sparsity doubles a figure; where a vendor's sparse figure is not 2x dense (AWS Neuron
+  cores, Blackwell Ultra FP4) the row's ``note`` says why.
 * ``assumptions.csv``: utilisation (MFU) by GPU class and precision, and scaling efficiency by
   interconnect and GPU count, with ``*`` wildcards. Loaded into the ``assumptions`` table,
   where an operator may override a value (``overridden = true`` rows survive reloads).
 
 ``EXTERNAL_SPEC_SCHEMA`` is the long form a specs source (``connectors.epoch_ai``) parses to;
-``cross_check`` in that module compares it with the curated sheet.
+``cross_check`` in that module compares it with the curated sheet. ``SpecParseReport`` is what
+such a parse left out and why (one bad cell drops one figure, not the file).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -72,6 +76,46 @@ EXTERNAL_SPEC_SCHEMA: dict[str, pl.DataType] = {
     "raw_response_id": pl.String,
 }
 
+# A figure a specs source published but we did not load, and why (one row per cell).
+SPEC_DROP_SCHEMA: dict[str, pl.DataType] = {
+    "name_raw": pl.String,
+    "column": pl.String,  # the header as the file spells it
+    "metric": pl.String,  # the gpu_specs column it would have filled
+    "raw_value": pl.String,
+    "reason": pl.String,
+    "raw_response_id": pl.String,
+}
+
+
+def spec_drops_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=SPEC_DROP_SCHEMA) if rows else pl.DataFrame(schema=SPEC_DROP_SCHEMA)
+
+
+@dataclass(frozen=True)
+class SpecParseReport:
+    """What a specs parse left out: dropped cells, metric columns absent, files unreadable."""
+
+    dropped: pl.DataFrame = field(default_factory=lambda: spec_drops_frame([]))
+    missing_columns: tuple[str, ...] = ()
+    failed_files: tuple[str, ...] = ()
+
+    def summary(self, examples: int = 3) -> str:
+        """One line for ingest_runs.message; empty when nothing was left out."""
+        parts: list[str] = []
+        if self.dropped.height:
+            shown = [
+                f"{r['name_raw']!r} {r['column']!r}: {r['reason']}"
+                for r in self.dropped.head(examples).iter_rows(named=True)
+            ]
+            more = f" (+{self.dropped.height - examples} more)" if self.dropped.height > examples else ""
+            parts.append(f"{self.dropped.height} figure(s) dropped: " + "; ".join(shown) + more)
+        if self.missing_columns:
+            parts.append("column(s) not in this export: " + ", ".join(self.missing_columns))
+        if self.failed_files:
+            parts.append(f"{len(self.failed_files)} file(s) unreadable: " + "; ".join(self.failed_files))
+        return "; ".join(parts)
+
+
 ASSUMPTION_SCHEMA: dict[str, pl.DataType] = {
     "kind": pl.String,
     "gpu_class": pl.String,
@@ -90,6 +134,7 @@ SPARSITY_SCHEMA: dict[str, pl.DataType] = {
     "metric": pl.String,
     "sparse_value": pl.Float64,
     "source_url": pl.String,
+    "note": pl.String,  # why the sparse:dense ratio is not 2, where it is not
 }
 
 
@@ -128,8 +173,12 @@ __all__ = [
     "ASSUMPTION_SCHEMA",
     "EXTERNAL_SPEC_SCHEMA",
     "GPU_SPEC_SCHEMA",
+    "SPARSITY_SCHEMA",
+    "SPEC_DROP_SCHEMA",
     "SPEC_METRICS",
+    "SpecParseReport",
     "load_assumptions",
     "load_curated_specs",
     "load_datasheet_sparsity",
+    "spec_drops_frame",
 ]
