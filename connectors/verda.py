@@ -52,7 +52,6 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
-    number,
     offers_frame,
     optional_number,
     provenance,

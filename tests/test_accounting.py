@@ -16,7 +16,6 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
