@@ -1,1 +1,0 @@
-"""The `gpu-prices` command line: ingest, backfill, sql, sources, assumptions, estimate, dashboard."""

@@ -1,1 +1,0 @@
-"""The DuckDB warehouse: schema, writes (one writer), read-only reads and documented views."""
