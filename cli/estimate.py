@@ -1,12 +1,16 @@
-"""`gpu-prices estimate train|infer`: run cost on the published warehouse's offers.
+"""`gpu-prices estimate train|serve`: plans a team could book, on the published warehouse's offers.
 
-The arithmetic lives in `costmodel`; this module only reads the warehouse (read-only, through
+The arithmetic lives in `costmodel`; this module reads the warehouse (read-only, through
 `warehouse.read.query`), resolves the GPU name, and prints. Prices are the offers of the
-as-of day: for each source, its latest snapshot on or before that day. The output always says
-which day the prices are from and where the utilisation assumptions came from.
+as-of day: each source's latest snapshot on or before it, the same offer once (a provider's
+direct quote beats an aggregator's copy; `costmodel.offers.one_quote_per_offer`), with each
+instance type's intra-node link and inter-node fabric from the providers' instance tables.
 
-Works standalone (`python -m cli.estimate train ...`) and as a subgroup of the
-main CLI (`gpu-prices estimate ...`, attached in cli/main.py).
+The cost model's errors carry a reason and values; `advice_for` words them in this command
+line's terms (flags), as the dashboard words them in its own.
+
+Works standalone (`python -m cli.estimate train ...`) and as a subgroup of the main CLI
+(`gpu-prices estimate ...`, attached in cli/main.py). `infer` is kept as an alias of `serve`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from difflib import get_close_matches
@@ -23,11 +28,13 @@ import click
 import duckdb
 import polars as pl
 
-from costmodel import inference as inf
-from costmodel import training as tr
+from costmodel import inference as serving
+from costmodel import training
 from costmodel.assumptions import Assumptions
+from costmodel.calibration import MLPERF_LLAMA2_70B_SERVER, benchmark_shape, mlperf_workload
 from costmodel.errors import EstimateError
 from costmodel.gpus import TRAINING_PRECISIONS, GpuSpec
+from costmodel.offers import bookable_offers, one_quote_per_offer, with_node_facts
 from costmodel.presets import PRESETS, get_preset
 from warehouse.read import WarehouseMissing, query
 
@@ -36,6 +43,7 @@ PRICING_CHOICES = (
     "savings_plan_3y", "marketplace", "interruptible", "community", "any",
 )
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
+STALE_DAYS = 30
 
 
 class Quantity(click.ParamType):
@@ -58,6 +66,69 @@ class Quantity(click.ParamType):
 
 COUNT = Quantity()
 
+# -- the cost model's reasons, worded for this command line -------------------------------------
+
+FIELD_FLAGS = {
+    "params": "--params", "active_params": "--active-params", "tokens": "--tokens", "flops_factor": "--flops-factor",
+    "mfu": "--mfu", "gpus": "--gpus", "deadline_days": "--deadline-days", "spot_allowance": "--spot-allowance",
+    "quoted price": "--price-per-gpu-hour", "average requests/s": "--avg-rps", "peak requests/s": "--peak-rps",
+    "prompt/output tokens": "--prompt-tokens / --output-tokens", "context_length": "--context",
+    "kv_bytes": "--kv-bytes", "compute_efficiency": "--compute-efficiency",
+    "memory_efficiency": "--memory-efficiency", "max_batch": "--max-batch",
+    "max_ms_per_output_token": "--latency-ms-per-token", "max_seconds_to_first_token": "--max-first-token-seconds",
+    "n_layers": "--layers", "n_kv_heads": "--kv-heads", "head_dim": "--head-dim",
+}
+
+
+def _min_gpus_advice(v: dict) -> str:
+    return f"use --gpus {v.get('min_gpus_whole_nodes', v.get('min_gpus')):,} or more, or a GPU with more memory"
+
+
+def _deadline_advice(v: dict) -> str:
+    return (f"use --deadline-days {math.ceil(v.get('best_days', 0) * 10) / 10:g} or more, fewer --tokens, "
+            "a faster --gpu, or --precision fp8 where the GPU has it")
+
+
+def _precision_advice(v: dict) -> str:
+    return f"use --precision {v['available'][0]}" if v.get("available") else "pick another --gpu"
+
+
+def _field_advice(v: dict) -> str:
+    return f"check {FIELD_FLAGS.get(v.get('field'), v.get('field'))}"
+
+
+def _presets_advice(v: dict) -> str:
+    return f"known presets: {', '.join(v.get('known', []))}"
+
+
+ADVICE = {
+    "too_few_gpus_for_memory": _min_gpus_advice,
+    "deadline_unreachable": _deadline_advice,
+    "precision_unavailable": _precision_advice,
+    "invalid_input": _field_advice,
+    "unknown_preset": _presets_advice,
+    "model_too_large": "pick a --gpu with more memory",
+    "model_does_not_fit": "use --weight-precision fp8 or int4, a shorter --context, or a GPU with more memory",
+    "latency_unreachable": "relax --latency-ms-per-token / --max-first-token-seconds, or pick a faster --gpu",
+    "fleet_too_large": "lower --avg-rps / --peak-rps",
+    "no_assumption": "pass --mfu (training) or --compute-efficiency (serving) with your own figure",
+    "missing_shape": "pick a --preset or pass --layers, --kv-heads and --head-dim",
+    "needs_fabric": "multi-node plans need an instance with a known inter-node fabric: use --gpus for one node, "
+                    "a longer --deadline-days, or another --gpu",
+    "fractional_gpu": "a share of a GPU cannot join a cluster",
+}
+
+
+def advice_for(exc: EstimateError) -> str:
+    """What to change on this command line, from the error's reason and values."""
+    advice = ADVICE.get(exc.reason, "")
+    return advice(exc.values) if callable(advice) else advice
+
+
+def usage_error(exc: EstimateError) -> click.UsageError:
+    hint = advice_for(exc)
+    return click.UsageError(f"{exc}" + (f"; {hint}" if hint else ""))
+
 
 # -- warehouse access ----------------------------------------------------------------------------
 
@@ -79,22 +150,29 @@ def load_specs(warehouse: str | None) -> dict[str, GpuSpec]:
 
 
 def load_assumptions(warehouse: str | None) -> tuple[Assumptions, str]:
-    """The assumptions table, or the documented fallbacks if it is missing or empty."""
+    """The warehouse's assumption table, or the packaged defaults if it is missing, empty or old."""
     try:
         frame = query("SELECT * FROM assumptions", None, warehouse)
-    except duckdb.CatalogException:
+    except duckdb.Error:
         frame = None
     table = Assumptions(frame)
-    if table.empty:
-        return table, "assumptions table empty: documented fallback constants in costmodel.assumptions"
-    return table, f"assumptions table ({len(frame)} rows)"
+    if table.from_package:
+        return table, "packaged assumption table (market/data/assumptions.csv); the warehouse has none"
+    return table, f"assumptions table ({len(table.rows)} rows in the warehouse)"
+
+
+def source_kinds() -> dict[str, str]:
+    from connectors.registry import all_sources
+
+    return {s.id: s.kind for s in all_sources()}
 
 
 def load_offers(warehouse: str | None, as_of: date | None, gpu: str | None = None) -> pl.DataFrame:
-    """Offers of the as-of day: each source's latest snapshot on or before it."""
+    """Offers of the as-of day: each source's latest snapshot on or before it, each offer once,
+    with node facts."""
     cutoff = "WHERE snapshot_date <= $as_of" if as_of else ""
     params: dict = {"as_of": as_of} if as_of else {}
-    gpu_filter = ""
+    gpu_filter = "WHERE o.gpu IS NOT NULL"
     if gpu:
         gpu_filter = "WHERE o.gpu = $gpu"
         params["gpu"] = gpu
@@ -103,23 +181,23 @@ def load_offers(warehouse: str | None, as_of: date | None, gpu: str | None = Non
             SELECT source, max(snapshot_date) AS snapshot_date FROM offers {cutoff} GROUP BY source
         )
         SELECT o.source, o.provider, o.region, o.instance_type, o.pricing, o.gpu, o.gpu_count,
-               o.price_usd_per_gpu_hour, o.source_url, o.snapshot_date, o.observed_at
+               o.price_usd_per_hour, o.price_usd_per_gpu_hour, o.source_url, o.snapshot_date, o.observed_at
         FROM offers o JOIN latest USING (source, snapshot_date)
         {gpu_filter}
     """
-    return _read(sql, params or None, warehouse)
+    frame = _read(sql, params or None, warehouse)
+    return with_node_facts(one_quote_per_offer(frame, source_kinds()))
 
 
 def resolve_gpu(name: str, specs: dict[str, GpuSpec]) -> str:
     """Any alias -> the canonical id that has a spec sheet, else a UsageError with suggestions."""
     from market.gpu_names import canonical_gpu
 
-    candidates = []
+    candidates = [name.strip()]
     try:
-        candidates.append(canonical_gpu(name))
+        candidates.insert(0, canonical_gpu(name))
     except Exception:  # an alias table under construction must not crash the CLI
         pass
-    candidates.append(name.strip())
     by_lower = {k.lower(): k for k in specs}
     for candidate in candidates:
         if candidate and candidate in specs:
@@ -132,57 +210,60 @@ def resolve_gpu(name: str, specs: dict[str, GpuSpec]) -> str:
     raise click.UsageError(f"unknown GPU {name!r}: {hint}GPUs with a spec sheet: {known}")
 
 
-# -- output --------------------------------------------------------------------------------------
+# -- output helpers ------------------------------------------------------------------------------
 
 def _jsonable(value):
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
     return value
-
-
-def _records(frame: pl.DataFrame) -> list[dict]:
-    return [{k: _jsonable(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
-
-
-STALE_DAYS = 30
 
 
 def _dates(frame: pl.DataFrame | None) -> tuple[date | None, date | None]:
     if frame is None or frame.is_empty() or "snapshot_date" not in frame.columns:
         return None, None
-    return frame["snapshot_date"].min(), frame["snapshot_date"].max()
+    days = frame["snapshot_date"].drop_nulls()
+    return (days.min(), days.max()) if len(days) else (None, None)
 
 
-def _as_of_text(frame: pl.DataFrame | None) -> str | None:
+def as_of_text(frame: pl.DataFrame | None) -> str | None:
     lo, hi = _dates(frame)
     if hi is None:
         return None
     return hi.isoformat() if lo == hi else f"{hi.isoformat()} (sources from {lo.isoformat()} to {hi.isoformat()})"
 
 
-def _price_fields(frame: pl.DataFrame | None, quoted: float | None) -> dict:
-    """JSON fields saying which day the prices are from."""
+def price_fields(frame: pl.DataFrame | None, quoted: float | None) -> dict:
     if quoted is not None:
         return {"prices_as_of": None, "prices_oldest_snapshot": None, "quoted_usd_per_gpu_hour": quoted}
     lo, hi = _dates(frame)
     return {"prices_as_of": hi.isoformat() if hi else None, "prices_oldest_snapshot": lo.isoformat() if lo else None}
 
 
-def _stale_note(frame: pl.DataFrame | None) -> list[str]:
+def stale_note(frame: pl.DataFrame | None) -> list[str]:
     lo, hi = _dates(frame)
     if lo is None or (hi - lo).days <= STALE_DAYS:
         return []
     old = frame.filter(pl.col("snapshot_date") < hi - timedelta(days=STALE_DAYS))
-    sources = ", ".join(sorted(set(old["source"]))) if "source" in old.columns else "some sources"
-    return [
-        f"{old.height} offer(s) are from snapshots more than {STALE_DAYS} days older than {hi} "
-        f"({sources}): that is each source's latest data on or before the as-of day"
-    ]
+    sources = ", ".join(sorted(set(old["source"].drop_nulls()))) if "source" in old.columns else "some sources"
+    return [f"{old.height} offer(s) are from snapshots more than {STALE_DAYS} days older than {hi} ({sources}): "
+            "each source's latest data on or before the as-of day"]
 
 
-def _money(x) -> str:
+def left_out_summary(left_out: list) -> dict:
+    counts = Counter(item.reason for item in left_out)
+    examples = {}
+    for item in left_out:
+        examples.setdefault(item.reason, f"{item.offer}: {item.message}")
+    return {"count": len(left_out), "by_reason": dict(counts), "examples": examples}
+
+
+def money(x) -> str:
     if x is None:
         return "-"
     if abs(x) >= 1e6:
@@ -192,58 +273,67 @@ def _money(x) -> str:
     return f"${x:,.4g}" if abs(x) < 1 else f"${x:,.2f}"
 
 
-def _console():
-    from rich.console import Console
-
-    return Console(width=200, soft_wrap=True, highlight=False, markup=False)
-
-
-def _print_summary(title: str, rows: list[tuple[str, str]], notes: list[str]) -> None:
-    from rich.table import Table
-
-    console = _console()
-    table = Table(title=title, show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
-    for note in notes:
-        console.print(f"note: {note}")
-
-
-def _print_frame(title: str, frame: pl.DataFrame, columns: list[tuple[str, str, callable]]) -> None:
-    from rich.table import Table
-
-    console = _console()
-    table = Table(title=title)
-    for header, _, _ in columns:
-        table.add_column(header)
-    for row in frame.iter_rows(named=True):
-        table.add_row(*[fmt(row.get(col)) for _, col, fmt in columns])
-    console.print(table)
-
-
-def _text(x) -> str:
+def text(x) -> str:
     return "-" if x is None else str(x)
 
 
-def _num(x) -> str:
+def num(x) -> str:
     if x is None:
         return "-"
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
 
 
-def _common_options(fn):
+def pct(x) -> str:
+    return "-" if x is None else f"{x:+.1%}"
+
+
+def fraction(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def console():
+    from rich.console import Console
+
+    return Console(width=220, soft_wrap=True, highlight=False, markup=False)
+
+
+def print_summary(title: str, rows: list[tuple[str, str]], notes: list[str]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    out = console()
+    out.print(table)
+    for note in notes:
+        out.print(f"note: {note}")
+
+
+def print_frame(title: str, frame: pl.DataFrame, columns: list[tuple]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header, _, _ in columns:
+        table.add_column(header)
+    for row in frame.iter_rows(named=True):
+        table.add_row(*[fmt(row.get(col)) for _, col, fmt in columns])
+    console().print(table)
+
+
+def common_options(fn):
     options = [
         click.option("--pricing", type=click.Choice(PRICING_CHOICES), default="on_demand", show_default=True,
                      help="Offer kind to price at ('any' = every kind)."),
         click.option("--price-per-gpu-hour", type=float, default=None,
                      help="Price at this quoted $/GPU-hour instead of the warehouse's offers."),
+        click.option("--gpus-per-node", type=click.IntRange(1, 72), default=8, show_default=True,
+                     help="With --price-per-gpu-hour: GPUs per quoted node (quoted nodes are taken to cluster)."),
         click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
                      help="Prices of this day (each source's latest snapshot on or before it). Default: latest."),
         click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True),
-        click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Offers to show."),
+        click.option("--limit", type=click.IntRange(min=1), default=15, show_default=True, help="Plans to show."),
         click.option("--warehouse", type=click.Path(path_type=Path), default=None,
                      help="Warehouse file (default: $GPU_PRICES_WAREHOUSE or data/gpu_prices.duckdb)."),
     ]
@@ -252,11 +342,20 @@ def _common_options(fn):
     return fn
 
 
-# -- commands --------------------------------------------------------------------------------------
+def offers_for(gpu: str, kind: str | None, quoted: float | None, gpus_per_node: int, as_of, warehouse,
+               quoted_offer) -> pl.DataFrame:
+    """The offers a plan is ranked over: the warehouse's bookable offers, or one quoted node."""
+    if quoted is not None:
+        return pl.DataFrame([quoted_offer(gpu, quoted, kind, gpus_per_node)])
+    offers = load_offers(warehouse, as_of.date() if as_of else None, gpu)
+    return bookable_offers(offers, gpu, kind)
+
+
+# -- train ---------------------------------------------------------------------------------------
 
 @click.group("estimate")
 def estimate() -> None:
-    """Price a training run or an inference deployment on the tracked offers."""
+    """Plan and price a training run or a serving fleet on the tracked offers."""
 
 
 @estimate.command("train")
@@ -266,16 +365,26 @@ def estimate() -> None:
 @click.option("--flops-factor", type=float, default=None, help="FLOPs per parameter per token (default 6).")
 @click.option("--full-recompute", is_flag=True, help="Full activation recomputation: factor 8.")
 @click.option("--precision", type=click.Choice(TRAINING_PRECISIONS), default="bf16", show_default=True)
-@click.option("--mfu", type=float, default=None, help="Utilisation (MFU) override, e.g. 0.4.")
-@click.option("--gpu", "gpu_name", required=True, help="GPU, any alias (A100-80GB, 'NVIDIA A100 80GB', ...).")
-@click.option("--gpus", type=click.IntRange(min=1), default=None, help="Cluster size.")
-@click.option("--deadline-days", type=float, default=None, help="Size the cluster to finish within this many days.")
-@click.option("--spot-allowance", type=float, default=tr.DEFAULT_SPOT_ALLOWANCE, show_default=True,
-              help="Extra GPU-hours on spot/interruptible offers, as a fraction.")
-@_common_options
+@click.option("--mfu", type=float, default=None,
+              help="End-to-end MFU, used exactly (default: the assumption table for this GPU, precision and size).")
+@click.option("--gpu", "gpu_name", required=True, help="GPU, any alias (A100-80GB, 'NVIDIA A100 80GB', H100, ...).")
+@click.option("--gpus", type=click.IntRange(min=1), default=None,
+              help="Cluster size in GPUs, rounded up to whole nodes of each offer (default: size for the deadline).")
+@click.option("--deadline-days", type=float, default=None,
+              help=f"Size the cluster to finish within this many days (default {training.DEFAULT_DEADLINE_DAYS:g}).")
+@click.option("--spot-allowance", type=float, default=training.DEFAULT_SPOT_ALLOWANCE, show_default=True,
+              help="Extra time and cost on spot/interruptible offers, as a fraction.")
+@common_options
 def train(params, active_params, tokens, flops_factor, full_recompute, precision, mfu, gpu_name, gpus,
-          deadline_days, spot_allowance, pricing, price_per_gpu_hour, as_of, fmt, limit, warehouse) -> None:
-    """Training run: FLOPs, GPU-hours, wall-clock and the cost on every matching offer."""
+          deadline_days, spot_allowance, pricing, price_per_gpu_hour, gpus_per_node, as_of, fmt, limit,
+          warehouse) -> None:
+    """Training: whole nodes of one instance type, sized for a deadline, on every matching offer.
+
+    \b
+    Without --gpus the plan is the fewest whole nodes that finish within the deadline (30 days
+    unless --deadline-days) and hold the training state. More than one node needs an instance
+    with a known inter-node fabric. Plans longer than 180 days or above 2,048 GPUs are warned.
+    """
     if flops_factor is not None and full_recompute:
         raise click.UsageError("give --flops-factor or --full-recompute, not both")
     if gpus is not None and deadline_days is not None:
@@ -285,196 +394,336 @@ def train(params, active_params, tokens, flops_factor, full_recompute, precision
     assumed, assumptions_text = load_assumptions(warehouse)
     kind = None if pricing == "any" else pricing
     try:
-        spec = tr.TrainingSpec(
+        spec = training.TrainingSpec(
             params=params, active_params=active_params, tokens=tokens, full_recompute=full_recompute,
-            flops_factor=flops_factor, precision=precision, mfu=mfu, gpu=gpu, gpus=gpus,
-            deadline_days=deadline_days, pricing=kind, spot_allowance=spot_allowance,
+            flops_factor=flops_factor, precision=precision, mfu=mfu, gpus=gpus, deadline_days=deadline_days,
+            pricing=kind, spot_allowance=spot_allowance,
         )
-        result = tr.estimate_training(spec, specs, assumed)
-        if price_per_gpu_hour is not None:
-            priced = tr.quoted_price(result, price_per_gpu_hour, pricing=kind)
-            as_of_text = f"quoted ${price_per_gpu_hour:g}/GPU-hour"
-        else:
-            offers = load_offers(warehouse, as_of.date() if as_of else None, gpu)
-            priced = tr.price_offers(result, offers)
-            as_of_text = _as_of_text(priced) or _as_of_text(offers)
+        offers = offers_for(gpu, kind, price_per_gpu_hour, gpus_per_node, as_of, warehouse, training.quoted_offer)
+        ranked = training.rank_plans(spec, specs[gpu], offers, assumed)
     except EstimateError as exc:
-        raise click.UsageError(str(exc)) from None
-
-    notes = list(result.notes)
-    dated = None if price_per_gpu_hour is not None else priced
-    notes += _stale_note(dated)
-    if priced.is_empty():
-        notes.append(
-            f"no {kind or ''} whole-GPU offers of {gpu} in the warehouse"
-            + (f" as of {as_of.date()}" if as_of else "")
-            + "; try another --pricing, --as-of, or --price-per-gpu-hour"
-        )
-    shown = priced.head(limit)
+        raise usage_error(exc) from None
+    if ranked.best is None:
+        raise no_plan_error(gpu, kind, ranked.left_out, offers, as_of)
+    frame = training.plans_frame(ranked.plans)
+    dated = None if price_per_gpu_hour is not None else frame
     if fmt == "json":
-        payload = {
-            "command": "train",
-            "gpu": gpu,
-            **_price_fields(dated, price_per_gpu_hour),
-            "assumptions": assumptions_text,
-            **{k: _jsonable(v) for k, v in result.to_dict().items()},
-            "effective_tflops_per_gpu": result.effective_tflops,
-            "offers_matched": priced.height,
-            "offers": _records(shown),
-        }
-        click.echo(json.dumps(payload, indent=2))
+        click.echo(json.dumps(train_payload(spec, ranked, frame.head(limit), dated, price_per_gpu_hour,
+                                            assumptions_text), indent=2))
         return
-    rows = [
-        ("GPU", f"{gpu} ({result.precision}, dense {result.dense_tflops:g} TFLOPS)"),
-        ("total FLOPs", f"{result.total_flops:.3e} ({result.flops_factor:g} x {result.active_params:.3g} active params x {result.tokens:.3g} tokens)"),
-        ("cluster", f"{result.gpus:,} GPUs (by {result.gpus_chosen_by}; memory minimum {result.min_gpus:,})"),
-        ("utilisation (MFU)", f"{result.utilisation:.3f}  [{result.utilisation_source}]"),
-        ("scaling efficiency", f"{result.scaling_efficiency:.3f}  [{result.scaling_source}]"),
-        ("effective TFLOPS/GPU", f"{result.effective_tflops:,.1f}"),
-        ("GPU-hours", f"{result.gpu_hours:,.0f}"),
-        ("wall-clock", f"{result.wall_clock_days:,.1f} days"),
-        ("assumptions", assumptions_text),
-        ("prices as of", as_of_text or "-"),
-    ]
-    _print_summary("Training run estimate", rows, notes)
-    if not shown.is_empty():
-        _print_frame(
-            f"Cost per offer (prices as of {as_of_text}; {shown.height} of {priced.height})",
-            shown,
-            [
-                ("#", "rank", _text), ("provider", "provider", _text), ("region", "region", _text),
-                ("instance", "instance_type", _text), ("pricing", "pricing", _text),
-                ("$/GPU-h", "price_usd_per_gpu_hour", _money), ("nodes", "nodes", _text),
-                ("billed GPU-h", "billed_gpu_hours", _num), ("total cost", "total_cost_usd", _money),
-            ],
+    print_train(spec, ranked, frame.head(limit), dated, price_per_gpu_hour, assumptions_text)
+
+
+def no_plan_error(gpu: str, kind: str | None, left_out: list, offers: pl.DataFrame, as_of) -> click.ClickException:
+    """Why no offer can run the plan: one example per reason, each with this command line's advice."""
+    if offers.is_empty():
+        when = f" as of {as_of.date()}" if as_of else ""
+        return click.ClickException(
+            f"no whole-GPU {kind or ''} offer of {gpu} in the warehouse{when}; try another --pricing, --as-of, "
+            "or --price-per-gpu-hour"
         )
+    summary = left_out_summary(left_out)
+    first_by_reason: dict = {}
+    for item in left_out:
+        first_by_reason.setdefault(item.reason, item)
+    details = []
+    for reason, item in first_by_reason.items():
+        hint = advice_for(EstimateError(item.message, reason, item.values))
+        details.append(f"{item.offer}: {item.message}" + (f"; {hint}" if hint else ""))
+    counts = ", ".join(f"{n} x {reason}" for reason, n in summary["by_reason"].items())
+    return click.ClickException(f"none of the {offers.height} offers of {gpu} can run this plan ({counts}). "
+                                + " | ".join(details))
 
 
-@estimate.command("infer")
-@click.option("--preset", default=None, help=f"Model preset: {', '.join(PRESETS)}.")
-@click.option("--params", type=COUNT, default=None, help="Total parameters (overrides the preset).")
-@click.option("--active-params", type=COUNT, default=None, help="MoE: parameters active per token.")
-@click.option("--layers", type=click.IntRange(min=1), default=None)
-@click.option("--kv-heads", type=click.IntRange(min=1), default=None)
-@click.option("--head-dim", type=click.IntRange(min=1), default=None)
-@click.option("--weight-precision", type=click.Choice(list(inf.WEIGHT_BYTES)), default="fp16", show_default=True)
-@click.option("--kv-bytes", type=float, default=2.0, show_default=True, help="Bytes per KV-cache element.")
-@click.option("--prompt-tokens", type=click.IntRange(min=0), default=1024, show_default=True)
-@click.option("--output-tokens", type=click.IntRange(min=1), default=1024, show_default=True)
-@click.option("--context", type=click.IntRange(min=1), default=None, help="KV context reserved per sequence (default prompt + output).")
-@click.option("--avg-rps", type=float, default=1.0, show_default=True, help="Average requests per second.")
-@click.option("--peak-rps", type=float, default=None, help="Peak requests per second (default = average).")
-@click.option("--latency-ms-per-token", type=float, default=None, help="Max time per output token, ms.")
-@click.option("--max-request-seconds", type=float, default=None, help="Max time per request, s.")
-@click.option("--mfu", type=float, default=inf.DEFAULT_FLOPS_EFFICIENCY, show_default=True, help="FLOPs efficiency.")
-@click.option("--memory-efficiency", type=float, default=inf.DEFAULT_MEMORY_EFFICIENCY, show_default=True)
-@click.option("--gpu", "gpu_name", default=None, help="GPU, any alias; omit to rank GPU types.")
-@_common_options
-def infer(preset, params, active_params, layers, kv_heads, head_dim, weight_precision, kv_bytes, prompt_tokens,
-          output_tokens, context, avg_rps, peak_rps, latency_ms_per_token, max_request_seconds, mfu,
-          memory_efficiency, gpu_name, pricing, price_per_gpu_hour, as_of, fmt, limit, warehouse) -> None:
-    """Serving: GPUs per replica, throughput, replicas for the peak, $/month and $/1M tokens."""
+def train_payload(spec, ranked, shown: pl.DataFrame, dated, quoted, assumptions_text) -> dict:
+    best, compute = ranked.best, ranked.compute
+    return _jsonable({
+        "command": "train", "gpu": compute.gpu, **price_fields(dated, quoted), "assumptions": assumptions_text,
+        "params": compute.params, "active_params": compute.active_params, "tokens": compute.tokens,
+        "tokens_defaulted": compute.tokens_defaulted, "flops_factor": compute.flops_factor,
+        "total_flops": compute.total_flops, "precision": compute.precision, "dense_tflops": compute.dense_tflops,
+        "min_gpus_for_memory": compute.min_gpus, "deadline_days": spec.deadline,
+        "deadline_is_default": spec.deadline_days is None and spec.gpus is None,
+        "sized_by": best.sized_by, "provider": best.provider, "instance_type": best.instance_type,
+        "region": best.region, "pricing": best.pricing, "interruptible": best.interruptible,
+        "nodes": best.nodes, "gpus_per_node": best.gpus_per_node, "gpus": best.gpus,
+        "inter_node_fabric": best.inter_node_fabric, "mfu_used": best.mfu_used, "mfu_source": best.mfu_source,
+        "mfu_table": best.mfu_table, "mfu_scale_factor": best.mfu_scale_factor,
+        "gpu_hours": best.gpu_hours, "billed_gpu_hours": best.billed_gpu_hours, "days": best.days,
+        "wall_clock_days": best.days, "total_cost_usd": best.total_cost_usd,
+        "usd_per_million_tokens": best.usd_per_million_tokens,
+        "warnings": [w.to_dict() for w in best.warnings], "notes": list(compute.notes),
+        "plans_matched": len(ranked.plans), "plans": shown.to_dicts(), "left_out": left_out_summary(ranked.left_out),
+    })
+
+
+def mfu_text(plan: training.TrainingPlan) -> str:
+    if plan.mfu_table is None:
+        return f"{plan.mfu_used:.4f} (your value, used as given)"
+    extrapolated = f" x {plan.mfu_scale_factor:.3f} extrapolation" if plan.mfu_scale_factor < 1 else ""
+    return f"{plan.mfu_used:.4f} = {plan.mfu_table:.4f}{extrapolated}  [{plan.mfu_source}]"
+
+
+def print_train(spec, ranked, shown: pl.DataFrame, dated, quoted, assumptions_text) -> None:
+    best, compute = ranked.best, ranked.compute
+    deadline = (f"{spec.deadline:g} days" + (" (the default; --deadline-days to change)" if spec.deadline_days is None
+                                             else "")) if spec.gpus is None else f"- (sized by --gpus {spec.gpus:,})"
+    fabric = f"{best.inter_node_fabric} between nodes" if best.nodes > 1 else "one node"
+    rows = [
+        ("plan", f"{best.nodes:,} x {best.provider} {best.instance_type} ({best.gpus_per_node} x {best.gpu}, {fabric})"
+                 f" = {best.gpus:,} GPUs, {best.pricing}" + (" [interruptible]" if best.interruptible else "")),
+        ("time and cost", f"{best.days:,.1f} days, {money(best.total_cost_usd)} total, "
+                          f"{money(best.usd_per_million_tokens)} per 1M training tokens"),
+        ("deadline", deadline),
+        ("compute", f"{compute.total_flops:.3e} FLOPs ({compute.flops_factor:g} x {compute.active_params:.3g} active "
+                    f"params x {compute.tokens:.3g} tokens)"),
+        ("MFU", mfu_text(best)),
+        ("GPU-hours", f"{best.gpu_hours:,.0f} (billed {best.billed_gpu_hours:,.0f})"),
+        ("memory minimum", f"{compute.min_gpus:,} GPUs ({compute.state_bytes / 1e12:,.3g} TB of training state)"),
+        ("assumptions", assumptions_text),
+        ("prices as of", f"quoted ${quoted:g}/GPU-hour" if quoted is not None else (as_of_text(dated) or "-")),
+    ]
+    warnings = [f"WARNING: {w.message}" for w in best.warnings]
+    print_summary("Training plan (cheapest bookable)", rows, warnings + list(compute.notes) + stale_note(dated))
+    print_frame(
+        f"Plans by total cost ({shown.height} of {len(ranked.plans)})", shown,
+        [("#", "rank", text), ("provider", "provider", text), ("instance", "instance_type", text),
+         ("region", "region", text), ("pricing", "pricing", text), ("nodes", "nodes", text),
+         ("GPUs/node", "gpus_per_node", text), ("fabric", "inter_node_fabric", text),
+         ("$/h (instance)", "price_usd_per_hour", money), ("days", "days", num),
+         ("total", "total_cost_usd", money), ("$/1M tokens", "usd_per_million_tokens", money)],
+    )
+    if ranked.left_out:
+        summary = left_out_summary(ranked.left_out)
+        reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in summary["by_reason"].items())
+        console().print(f"left out: {summary['count']} offer(s) that cannot run this plan ({reasons})")
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+def serving_spec(preset, params, active_params, layers, kv_heads, head_dim, overrides: dict) -> serving.ServingSpec:
     if preset is None and params is None:
         raise click.UsageError("give --preset or --params (with --layers, --kv-heads, --head-dim)")
+    shape = dict(params=params, active_params=active_params, n_layers=layers, n_kv_heads=kv_heads, head_dim=head_dim)
+    if preset:
+        model = get_preset(preset)
+        if params is not None and active_params is None and model.active_params == model.params:
+            shape["active_params"] = params
+        return serving.ServingSpec.from_preset(model, **shape, **overrides)
+    return serving.ServingSpec(**{k: v for k, v in {**shape, **overrides}.items() if v is not None})
+
+
+def benchmark_lines(preset: str | None, gpu: str, specs: dict[str, GpuSpec], assumed: Assumptions) -> list[dict]:
+    """For Llama-2-70B: the model at MLPerf's workload beside each published MLPerf system of this GPU."""
+    if not preset or get_preset(preset).key != "llama-2-70b":
+        return []
+    rows = []
+    for bench in MLPERF_LLAMA2_70B_SERVER:
+        if bench.gpu != gpu:
+            continue
+        modelled = serving.node_throughput(mlperf_workload(), specs[gpu], benchmark_shape(bench), assumed)
+        rows.append({"system": bench.name, "role": bench.role, "published_tokens_per_second_per_gpu": bench.per_gpu,
+                     "model_tokens_per_second_per_gpu": modelled, "error": modelled / bench.per_gpu - 1,
+                     "source_url": bench.source_url})
+    return rows
+
+
+SERVE_OPTIONS = [
+    click.option("--preset", default=None, help=f"Model preset: {', '.join(PRESETS)}."),
+    click.option("--params", type=COUNT, default=None, help="Total parameters (overrides the preset)."),
+    click.option("--active-params", type=COUNT, default=None, help="MoE: parameters active per token."),
+    click.option("--layers", type=click.IntRange(min=1), default=None),
+    click.option("--kv-heads", type=click.IntRange(min=1), default=None),
+    click.option("--head-dim", type=click.IntRange(min=1), default=None),
+    click.option("--weight-precision", type=click.Choice(list(serving.WEIGHT_BYTES)), default="fp16",
+                 show_default=True),
+    click.option("--kv-bytes", type=float, default=2.0, show_default=True, help="Bytes per KV-cache element (1 = fp8)."),
+    click.option("--prompt-tokens", type=click.IntRange(min=0), default=1024, show_default=True),
+    click.option("--output-tokens", type=click.IntRange(min=1), default=1024, show_default=True),
+    click.option("--context", type=click.IntRange(min=1), default=None,
+                 help="KV context reserved per sequence (default prompt + output)."),
+    click.option("--avg-rps", type=float, default=1.0, show_default=True, help="Average requests per second."),
+    click.option("--peak-rps", type=float, default=None, help="Peak requests per second (default = average)."),
+    click.option("--latency-ms-per-token", type=float, default=None, help="Max time per output token, ms."),
+    click.option("--max-first-token-seconds", type=float, default=None, help="Max time to the first token, s."),
+    click.option("--max-batch", type=click.IntRange(1, 100_000), default=serving.DEFAULT_MAX_BATCH, show_default=True,
+                 help="Most sequences a replica batches."),
+    click.option("--compute-efficiency", type=float, default=None,
+                 help="Fraction of dense peak (default: the assumption table, calibrated on MLPerf)."),
+    click.option("--memory-efficiency", type=float, default=None, help="Fraction of memory bandwidth (default: table)."),
+    click.option("--gpu", "gpu_name", default=None, help="GPU, any alias; omit to rank GPU types."),
+]
+
+
+def serve_options(fn):
+    for option in reversed(SERVE_OPTIONS):
+        fn = option(fn)
+    return common_options(fn)
+
+
+@click.command("serve")
+@serve_options
+def serve(preset, params, active_params, layers, kv_heads, head_dim, weight_precision, kv_bytes, prompt_tokens,
+          output_tokens, context, avg_rps, peak_rps, latency_ms_per_token, max_first_token_seconds, max_batch,
+          compute_efficiency, memory_efficiency, gpu_name, pricing, price_per_gpu_hour, gpus_per_node, as_of, fmt,
+          limit, warehouse) -> None:
+    """Serving: replicas that fit the hardware, for the peak rate, priced per instance at the average rate.
+
+    \b
+    Replicas use tensor parallelism of 1, 2, 4 or 8 inside an NVLink domain and pipeline stages
+    across GPUs or (with a known fabric) nodes. Prefill is compute-bound, decode memory-bound;
+    efficiencies are calibrated on MLPerf Inference. Costs per 1M input and output tokens are
+    reported separately.
+    """
     if price_per_gpu_hour is not None and gpu_name is None:
         raise click.UsageError("--price-per-gpu-hour prices one GPU type: add --gpu")
     kind = None if pricing == "any" else pricing
+    overrides = dict(weight_precision=weight_precision, kv_bytes=kv_bytes, prompt_tokens=prompt_tokens,
+                     output_tokens=output_tokens, context_length=context, avg_rps=avg_rps, peak_rps=peak_rps,
+                     max_ms_per_output_token=latency_ms_per_token, max_seconds_to_first_token=max_first_token_seconds,
+                     max_batch=max_batch, compute_efficiency=compute_efficiency, memory_efficiency=memory_efficiency)
     try:
-        overrides = dict(
-            params=params, active_params=active_params, n_layers=layers, n_kv_heads=kv_heads, head_dim=head_dim,
-            weight_precision=weight_precision, kv_bytes=kv_bytes, prompt_tokens=prompt_tokens,
-            output_tokens=output_tokens, context_length=context, avg_rps=avg_rps, peak_rps=peak_rps,
-            max_ms_per_output_token=latency_ms_per_token, max_request_seconds=max_request_seconds,
-            flops_efficiency=mfu, memory_efficiency=memory_efficiency,
-        )
-        if preset:
-            model = get_preset(preset)
-            if params is not None and active_params is None:
-                overrides["active_params"] = params if model.active_params == model.params else None
-            spec = inf.InferenceSpec.from_preset(model, **overrides)
-        else:
-            spec = inf.InferenceSpec(**{k: v for k, v in overrides.items() if v is not None})
-        spec = replace(spec, pricing=kind)
+        spec = replace(serving_spec(preset, params, active_params, layers, kv_heads, head_dim, overrides), pricing=kind)
     except EstimateError as exc:
-        raise click.UsageError(str(exc)) from None
-
+        raise usage_error(exc) from None
     specs = load_specs(warehouse)
+    assumed, assumptions_text = load_assumptions(warehouse)
+    if gpu_name is None:
+        serve_ranking(spec, specs, assumed, kind, as_of, fmt, limit, warehouse)
+        return
+    gpu = resolve_gpu(gpu_name, specs)
     try:
-        if gpu_name is not None:
-            gpu = resolve_gpu(gpu_name, specs)
-            spec = replace(spec, gpu=gpu)
-            result = inf.estimate_inference(spec, specs)
-            if price_per_gpu_hour is not None:
-                priced = inf.quoted_price(result, price_per_gpu_hour)
-                as_of_text = f"quoted ${price_per_gpu_hour:g}/GPU-hour"
-            else:
-                offers = load_offers(warehouse, as_of.date() if as_of else None, gpu)
-                priced = inf.price_offers(result, offers)
-                as_of_text = _as_of_text(priced) or _as_of_text(offers)
-            ranking, skipped = None, []
-        else:
-            offers = load_offers(warehouse, as_of.date() if as_of else None)
-            ranking, skipped = inf.rank_gpu_types(spec, specs, offers)
-            as_of_text = _as_of_text(ranking)
-            result = priced = None
+        offers = offers_for(gpu, kind, price_per_gpu_hour, gpus_per_node, as_of, warehouse, serving.quoted_offer)
+        ranked = serving.rank_plans(spec, specs[gpu], offers, assumed)
     except EstimateError as exc:
-        raise click.UsageError(str(exc)) from None
-
-    if ranking is not None:
-        shown = ranking.head(limit)
-        if fmt == "json":
-            click.echo(json.dumps({
-                "command": "infer", **_price_fields(ranking, None), "pricing": kind,
-                "gpu_types": _records(shown), "skipped": skipped,
-            }, indent=2))
-            return
-        _print_summary("Inference: cheapest offer per GPU type", [("prices as of", as_of_text or "-")],
-                       _stale_note(ranking) + [f"skipped {s}" for s in skipped])
-        _print_frame(
-            f"GPU types by monthly cost (prices as of {as_of_text})", shown,
-            [("#", "rank", _text), ("gpu", "gpu", _text), ("GPUs/replica", "gpus_per_replica", _text),
-             ("batch", "batch_size", _text), ("ms/token", "ms_per_output_token", _num),
-             ("replicas", "replicas", _text), ("provider", "provider", _text), ("$/GPU-h", "price_usd_per_gpu_hour", _money),
-             ("$/month", "usd_per_month", _money), ("$/1M tokens", "usd_per_million_tokens", _money),
-             ("peak premium/month", "peak_premium_usd_per_month", _money)],
-        )
-        return
-
-    notes = list(result.notes)
-    dated = None if price_per_gpu_hour is not None else priced
-    notes += _stale_note(dated)
-    if priced.is_empty():
-        notes.append(f"no {kind or ''} whole-GPU offers of {result.gpu}; try another --pricing or --price-per-gpu-hour")
-    shown = priced.head(limit)
+        raise usage_error(exc) from None
+    if ranked.best is None:
+        raise no_plan_error(gpu, kind, ranked.left_out, offers, as_of)
+    frame = serving.plans_frame(ranked.plans)
+    dated = None if price_per_gpu_hour is not None else frame
+    bench = benchmark_lines(preset, gpu, specs, assumed)
     if fmt == "json":
-        click.echo(json.dumps({
-            "command": "infer", "gpu": result.gpu, **_price_fields(dated, price_per_gpu_hour),
-            **{k: _jsonable(v) for k, v in result.to_dict().items()},
-            "offers_matched": priced.height, "offers": _records(shown),
-        }, indent=2))
+        click.echo(json.dumps(serve_payload(spec, ranked, frame.head(limit), dated, price_per_gpu_hour,
+                                            assumptions_text, bench), indent=2))
         return
+    print_serve(spec, ranked, frame.head(limit), dated, price_per_gpu_hour, assumptions_text, bench)
+
+
+def serve_payload(spec, ranked, shown: pl.DataFrame, dated, quoted, assumptions_text, bench: list[dict]) -> dict:
+    best = ranked.best
+    return _jsonable({
+        "command": "serve", "gpu": ranked.gpu, **price_fields(dated, quoted), "assumptions": assumptions_text,
+        "weight_bytes": spec.weight_bytes, "kv_bytes_per_token": spec.kv_bytes_per_token, "context": spec.context,
+        "avg_rps": spec.avg_rps, "peak_rps": spec.peak, **{k: v for k, v in best.to_dict().items()
+                                                            if k not in ("warnings",)},
+        "warnings": [w.to_dict() for w in best.warnings], "plans_matched": len(ranked.plans),
+        "plans": shown.to_dicts(), "left_out": left_out_summary(ranked.left_out), "mlperf_comparison": bench,
+    })
+
+
+def print_serve(spec, ranked, shown: pl.DataFrame, dated, quoted, assumptions_text, bench: list[dict]) -> None:
+    best = ranked.best
     rows = [
-        ("GPU", f"{result.gpu} (math at {result.compute_precision})"),
-        ("weights", f"{result.weight_bytes / 1e9:,.1f} GB"),
-        ("KV cache", f"{result.kv_bytes_per_token / 1e3:,.1f} kB/token, {result.kv_bytes_per_sequence / 1e9:,.2f} GB/sequence"),
-        ("replica", f"{result.gpus_per_replica} GPU(s) (memory minimum {result.min_gpus_per_replica}), batch {result.batch_size} (limited by {result.batch_limited_by})"),
-        ("prefill", f"{result.prefill_seconds * 1e3:,.1f} ms per request"),
-        ("decode", f"{result.decode_step_seconds * 1e3:,.2f} ms per step ({result.decode_bound}-bound)"),
-        ("throughput", f"{result.output_tokens_per_second_per_replica:,.0f} output tokens/s per replica"),
-        ("fleet", f"{result.replicas} replicas for the peak {result.peak_rps:g} req/s ({result.baseline_replicas} at the average {result.avg_rps:g})"),
-        ("average utilisation", f"{result.average_utilisation:.0%}"),
-        ("prices as of", as_of_text or "-"),
+        ("plan", f"{best.nodes:,} x {best.provider} {best.instance_type} ({best.gpus_per_node} x {best.gpu}) = "
+                 f"{best.gpus:,} GPUs, {best.pricing}" + (" [interruptible]" if best.interruptible else "")),
+        ("replicas", f"{best.replicas:,} for the peak {spec.peak:g} req/s: tensor parallel {best.tp} x pipeline "
+                     f"{best.pp} = {best.gpus_per_replica} GPU(s) each, batch {best.batch} (limited by "
+                     f"{best.batch_limited_by})"),
+        ("latency", f"{best.ms_per_output_token:,.1f} ms per output token, {best.seconds_to_first_token:,.2f} s to "
+                    "the first token"),
+        ("throughput", f"{best.output_tokens_per_second_per_gpu:,.0f} output tokens/s per GPU; average utilisation "
+                       f"{best.average_utilisation:.0%} at {spec.avg_rps:g} req/s"),
+        ("cost", f"{money(best.usd_per_month)}/month; {money(best.usd_per_million_input_tokens)} per 1M input tokens, "
+                 f"{money(best.usd_per_million_output_tokens)} per 1M output tokens"),
+        ("peak premium", f"{money(best.peak_premium_usd_per_month)}/month over a fleet sized for the average"),
+        ("memory", f"weights {spec.weight_bytes / 1e9:,.1f} GB, KV cache {spec.kv_bytes_per_token / 1e3:,.1f} kB/token "
+                   f"x {spec.context:,} tokens per sequence"),
+        ("assumptions", assumptions_text),
+        ("prices as of", f"quoted ${quoted:g}/GPU-hour" if quoted is not None else (as_of_text(dated) or "-")),
     ]
-    _print_summary("Inference estimate", rows, notes)
-    if not shown.is_empty():
-        _print_frame(
-            f"Cost per offer (prices as of {as_of_text}; {shown.height} of {priced.height})", shown,
-            [("#", "rank", _text), ("provider", "provider", _text), ("region", "region", _text),
-             ("instance", "instance_type", _text), ("$/GPU-h", "price_usd_per_gpu_hour", _money),
-             ("instances", "instances", _text), ("$/month", "usd_per_month", _money),
-             ("$/1M tokens", "usd_per_million_tokens", _money),
-             ("peak premium/month", "peak_premium_usd_per_month", _money)],
-        )
+    notes = [f"WARNING: {w.message}" for w in best.warnings] + stale_note(dated)
+    print_summary("Serving plan (cheapest bookable)", rows, notes)
+    for line in bench:
+        console().print(f"MLPerf v4.1 Llama-2-70B Server, {line['system']} ({line['role']}): published "
+                        f"{line['published_tokens_per_second_per_gpu']:,.0f} tokens/s/GPU, this model at that workload "
+                        f"{line['model_tokens_per_second_per_gpu']:,.0f} ({line['error']:+.1%}). {line['source_url']}")
+    print_frame(
+        f"Fleets by monthly cost ({shown.height} of {len(ranked.plans)})", shown,
+        [("#", "rank", text), ("provider", "provider", text), ("instance", "instance_type", text),
+         ("region", "region", text), ("nodes", "nodes", text), ("replica", "replica_layout", text),
+         ("replicas", "replicas", text),
+         ("$/h (instance)", "price_usd_per_hour", money), ("$/month", "usd_per_month", money),
+         ("$/1M in", "usd_per_million_input_tokens", money), ("$/1M out", "usd_per_million_output_tokens", money)],
+    )
+
+
+def serve_ranking(spec, specs: dict[str, GpuSpec], assumed: Assumptions, kind, as_of, fmt, limit, warehouse) -> None:
+    """No --gpu: every GPU type with offers, by its cheapest fleet."""
+    offers = load_offers(warehouse, as_of.date() if as_of else None)
+    rows, skipped = [], []
+    for gpu in sorted(set(offers["gpu"].drop_nulls().to_list())):
+        if gpu not in specs:
+            skipped.append(f"{gpu}: no spec sheet")
+            continue
+        try:
+            ranked = serving.rank_plans(spec, specs[gpu], bookable_offers(offers, gpu, kind), assumed)
+        except EstimateError as exc:
+            skipped.append(f"{gpu}: {exc}")
+            continue
+        if ranked.best is None:
+            reason = ranked.left_out[0].message if ranked.left_out else "no whole-GPU offer of this pricing kind"
+            skipped.append(f"{gpu}: {reason}")
+            continue
+        rows.append({"gpu": gpu, "offers": len(ranked.plans), **ranked.best.to_dict(),
+                     "replica_layout": serving.layout_text(ranked.best)})
+    if not rows:
+        raise click.ClickException("no GPU type with offers can serve this workload (" + "; ".join(skipped[:5]) + ")")
+    frame = pl.DataFrame(rows, infer_schema_length=None).sort(["usd_per_month", "price_usd_per_gpu_hour"])
+    frame = frame.with_row_index("rank", offset=1)
+    shown = frame.head(limit)
+    if fmt == "json":
+        click.echo(json.dumps(_jsonable({"command": "serve", **price_fields(frame, None), "pricing": kind,
+                                         "gpu_types": shown.drop("warnings").to_dicts(), "skipped": skipped}), indent=2))
+        return
+    print_summary("Serving: the cheapest fleet per GPU type", [("prices as of", as_of_text(frame) or "-")],
+                  stale_note(frame) + [f"skipped {s}" for s in skipped[:10]])
+    print_frame(
+        "GPU types by monthly cost", shown,
+        [("#", "rank", text), ("gpu", "gpu", text), ("provider", "provider", text), ("instance", "instance_type", text),
+         ("nodes", "nodes", text), ("replica", "replica_layout", text), ("replicas", "replicas", text),
+         ("$/month", "usd_per_month", money), ("$/1M in", "usd_per_million_input_tokens", money),
+         ("$/1M out", "usd_per_million_output_tokens", money)],
+    )
+
+
+estimate.add_command(serve)
+estimate.add_command(serve, name="infer")
+
+
+@estimate.command("calibration")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), default=None)
+def calibration(fmt, warehouse) -> None:
+    """The published runs behind the defaults: default estimates against each, with the error."""
+    from costmodel.calibration import serving_table, training_table
+    from market.specs import load_curated_specs
+
+    # The curated spec sheet (what the warehouse loads) holds every calibration GPU; the
+    # warehouse's assumption table, overrides included, is what is being checked.
+    specs = {r["gpu"]: GpuSpec.from_row(r) for r in load_curated_specs().iter_rows(named=True)}
+    assumed, _ = load_assumptions(warehouse)
+    train_rows, serve_rows = training_table(specs, assumed), serving_table(specs, assumed)
+    if fmt == "json":
+        click.echo(json.dumps(_jsonable({"training": train_rows.to_dicts(), "serving": serve_rows.to_dicts()}), indent=2))
+        return
+    print_frame("Training runs: published vs default-parameter GPU-hours", train_rows,
+                [("run", "run", text), ("role", "role", text), ("GPU", "gpu", text),
+                 ("published GPU-h", "published_gpu_hours", num), ("default MFU", "default_mfu", fraction),
+                 ("estimated GPU-h", "estimated_gpu_hours", num), ("error", "error", pct)])
+    print_frame("MLPerf v4.1 Llama-2-70B Server: published vs model tokens/s per GPU", serve_rows,
+                [("system", "system", text), ("role", "role", text),
+                 ("published", "published_tokens_per_second_per_gpu", num),
+                 ("model", "model_tokens_per_second_per_gpu", num), ("error", "error", pct)])
 
 
 if __name__ == "__main__":

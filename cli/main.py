@@ -395,11 +395,13 @@ def _count(value) -> str:
 
 @main.group()
 def assumptions() -> None:
-    """The utilisation (MFU) and scaling-efficiency assumptions behind every effective TFLOP.
+    """The utilisation (MFU) and serving efficiencies behind every estimate and effective TFLOP.
 
     \b
-    Each row has a published source. Override one with `assumptions set`; overrides survive
-    ingests (the curated defaults never overwrite them) until `assumptions reset`.
+    Training MFU is keyed by GPU generation (the spec sheet's architecture), precision and
+    model size, each row citing the published run it comes from; serving efficiencies are
+    calibrated on MLPerf Inference (docs/run-pricing-calibration.md). Override one with
+    `assumptions set`; overrides survive ingests until `assumptions reset`.
     """
 
 
@@ -411,8 +413,9 @@ def assumptions_list(warehouse_path) -> None:
 
     try:
         frame = read.query(
-            "SELECT kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, overridden, source_url "
-            "FROM assumptions ORDER BY kind, interconnect, gpu_class, precision, min_gpus",
+            "SELECT kind, generation, precision, model_params, measured_gpus, value, same_as_generation, "
+            "same_as_precision, source_run, overridden, source_url FROM assumptions "
+            "ORDER BY kind, generation, precision, model_params",
             path=warehouse_path,
         )
     except read.WarehouseMissing as exc:
@@ -421,33 +424,42 @@ def assumptions_list(warehouse_path) -> None:
 
 
 @assumptions.command("set")
-@click.option("--kind", type=click.Choice(["utilisation", "scaling"]), required=True)
-@click.option("--gpu-class", default="*", show_default=True,
-              help="datacenter, datacenter-legacy, workstation, consumer, amd, tpu, trainium, gaudi or *.")
+@click.option("--kind", type=click.Choice(["training_mfu", "mfu_scale_per_doubling", "serve_compute_efficiency",
+                                           "serve_memory_efficiency", "serve_tp_efficiency"]), required=True)
+@click.option("--generation", default="*", show_default=True,
+              help="GPU generation as the spec sheet's architecture, lower-cased (hopper, ampere, tpu v4, cdna 3) or *.")
 @click.option("--precision", default="*", show_default=True, help="bf16, fp16, fp8, fp4, tf32, fp32 or *.")
-@click.option("--interconnect", default="*", show_default=True, help="nvswitch, nvlink, pcie, infinity-fabric, ici, ethernet or *.")
-@click.option("--min-gpus", type=float, default=0, show_default=True)
-@click.option("--max-gpus", type=float, default=1e9, show_default=True)
+@click.option("--model-params", type=float, default=None,
+              help="training_mfu: active parameters of the run your value comes from (e.g. 70e9).")
+@click.option("--measured-gpus", type=click.FloatRange(8, None), default=None,
+              help="training_mfu: GPUs that run used; plans beyond it are extrapolated.")
 @click.option("--value", type=click.FloatRange(0, 1, min_open=True), required=True, help="A fraction in (0, 1].")
-@click.option("--source-url", default="user override", show_default=True, help="Where your figure comes from.")
+@click.option("--source-run", default=None, help="The run your value comes from.")
+@click.option("--source-url", default="https://example.invalid/user-override", show_default=True,
+              help="Where your figure comes from.")
 @warehouse_option
-def assumptions_set(kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value, source_url, warehouse_path) -> None:
+def assumptions_set(kind, generation, precision, model_params, measured_gpus, value, source_run, source_url,
+                    warehouse_path) -> None:
     """Override one assumption, recompute every day's cost metrics, and publish.
 
     \b
-    Example: your own runs reach 48% MFU in bf16 on data-centre GPUs:
-      gpu-prices assumptions set --kind utilisation --gpu-class datacenter --precision bf16 --value 0.48
+    Example: your own 70B runs on H100 reach 40 % end-to-end MFU in bf16:
+      gpu-prices assumptions set --kind training_mfu --generation hopper --precision bf16 \\
+          --model-params 70e9 --measured-gpus 1024 --value 0.40 --source-run "our run"
     """
     from warehouse.derived import refresh_all_cost_metrics
     from warehouse.specs import override_assumption
 
+    if kind == "training_mfu" and (model_params is None or measured_gpus is None):
+        raise click.UsageError("a training_mfu override needs --model-params and --measured-gpus (the run it measures)")
     warehouse = Warehouse(warehouse_path)
     if not warehouse.path.exists():
         raise click.ClickException(f"no warehouse at {warehouse.path}; run `gpu-prices ingest --replay` first")
     with warehouse.writer() as w:
         override_assumption(w, {
-            "kind": kind, "gpu_class": gpu_class, "precision": precision, "interconnect": interconnect,
-            "min_gpus": min_gpus, "max_gpus": max_gpus, "value": value, "source_url": source_url,
+            "kind": kind, "generation": generation.lower(), "precision": precision.lower(),
+            "model_params": model_params, "measured_gpus": measured_gpus, "value": value,
+            "source_run": source_run or "user override", "source_url": source_url,
             "note": f"override set {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         })
         days = refresh_all_cost_metrics(w)

@@ -7,10 +7,14 @@ Fetch follows the documented chain of the Price List Bulk API
     -> .../AmazonEC2/current/region_index.json   regions[code].currentVersionUrl
     -> .../AmazonEC2/<version>/<region>/index.csv   (the same path as the .json, ending .csv)
 
-Region files are hundreds of megabytes, so each is spooled to disk, never held in memory.
+Region files are hundreds of megabytes, so each is spooled to disk, never held in memory, and
+the regions are downloaded a few at a time (the HTTP policy's per-host limit), each response
+handed on (and so archived) as soon as it is complete.
 
-Parse reads each region CSV with a polars streaming scan (every column as text, filter, then
-project), so memory stays flat however large the file is; see benchmarks/aws_price_list.py.
+Parse streams each region CSV from the archive, inflating it in a reader thread and picking the
+few GPU lines by substring before any CSV parsing, so it costs about one pass over the bytes
+and memory stays flat however large the file is; see "the CSV scan" below and
+benchmarks/aws_price_list.py for the measurements.
 The JSON form of an offer file (``products`` + ``terms.OnDemand/Reserved``) is parsed too, in
 memory: it is what the recorded real fixture is, and what the AWS docs show.
 
@@ -54,15 +58,13 @@ that is present is read strictly (a ParseError names what is wrong).
 from __future__ import annotations
 
 import csv
-import gzip
 import io
+import itertools
 import logging
 import re
-import shutil
-import tempfile
-from contextlib import contextmanager
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Iterator
 from urllib.parse import urljoin, urlsplit
 
@@ -87,13 +89,16 @@ log = logging.getLogger("gpu_prices.connectors.aws")
 
 INDEX_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/index.json"
 SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
-ADVISOR_OS = "Linux"  # the on-demand rows are Linux too (see the filters above)
+OPERATING_SYSTEM = "Linux"  # the only operating system whose prices we read (see the filters above)
+ADVISOR_OS = OPERATING_SYSTEM  # the advisor's savings for the same rows
 # A region CSV is ~0.1-0.7 GB today; the cap guards against a runaway body, not a real file.
 MAX_OFFER_FILE_BYTES = 8 * 1024**3
 DISCLAIMER_LINES = 5  # FormatVersion, Disclaimer, Publication Date, Version, OfferCode
 
 # Instance types we read: GPU and ML-accelerator families. Everything else is CPU.
-GPU_INSTANCE_REGEX = r"^(?:p\d|g\d|gr\d|trn\d|inf\d|dl\d)"
+GPU_FAMILY_PREFIXES = ("p", "g", "gr", "trn", "inf", "dl")  # then the generation digit: p5, trn2, ...
+GPU_FAMILY_PATTERN = "(?:" + "|".join(rf"{prefix}\d" for prefix in GPU_FAMILY_PREFIXES) + ")"
+GPU_INSTANCE_REGEX = "^" + GPU_FAMILY_PATTERN
 
 
 @dataclass(frozen=True)
@@ -367,7 +372,7 @@ def fetch_offer_files(
     """index.json -> region_index.json -> each region's offer CSV (spooled to disk).
 
     `regions` None means every region of the region index; a region the index does not list
-    is an error.
+    is an error, raised before any region file is downloaded.
     """
     index = http.get(client, source_id, INDEX_URL)
     yield index
@@ -387,6 +392,7 @@ def fetch_offer_files(
     listing = region_index.json()
     require_fields(source_id, listing, ("regions",), region_index_url)
     wanted = sorted(listing["regions"]) if regions is None else list(regions)
+    files = []
     for code in wanted:
         if code not in listing["regions"]:
             raise ParseError(f"{source_id}: region {code!r} is not in {region_index_url}")
@@ -395,9 +401,63 @@ def fetch_offer_files(
         version_url = urljoin(region_index_url, entry["currentVersionUrl"])
         if not version_url.endswith(".json"):
             raise ParseError(f"{source_id}: {region_index_url} regions.{code} points at {version_url}, not a .json offer file")
-        csv_url = version_url[: -len(".json")] + ".csv"
-        ctx.say(f"{code}: downloading {csv_url}")
-        yield http.get(client, source_id, csv_url, spool_to_disk=True, max_body_bytes=MAX_OFFER_FILE_BYTES)
+        files.append((code, version_url[: -len(".json")] + ".csv"))
+    yield from download_region_files(client, source_id, ctx, files)
+
+
+def download_region_files(
+    client: httpx.Client, source_id: str, ctx: FetchContext, files: list[tuple[str, str]]
+) -> Iterator[RawResponse]:
+    """The (region, url) files, downloaded concurrently, each yielded the moment it is complete.
+
+    At most the HTTP policy's per-host limit run at once (they share one host; the transport
+    enforces the same limit), with its retries. Yielding each file as it completes keeps the
+    archive-first guarantee: the caller archives it before anything else happens. A download
+    that raises (a transport error after the retries, the size cap) stops the downloads not yet
+    started; those under way finish and are yielded, then the first error is raised. A non-2xx
+    response is yielded like any other and rejected by check_responses. When the caller stops
+    early, spooled files it never received are deleted.
+    """
+    if not files:
+        return
+    workers = min(len(files), http.per_host_limit(client))
+    ctx.say(f"downloading {len(files)} region file(s), {workers} at a time")
+    started = time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{source_id}-region")
+    futures = {
+        pool.submit(http.get, client, source_id, url, spool_to_disk=True, max_body_bytes=MAX_OFFER_FILE_BYTES): code
+        for code, url in files
+    }
+    failure: BaseException | None = None
+    handed_over: set[Future] = set()
+    try:
+        for done, future in enumerate(as_completed(futures), 1):
+            code = futures[future]
+            if future.cancelled():
+                continue
+            try:
+                raw = future.result()
+            except Exception as exc:  # noqa: BLE001 - raised below, once the others are archived
+                ctx.say(f"{code}: download failed ({type(exc).__name__}: {exc}); not starting the rest")
+                if failure is None:
+                    failure = exc
+                    for pending in futures:
+                        pending.cancel()
+                continue
+            handed_over.add(future)
+            ctx.say(f"{code}: {raw.size / 1e6:,.0f} MB, HTTP {raw.status} "
+                    f"({done}/{len(files)}, {time.monotonic() - started:,.0f} s)")
+            yield raw
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            if future in handed_over or future.cancelled() or future.exception() is not None:
+                continue
+            body_path = future.result().body_path
+            if body_path is not None:
+                body_path.unlink(missing_ok=True)  # downloaded, never archived: the caller stopped
+    if failure is not None:
+        raise failure
 
 
 # -- parsing one offer file -----------------------------------------------------------------
@@ -456,55 +516,161 @@ def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
     return rows
 
 
-@contextmanager
-def _plain_csv_source(raw: RawResponse) -> Iterator[Path | IO[bytes]]:
-    """Something polars can scan without loading the whole body: the file, or a plain copy.
+# -- the CSV scan: streamed from the archive, lines picked before CSV parsing ------------------
+#
+# A region file is hundreds of megabytes; its GPU offers are a few thousand lines. Parsing all
+# 91 columns of every line (what polars, pandas or DuckDB would do) costs far more than
+# inflating the file, so the scan works on raw lines, as gpuhunt does with substring tests:
+#
+# 1. The archived body is inflated as it is read (connectors.base.ArchivedBody), in blocks of
+#    whole lines: memory is a block or two, whatever the file size. (Inflating in a reader
+#    thread was tried and measured no faster, within the noise of a shared machine: the scan
+#    below holds the GIL through C calls that do not release it, so the reader waits out the
+#    interpreter's switch interval each time it needs the GIL back.)
+# 2. A line is a candidate when it holds the Operating System field Linux (``,"Linux",`` - AWS
+#    quotes every value) and a field starting with a GPU family (``,"p5``, ``,"trn1``, ...).
+#    Both are attributes of the product, and a SKU is one product whose every row repeats its
+#    attributes (the CSV is the product x term join of the JSON offer file), so the test runs
+#    once per run of a SKU, on its first row; AWS writes a product's rows one after another,
+#    so the other rows only check that they start with the same SKU (one C call a line, after
+#    the newline search).
+# 3. Candidate lines, in batches, go through polars' CSV reader under the header of the file,
+#    and the exact offer filter (``_offer_filter``) keeps the offers.
+#
+# Step 2 keeps a superset of what step 3 keeps, so the offers are exactly those of a full
+# parse (tests/test_connector_aws.py compares both on generated files, column orders included).
+# Where the file breaks the assumptions (the header is not quoted, SKU is not the first column,
+# the Operating System or Instance Type column is first, or OS last), the scan drops the
+# shortcut they allow: a looser substring or pattern, or the GPU test on every Linux line.
+# Slower, never different.
 
-    A spooled body is scanned in place. An archived body is gzipped; polars would inflate a
-    .gz fully in memory, so it is streamed to a temporary plain file first.
+READ_BLOCK_BYTES = 2 << 20  # at most this many inflated bytes scanned at a time
+CANDIDATE_BATCH_BYTES = 2 << 20  # candidate lines parsed with polars at a time
+
+
+def _line_blocks(stream: IO[bytes], label: str) -> Iterator[tuple[bytes, int, int]]:
+    """``(block, lo, hi)`` with ``block[lo:hi]`` whole lines, in file order, read as they are needed.
+
+    A body whose last line has no newline raises ParseError at the end: AWS ends every row with
+    one, so a body that stops mid-row was cut off. A damaged archive file raises ParseError (see
+    connectors.base.ArchivedBody) at the block where it is found.
     """
-    if raw.body_path is not None and raw.body_path.suffix != ".gz":
-        yield raw.body_path
-        return
-    if raw.body is not None:
-        yield io.BytesIO(raw.body)
-        return
-    with tempfile.NamedTemporaryFile(prefix="aws-offer-", suffix=".csv") as plain:
-        with gzip.open(raw.body_path, "rb") as src:  # type: ignore[arg-type]
-            shutil.copyfileobj(src, plain, 1 << 22)
-        plain.flush()
-        yield Path(plain.name)
+    carry = b""  # the start of a line whose end is in the next block
+    read = getattr(stream, "read1", stream.read)  # whatever the stream has ready: no copy to fill a size
+    while data := read(READ_BLOCK_BYTES):
+        first = data.find(b"\n")
+        if first < 0:
+            carry += data
+            continue
+        lo = 0
+        if carry:
+            joined = carry + data[: first + 1]
+            yield joined, 0, len(joined)
+            lo, carry = first + 1, b""
+        hi = data.rfind(b"\n") + 1
+        if hi > lo:
+            yield data, lo, hi
+        carry = data[hi:]
+    if carry:
+        raise ParseError(f"{label} does not end with a complete row; the body is truncated")
 
 
-def _csv_header(raw: RawResponse, source_id: str) -> list[str]:
-    with raw.open() as stream:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-        lines = [text.readline() for _ in range(DISCLAIMER_LINES + 1)]
-    if not lines[-1].strip():
-        raise ParseError(
-            f"{source_id}: {raw.url} ends before its header line (line {DISCLAIMER_LINES + 1}); "
-            "the body is truncated"
-        )
-    return next(csv.reader([lines[-1]]))
+def _header_lines(
+    blocks: Iterator[tuple[bytes, int, int]], label: str
+) -> tuple[list[bytes], Iterator[tuple[bytes, int, int]]]:
+    """The disclaimer lines and the header line, and the blocks after them."""
+    lines: list[bytes] = []
+    for block, lo, hi in blocks:
+        while len(lines) <= DISCLAIMER_LINES and lo < hi:
+            end = block.index(b"\n", lo, hi) + 1
+            lines.append(block[lo:end])
+            lo = end
+        if len(lines) > DISCLAIMER_LINES:
+            return lines, itertools.chain([(block, lo, hi)], blocks)
+    raise ParseError(
+        f"{label} ends before its header line (line {DISCLAIMER_LINES + 1}); the body is truncated"
+    )
 
 
-def _ends_with_newline(source: Path | IO[bytes]) -> bool:
-    if isinstance(source, Path):
-        with source.open("rb") as stream:
-            return _ends_with_newline(stream)
-    source.seek(0, 2)
-    if source.tell() == 0:
+class _CandidateLines:
+    """Finds, in blocks of raw lines, the lines that may be GPU offers (see the comment above)."""
+
+    def __init__(self, header: list[str], header_line: bytes) -> None:
+        # Delimited forms (a literal start: fast to search) where the layout guarantees them.
+        quoted = header_line.startswith(b'"')
+        os_at, type_at = header.index(COL_OS), header.index(COL_TYPE)
+        if quoted and 0 < os_at < len(header) - 1:
+            self.needle = f',"{OPERATING_SYSTEM}",'.encode()
+        else:
+            self.needle = OPERATING_SYSTEM.encode()
+        if quoted and type_at > 0:
+            self.names_gpu_type = self._names_quoted_gpu_type
+        else:
+            any_field = re.compile(rb'(?:^|,)"?' + GPU_FAMILY_PATTERN.encode(), re.MULTILINE)
+            self.names_gpu_type = lambda block, start, end: any_field.search(block, start, end) is not None
+        self.sku_first = header[0] == "SKU"
+
+    # ',"p', ',"g' (which covers ',"gr'), ...: the starts of a quoted field naming a GPU family.
+    _FIELD_STARTS = tuple(
+        f',"{prefix}'.encode() for prefix in GPU_FAMILY_PREFIXES
+        if not any(prefix != other and prefix.startswith(other) for other in GPU_FAMILY_PREFIXES)
+    )
+    _FAMILY = re.compile(GPU_FAMILY_PATTERN.encode())
+
+    def _names_quoted_gpu_type(self, block: bytes, start: int, end: int) -> bool:
+        """Whether block[start:end] has a field ``"<GPU family><digit>...``: substring searches,
+        and the regex only where one hits, many times faster than a regex over the line."""
+        find, family = block.find, self._FAMILY.match
+        for field_start in self._FIELD_STARTS:
+            at = find(field_start, start, end)
+            while at >= 0:
+                if family(block, at + 2):
+                    return True
+                at = find(field_start, at + 3, end)
         return False
-    source.seek(-1, 2)
-    ends = source.read(1) == b"\n"
-    source.seek(0)
-    return ends
+
+    def scan(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """The candidate lines of ``block[lo:hi]`` (whole lines), in order."""
+        if self.sku_first:
+            return self._scan_sku_runs(block, lo, hi)
+        return self._scan_linux_lines(block, lo, hi)
+
+    def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """The hot loop when SKU is the first column: line by line (memchr), the product's test -
+        Linux, and a GPU type - on the first line of each run of its SKU; the lines after it in
+        the run only check that they start with the same SKU field. (A SKU whose rows were not
+        together would be tested at each run: slower, the same lines.)"""
+        find, startswith, needle, names_gpu_type = block.find, block.startswith, self.needle, self.names_gpu_type
+        found = []
+        start, sku, keep = lo, b"\n", False  # b"\n" starts no line: the first line reads its SKU
+        while start < hi:
+            end = find(b"\n", start, hi) + 1  # every line of the range ends with one
+            if not startswith(sku, start):
+                sku = block[start : find(b",", start, end) + 1]  # the SKU field and its comma
+                keep = find(needle, start, end) >= 0 and names_gpu_type(block, start, end)
+            if keep:
+                found.append(block[start:end])
+            start = end
+        return found
+
+    def _scan_linux_lines(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """Without SKU first: the Linux lines by substring search, each tested for a GPU type."""
+        find, rfind, needle, step = block.find, block.rfind, self.needle, len(self.needle)
+        names_gpu_type = self.names_gpu_type
+        found = []
+        pos, last_start = lo, -1
+        while (hit := find(needle, pos, hi)) >= 0:
+            pos = hit + step
+            start = rfind(b"\n", lo, hit) + 1 or lo
+            end = find(b"\n", hit, hi) + 1  # every line of the range ends with one
+            if start != last_start and names_gpu_type(block, start, end):  # a line is taken once
+                last_start = start
+                found.append(block[start:end])
+        return found
 
 
-def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
-    header = _csv_header(raw, source_id)
-    require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")
-
+def _offer_filter(header: list[str]) -> pl.Expr:
+    """The rows of a price-list CSV that are offers (the rules in the module docstring)."""
     c = pl.col
     reserved = (
         (c(COL_TERM) == "Reserved")
@@ -516,7 +682,7 @@ def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
         ((c(COL_TERM) == "OnDemand") | reserved)
         & (c(COL_UNIT) == "Hrs")
         & (c(COL_TENANCY) == "Shared")
-        & (c(COL_OS) == "Linux")
+        & (c(COL_OS) == OPERATING_SYSTEM)
         & (c(COL_CAPACITY) == "Used")
         & (c(COL_SOFTWARE).is_null() | (c(COL_SOFTWARE) == "NA"))
         & c(COL_TYPE).str.contains(GPU_INSTANCE_REGEX)
@@ -525,6 +691,11 @@ def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
         keep = keep & (c(COL_MARKET) == "OnDemand")
     if COL_FAMILY in header:
         keep = keep & c(COL_FAMILY).str.starts_with("Compute Instance")
+    return keep
+
+
+def _record_columns(header: list[str]) -> dict[str, str]:
+    """Record key -> CSV column, for the columns an offer row is built from."""
     wanted = {
         "instance_type": COL_TYPE, "region": COL_REGION, "term": COL_TERM, "lease": COL_LEASE,
         "price": COL_PRICE, "currency": COL_CURRENCY,
@@ -532,25 +703,63 @@ def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
     for key, column in (("gpu", COL_GPU), ("vcpu", COL_VCPU), ("memory", COL_MEMORY)):
         if column in header:
             wanted[key] = column
-    with _plain_csv_source(raw) as source:
-        if not _ends_with_newline(source):
-            # AWS ends every row with a newline; a body that stops mid-row was cut off.
-            raise ParseError(f"{source_id}: {raw.url} does not end with a complete row; the body is truncated")
-        try:
-            frame = (
-                pl.scan_csv(
-                    source,
-                    skip_rows=DISCLAIMER_LINES,
-                    infer_schema=False,  # every column as text: no inference pass, no surprises
-                    raise_if_empty=False,
-                )
-                .filter(keep)
-                .select([c(column).alias(key) for key, column in wanted.items()])
-                .collect(engine="streaming")
+    return wanted
+
+
+def _offers_of(lines: list[bytes], header: list[str], header_line: bytes, label: str) -> pl.DataFrame:
+    """The offer records among candidate lines, parsed by polars under the file's header.
+
+    polars pads a short row with nulls and cuts a long one without a word, so every row that
+    is kept is checked to have exactly the header's fields (a cheap check: offers are few).
+    """
+    wanted = _record_columns(header)
+    keep = _offer_filter(header)
+    needed = sorted(set(wanted.values()) | set(keep.meta.root_names()), key=header.index)
+    try:
+        frame = (
+            pl.read_csv(
+                io.BytesIO(header_line + b"".join(lines)),
+                columns=needed,
+                infer_schema=False,  # every column as text: no inference pass, no surprises
+                raise_if_empty=False,
             )
-        except pl.exceptions.PolarsError as exc:
-            raise ParseError(f"{source_id}: {raw.url} is not a readable price-list CSV: {exc}") from exc
-    return frame.to_dicts()
+            .with_row_index("_line")
+            .filter(keep)
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ParseError(f"{label} is not a readable price-list CSV: {exc}") from exc
+    for index in frame["_line"]:
+        fields = next(csv.reader([lines[index].decode("utf-8")]))
+        if len(fields) != len(header):
+            raise ParseError(
+                f"{label}: an offer row has {len(fields)} fields where the header has {len(header)} "
+                f"({lines[index][:120]!r}...); the file is damaged or changed its layout"
+            )
+    return frame.select([pl.col(column).alias(key) for key, column in wanted.items()])
+
+
+def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
+    """The offer records of a price-list CSV body, streamed (see the comment above)."""
+    label = f"{source_id}: {raw.url}"
+    frames: list[pl.DataFrame] = []
+    with raw.open() as stream:
+        head, rest = _header_lines(_line_blocks(stream, label), label)
+        header_line = head[-1]
+        header = next(csv.reader([header_line.decode("utf-8")]))
+        require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")
+        candidates = _CandidateLines(header, header_line)
+        batch: list[bytes] = []
+        batch_bytes = 0
+        for block, lo, hi in rest:
+            found = candidates.scan(block, lo, hi)
+            batch.extend(found)
+            batch_bytes += sum(map(len, found))
+            if batch_bytes >= CANDIDATE_BATCH_BYTES:
+                frames.append(_offers_of(batch, header, header_line, label))
+                batch, batch_bytes = [], 0
+        if batch or not frames:
+            frames.append(_offers_of(batch, header, header_line, label))
+    return pl.concat(frames).to_dicts()
 
 
 def _json_records(raw: RawResponse, source_id: str) -> list[dict]:
@@ -568,7 +777,7 @@ def _json_records(raw: RawResponse, source_id: str) -> list[dict]:
         if not (
             gpu_type.match(attrs["instanceType"])
             and attrs["tenancy"] == "Shared"
-            and attrs["operatingSystem"] == "Linux"
+            and attrs["operatingSystem"] == OPERATING_SYSTEM
             and attrs["capacitystatus"] == "Used"
             and attrs["preInstalledSw"] in ("NA", "")
             and attrs.get("marketoption", "OnDemand") == "OnDemand"

@@ -16,10 +16,10 @@ turns a parsed frame into warehouse rows (canonical GPU, per-GPU price, quaranti
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import IO, Any, ClassVar, Iterator, Literal
 
 import httpx
 import polars as pl
+import zstandard
 
 from market.offer import PARSED_OFFER_SCHEMA
 
@@ -58,6 +59,7 @@ class RawResponse:
     body_path: Path | None = None  # large bodies (AWS price list) are spooled to a file
     request_body: bytes | None = None
     _sha256: str | None = field(default=None, compare=False, repr=False)
+    _size: int | None = field(default=None, compare=False, repr=False)  # body bytes, when known
 
     @property
     def content_type(self) -> str:
@@ -65,10 +67,19 @@ class RawResponse:
 
     @property
     def size(self) -> int:
+        """Bytes of the body as served (not of its compressed archive file)."""
         if self.body is not None:
             return len(self.body)
+        if self._size is not None:
+            return self._size
         assert self.body_path is not None
-        return self.body_path.stat().st_size
+        if self.body_path.suffix in ARCHIVE_SUFFIXES:
+            with self.open() as stream:
+                size = sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 22), b""))
+        else:
+            size = self.body_path.stat().st_size
+        object.__setattr__(self, "_size", size)
+        return size
 
     @property
     def sha256(self) -> str:
@@ -96,12 +107,13 @@ class RawResponse:
         return hashlib.sha256(key.encode()).hexdigest()[:24]
 
     def open(self) -> IO[bytes]:
-        """A binary stream of the body (decompressed if it was stored gzipped)."""
+        """A binary stream of the body, decompressed if it is an archive file (.zst, or .gz
+        from before zstd). A damaged or cut archive file raises ParseError while reading."""
         if self.body is not None:
             return io.BytesIO(self.body)
         assert self.body_path is not None, "RawResponse has neither body nor body_path"
-        if self.body_path.suffix == ".gz":
-            return gzip.open(self.body_path, "rb")  # type: ignore[return-value]
+        if self.body_path.suffix in ARCHIVE_SUFFIXES:
+            return ArchivedBody(self.body_path, f"{self.source}: {self.url}")
         return self.body_path.open("rb")
 
     def read(self) -> bytes:
@@ -126,6 +138,115 @@ class RawResponse:
             raise ParseError(
                 f"{self.source}: {self.url} returned {what} ({len(data)} bytes)"
             ) from exc
+
+
+# The raw archive's body files (warehouse.store writes them): zstd since issue 12, gzip before.
+# Both stay readable; which codec and level, and why, is in warehouse/store.py.
+ZSTD_SUFFIX, GZIP_SUFFIX = ".zst", ".gz"
+ARCHIVE_SUFFIXES = (ZSTD_SUFFIX, GZIP_SUFFIX)
+
+
+class ArchivedBody(io.BufferedIOBase):
+    """A compressed archive file read as the plain body, streaming, in bounded memory.
+
+    Decompression runs without the GIL (zlib and zstd release it), so a reader thread can
+    inflate while another thread works on what came before. A file that ends before its
+    compressed stream does (a cut copy, a full disk), or whose bytes do not decompress, raises
+    ParseError naming the response and the file: never a silently shortened body, which
+    ``zstandard``'s own stream reader would give for a cut file.
+    """
+
+    _INPUT_BYTES = 1 << 16  # compressed bytes per step: ~1-2 MB of CSV out at the ratios we see
+
+    def __init__(self, path: Path, label: str) -> None:
+        super().__init__()
+        self.path, self.label = path, label
+        self._file = path.open("rb")
+        self._gzip = path.suffix == GZIP_SUFFIX
+        self._decoder = self._new_decoder()
+        self._pending: list[bytes] = []  # decompressed, not yet returned
+        self._pending_bytes = 0
+        self._ended = False
+
+    def _new_decoder(self):
+        if self._gzip:
+            return zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def _damaged(self, why: str) -> ParseError:
+        return ParseError(
+            f"{self.label}: the archived body {self.path.name} {why}; re-fetch the day "
+            "(the archive file is cut or damaged)"
+        )
+
+    def _step(self) -> None:
+        """Decompress one more piece of input into _pending, or mark the end."""
+        data = self._file.read(self._INPUT_BYTES)
+        if not data:
+            if not self._decoder.eof:
+                raise self._damaged("ends before the end of its compressed stream")
+            self._ended = True
+            return
+        try:
+            while data:
+                out = self._decoder.decompress(data)
+                if out:
+                    self._pending.append(out)
+                    self._pending_bytes += len(out)
+                if not self._decoder.eof:
+                    break
+                # A member/frame ended; concatenated ones (gzip allows them, so does zstd) go on.
+                data = self._decoder.unused_data
+                self._decoder = self._new_decoder()
+                if not data:
+                    data = self._file.read(self._INPUT_BYTES)
+                    if not data:
+                        self._ended = True
+                        return
+        except (zlib.error, zstandard.ZstdError) as exc:
+            raise self._damaged(f"does not decompress ({exc})") from exc
+
+    def _take(self, size: int) -> bytes:
+        if size >= self._pending_bytes:
+            out = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending, self._pending_bytes = [], 0
+            return out
+        joined = b"".join(self._pending)
+        self._pending, self._pending_bytes = [joined[size:]], len(joined) - size
+        return joined[:size]
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            while not self._ended:
+                self._step()
+            return self._take(self._pending_bytes)
+        while self._pending_bytes < size and not self._ended:
+            self._step()
+        return self._take(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        """Up to `size` bytes from one decompression step, handed over without a copy when the
+        step's output fits (the AWS CSV scan reads this way); b"" only at the end."""
+        while not self._pending_bytes and not self._ended:
+            self._step()
+        if not self._pending:
+            return b""
+        first = self._pending[0]
+        if size < 0 or len(first) <= size:
+            del self._pending[0]
+            self._pending_bytes -= len(first)
+            return first
+        self._pending[0] = first[size:]
+        self._pending_bytes -= size
+        return first[:size]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
 
 
 @dataclass

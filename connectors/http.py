@@ -169,6 +169,13 @@ def build_client(
     )
 
 
+def per_host_limit(client: httpx.Client) -> int:
+    """How many requests `client` lets run at once against one host (its policy's limit)."""
+    transport = getattr(client, "_transport", None)
+    policy = transport.policy if isinstance(transport, RetryTransport) else DEFAULT_POLICY
+    return policy.per_host_concurrency
+
+
 def _fetched_at(response: httpx.Response) -> datetime:
     recorded = response.headers.get(RECORDED_AT_HEADER)
     if recorded:

@@ -1,124 +1,281 @@
-"""Utilisation (MFU) and scaling-efficiency assumptions: the warehouse table, else our constants.
+"""The assumption table: utilisation and serving efficiencies, each row citing the run it comes from.
 
-The `assumptions` table (kind, gpu_class, precision, interconnect, min_gpus, max_gpus, value,
-source_url; '*' is a wildcard) is built by the specs work and may be empty on a fresh
-warehouse. `Assumptions` looks values up in it and falls back to the documented constants
-below, and always says which one it used (`Assumed.source`), so the CLI can print it.
+Rows (`market/data/assumptions.csv`, loaded into the warehouse's `assumptions` table, where an
+operator may add overriding rows):
 
-Lookup rule: among rows whose kind matches, whose gpu_class / precision / interconnect equal the
-query or are '*', and whose [min_gpus, max_gpus] contains the GPU count, the most specific row
-wins (fewest wildcards), then the narrowest GPU range.
+* ``training_mfu``: end-to-end model FLOPs utilisation, keyed by GPU *generation* (the spec
+  sheet's architecture), *precision* and *model size* (``model_params``, the active parameters
+  of the published run). "End to end" means model FLOPs / (GPUs x dense peak x wall time) over
+  the whole run: communication, restarts and stragglers are inside it, because the value is
+  computed from the GPU-hours the run's authors published (`costmodel.calibration`). Between two
+  runs of one generation and precision the value is interpolated linearly in log(model size);
+  outside them the nearest run's value holds.
+* A row with ``same_as_generation`` / ``same_as_precision`` measures nothing: it borrows another
+  key's value and multiplies it by ``value`` (e.g. Blackwell borrows Hopper at 1.0; FP8 borrows
+  BF16 at 0.5, i.e. no speed-up assumed over BF16). Empty ``same_as_*`` means "as asked".
+* ``mfu_scale_per_doubling``: the factor applied per doubling of the GPU count *beyond* the
+  count the source run measured (``measured_gpus``). Llama 3 405B fell from 43 % to 41 % MFU
+  going from 8,192 to 16,384 H100s (arXiv 2407.21783 Table 4), so 41/43 per doubling. At or
+  below the measured size the factor is 1: the published MFU already includes the
+  communication of that many GPUs, and since every measured run used thousands of GPUs (never
+  fewer than 8) a single 8-GPU node is never penalised against one GPU.
+* ``serve_compute_efficiency``, ``serve_memory_efficiency``, ``serve_tp_efficiency``: the
+  serving model's fractions of dense peak and of memory bandwidth, and the per-GPU efficiency
+  per doubling of tensor parallelism, keyed by generation; calibrated on MLPerf Inference
+  (see `costmodel.calibration` and docs/inference-model.md).
 
-Fallback constants (every one overridable: `--mfu`, `TrainingSpec.mfu`, `scaling_efficiency`):
-
-* FALLBACK_UTILISATION = 0.40 for training at any precision. Llama 3 405B BF16 ran at 38-43 %
-  MFU on 8k-16k H100s [L3, arXiv 2407.21783 Table 4]; EleutherAI's "at least 120 TFLOP/s on an
-  A100" is 38 % of 312 [TM101, blog.eleuther.ai/transformer-math]; DESIGN.md quotes 0.35-0.55.
-  For fp8 the MFU is against the fp8 peak, where published runs report less; 0.40 is then
-  optimistic, so pass --mfu when you know better.
-* Scaling efficiency: 1.0 within one 8-GPU node; beyond it, 1 - k * log2(n / 8), floored at
-  0.5, with k = 0.01 per doubling on a fast GPU fabric (NVLink/NVSwitch nodes, InfiniBand
-  between them) and k = 0.04 on PCIe-only or Ethernet-linked GPUs. Evidence that it falls with
-  size: Llama 3 MFU 43 % -> 41 % from 8,192 to 16,384 GPUs [L3 Table 4]. Because the 0.40 MFU
-  above already comes from runs of thousands of GPUs, the fast-fabric slope is kept gentle; the
-  PCIe slope is our assumption (DESIGN.md: "falls faster on PCIe-only or Ethernet-linked"), not
-  a measurement.
+Lookup order for a (kind, generation, precision): measured rows of that key; else a borrowing
+row of (generation, precision), then (generation, '*'), then ('*', precision), then ('*', '*').
+Overridden rows replace the default row with the same key. `Assumed.source` always says which
+rows were used, so every interface can print where a default came from.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import polars as pl
 
-FALLBACK_UTILISATION = 0.40
-FALLBACK_UTILISATION_SOURCE = (
-    "fallback constant 0.40 (Llama 3 405B 38-43% MFU, arXiv 2407.21783 Table 4; "
-    "EleutherAI transformer-math >=120 TFLOP/s on A100)"
+from costmodel.errors import EstimateError
+
+TRAINING_MFU = "training_mfu"
+SCALE_PER_DOUBLING = "mfu_scale_per_doubling"
+SERVE_COMPUTE = "serve_compute_efficiency"
+SERVE_MEMORY = "serve_memory_efficiency"
+SERVE_TP = "serve_tp_efficiency"
+KINDS = (TRAINING_MFU, SCALE_PER_DOUBLING, SERVE_COMPUTE, SERVE_MEMORY, SERVE_TP)
+ANY = "*"
+# The smallest GPU count a measured row may claim: below one node there is nothing to extrapolate.
+MIN_MEASURED_GPUS = 8
+MAX_BORROW_DEPTH = 6
+
+ROW_KEYS = (
+    "kind", "generation", "precision", "model_params", "measured_gpus", "value",
+    "same_as_generation", "same_as_precision", "source_run", "source_url", "note", "overridden",
 )
-GPUS_PER_NODE = 8
-SCALING_SLOPE_FAST = 0.01
-SCALING_SLOPE_SLOW = 0.04
-SCALING_FLOOR = 0.5
-FALLBACK_SCALING_SOURCE = (
-    "fallback curve 1 - k*log2(n/8) past one 8-GPU node, k=0.01 fast fabric / 0.04 PCIe or "
-    "Ethernet, floor 0.5 (trend from Llama 3 MFU 43%->41% at 8k->16k GPUs, arXiv 2407.21783)"
-)
+
+
+@dataclass(frozen=True)
+class AssumptionRow:
+    kind: str
+    generation: str
+    precision: str
+    value: float
+    source_url: str
+    model_params: float | None = None
+    measured_gpus: float | None = None
+    same_as_generation: str | None = None
+    same_as_precision: str | None = None
+    source_run: str | None = None
+    note: str | None = None
+    overridden: bool = False
+
+    @property
+    def borrows(self) -> bool:
+        return bool(self.same_as_generation or self.same_as_precision)
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.generation, self.precision, self.model_params)
 
 
 @dataclass(frozen=True)
 class Assumed:
     value: float
-    source: str  # "assumptions table: <source_url>", "fallback ...", or "user override"
+    source: str  # which rows, which run, which URL; or "your value"
+    measured_gpus: float | None = None  # the GPU count the source run measured (training MFU)
+    source_urls: tuple[str, ...] = ()
 
 
-def fallback_scaling(gpus: float, fast_interconnect: bool) -> float:
-    if gpus <= GPUS_PER_NODE:
-        return 1.0
-    slope = SCALING_SLOPE_FAST if fast_interconnect else SCALING_SLOPE_SLOW
-    return max(SCALING_FLOOR, 1.0 - slope * math.log2(gpus / GPUS_PER_NODE))
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
 
 
-_ROW_KEYS = ("kind", "gpu_class", "precision", "interconnect", "min_gpus", "max_gpus", "value")
+def _number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def row_from_mapping(raw: Mapping[str, Any]) -> AssumptionRow:
+    return AssumptionRow(
+        kind=str(raw["kind"]).strip(),
+        generation=(_text(raw.get("generation")) or ANY).lower(),
+        precision=(_text(raw.get("precision")) or ANY).lower(),
+        value=float(raw["value"]),
+        source_url=_text(raw.get("source_url")) or "",
+        model_params=_number(raw.get("model_params")),
+        measured_gpus=_number(raw.get("measured_gpus")),
+        same_as_generation=(_text(raw.get("same_as_generation")) or "").lower() or None,
+        same_as_precision=(_text(raw.get("same_as_precision")) or "").lower() or None,
+        source_run=_text(raw.get("source_run")),
+        note=_text(raw.get("note")),
+        overridden=bool(raw.get("overridden") or False),
+    )
+
+
+def _rows_of(table: pl.DataFrame | Iterable[Mapping[str, Any]] | None) -> list[AssumptionRow]:
+    if table is None:
+        return []
+    if isinstance(table, pl.DataFrame):
+        if not {"kind", "generation", "value"} <= set(table.columns):
+            return []  # an older warehouse's table shape
+        raw_rows: Iterable[Mapping[str, Any]] = table.to_dicts()
+    else:
+        raw_rows = table
+    return [row_from_mapping(r) for r in raw_rows if r.get("value") is not None]
+
+
+def _winning_rows(rows: list[AssumptionRow]) -> list[AssumptionRow]:
+    """One row per key: an operator's override beats the curated default."""
+    best: dict[tuple, AssumptionRow] = {}
+    for row in rows:
+        held = best.get(row.key)
+        if held is None or (row.overridden and not held.overridden):
+            best[row.key] = row
+    return list(best.values())
+
+
+def packaged_rows() -> list[AssumptionRow]:
+    """The curated defaults shipped with the package (market/data/assumptions.csv)."""
+    from market.specs import load_assumptions
+
+    return _rows_of(load_assumptions())
 
 
 class Assumptions:
-    """Lookups over the `assumptions` table (a polars frame, a list of dicts, or None)."""
+    """Lookups over the assumption table (a polars frame, row dicts, or None = packaged defaults).
 
-    def __init__(self, table: pl.DataFrame | Iterable[dict[str, Any]] | None = None) -> None:
-        if table is None:
-            rows: list[dict[str, Any]] = []
-        elif isinstance(table, pl.DataFrame):
-            rows = table.to_dicts() if all(k in table.columns for k in _ROW_KEYS) else []
-        else:
-            rows = [dict(r) for r in table]
-        self._rows = [r for r in rows if r.get("value") is not None]
+    A table with none of the expected rows (a fresh or older warehouse) falls back to the
+    packaged defaults; `from_package` says so."""
+
+    def __init__(self, table: pl.DataFrame | Iterable[Mapping[str, Any]] | None = None) -> None:
+        rows = _rows_of(table)
+        self.from_package = not rows
+        self._rows = _winning_rows(rows or packaged_rows())
+        self._memo: dict[tuple, Assumed] = {}  # lookups are pure; plans ask the same ones thousands of times
 
     @property
-    def empty(self) -> bool:
-        return not self._rows
+    def rows(self) -> list[AssumptionRow]:
+        return list(self._rows)
 
-    def max_utilisation(self) -> float:
-        """The highest utilisation any lookup can return (bounds the deadline search)."""
-        values = [float(r["value"]) for r in self._rows if r["kind"] == "utilisation"]
-        return max([FALLBACK_UTILISATION, *values])
+    # -- training ---------------------------------------------------------------------------
+    def training_mfu(self, generation: str, precision: str, active_params: float) -> Assumed:
+        """End-to-end MFU for a model of `active_params` on this generation and precision."""
+        return self._lookup(TRAINING_MFU, generation.lower(), precision.lower(), active_params)
 
-    def _match(self, kind: str, gpu_class: str, precision: str, interconnect: str, gpus: float) -> dict | None:
-        def fits(row_value: Any, wanted: str) -> bool:
-            return row_value in ("*", None) or str(row_value).lower() == (wanted or "").lower()
+    def scale_factor(self, gpus: float, measured_gpus: float | None) -> Assumed:
+        """The extrapolation factor for `gpus` GPUs when the source run measured `measured_gpus`.
 
-        best, best_key = None, None
-        for row in self._rows:
-            if row["kind"] != kind:
-                continue
-            if not (fits(row["gpu_class"], gpu_class) and fits(row["precision"], precision)
-                    and fits(row["interconnect"], interconnect)):
-                continue
-            lo = row["min_gpus"] if row["min_gpus"] is not None else 0
-            hi = row["max_gpus"] if row["max_gpus"] is not None else math.inf
-            if not (lo <= gpus <= hi):
-                continue
-            specific = sum(row[k] not in ("*", None) for k in ("gpu_class", "precision", "interconnect"))
-            key = (specific, bool(row.get("overridden")), -(hi - lo), lo)  # a user's override wins
-            if best_key is None or key > best_key:
-                best, best_key = row, key
-        return best
+        1.0 at or below the measured size (never below one 8-GPU node)."""
+        reference = max(float(measured_gpus or MIN_MEASURED_GPUS), MIN_MEASURED_GPUS)
+        if gpus <= reference:
+            return Assumed(1.0, f"no extrapolation: {gpus:,.0f} GPUs is within the {reference:,.0f} the source run measured")
+        per_doubling = self._lookup(SCALE_PER_DOUBLING, ANY, ANY, None)
+        doublings = math.log2(gpus / reference)
+        return Assumed(
+            per_doubling.value ** doublings,
+            f"{per_doubling.value:.4f} per doubling beyond the {reference:,.0f} GPUs measured "
+            f"({doublings:.2f} doublings); {per_doubling.source}",
+            source_urls=per_doubling.source_urls,
+        )
 
-    def utilisation(self, gpu_class: str, precision: str, interconnect: str | None, gpus: float = 1) -> Assumed:
-        row = self._match("utilisation", gpu_class, precision, interconnect or "", gpus)
-        if row is not None:
-            return Assumed(float(row["value"]), _table_source(row))
-        return Assumed(FALLBACK_UTILISATION, FALLBACK_UTILISATION_SOURCE)
+    # -- serving ----------------------------------------------------------------------------
+    def serve_compute_efficiency(self, generation: str) -> Assumed:
+        return self._lookup(SERVE_COMPUTE, generation.lower(), ANY, None)
 
-    def scaling(self, gpu_class: str, precision: str, interconnect: str | None, gpus: float, fast: bool) -> Assumed:
-        row = self._match("scaling", gpu_class, precision, interconnect or "", gpus)
-        if row is not None:
-            return Assumed(float(row["value"]), _table_source(row))
-        return Assumed(fallback_scaling(gpus, fast), FALLBACK_SCALING_SOURCE)
+    def serve_memory_efficiency(self, generation: str) -> Assumed:
+        return self._lookup(SERVE_MEMORY, generation.lower(), ANY, None)
+
+    def serve_tp_efficiency(self, generation: str) -> Assumed:
+        return self._lookup(SERVE_TP, generation.lower(), ANY, None)
+
+    def _lookup(self, kind: str, generation: str, precision: str, params: float | None) -> Assumed:
+        key = (kind, generation, precision, params)
+        if key not in self._memo:
+            self._memo[key] = self._resolve(kind, generation, precision, params, set())
+        return self._memo[key]
+
+    # -- the lookup rule --------------------------------------------------------------------
+    def _measured(self, kind: str, generation: str, precision: str) -> list[AssumptionRow]:
+        return [r for r in self._rows if r.kind == kind and r.generation == generation
+                and r.precision == precision and not r.borrows]
+
+    def _borrowing(self, kind: str, generation: str, precision: str) -> AssumptionRow | None:
+        return next((r for r in self._rows if r.kind == kind and r.generation == generation
+                     and r.precision == precision and r.borrows), None)
+
+    def _resolve(self, kind: str, generation: str, precision: str, params: float | None, seen: set) -> Assumed:
+        if len(seen) > MAX_BORROW_DEPTH:
+            raise self._missing(kind, generation, precision)
+        for key_gen, key_prec in dict.fromkeys(((generation, precision), (generation, ANY), (ANY, precision), (ANY, ANY))):
+            measured = self._measured(kind, key_gen, key_prec)
+            if measured:
+                return _interpolate(measured, params)
+            row = self._borrowing(kind, key_gen, key_prec)
+            if row is not None:
+                return self._follow(row, generation, precision, params, seen)
+        raise self._missing(kind, generation, precision)
+
+    def _follow(self, row: AssumptionRow, generation: str, precision: str, params: float | None, seen: set) -> Assumed:
+        target_gen = row.same_as_generation if row.same_as_generation not in (None, ANY) else generation
+        target_prec = row.same_as_precision if row.same_as_precision not in (None, ANY) else precision
+        if (target_gen, target_prec) == (generation, precision) or (target_gen, target_prec) in seen:
+            raise self._missing(row.kind, generation, precision)
+        borrowed = self._resolve(row.kind, target_gen, target_prec, params, seen | {(generation, precision)})
+        factor = "" if row.value == 1.0 else f" x {row.value:g}"
+        return Assumed(
+            borrowed.value * row.value,
+            f"{generation}/{precision} borrows {target_gen}/{target_prec}{factor}; {borrowed.source}",
+            measured_gpus=borrowed.measured_gpus,
+            source_urls=tuple(dict.fromkeys((*([row.source_url] if row.source_url else []), *borrowed.source_urls))),
+        )
+
+    @staticmethod
+    def _missing(kind: str, generation: str, precision: str) -> EstimateError:
+        return EstimateError(
+            f"the assumption table has no {kind} row for {generation} / {precision} and nothing to borrow from",
+            reason="no_assumption", values={"kind": kind, "generation": generation, "precision": precision},
+        )
 
 
-def _table_source(row: dict) -> str:
-    where = row.get("source_url") or "no source_url"
-    return f"assumptions table ({row['kind']} {row['gpu_class']}/{row['precision']}/{row['interconnect']}, {where})"
+def _describe(row: AssumptionRow) -> str:
+    run = row.source_run or "unnamed run"
+    return f"{run} ({row.generation}, {row.precision}: {row.value:.4g}) {row.source_url}".strip()
+
+
+def _model_size(row: AssumptionRow) -> float:
+    return row.model_params or 0.0
+
+
+def _interpolate(rows: list[AssumptionRow], params: float | None) -> Assumed:
+    """Linear in log(model size) between the two runs around `params`; the nearest run outside."""
+    ordered = sorted(rows, key=_model_size)
+    urls = tuple(dict.fromkeys(r.source_url for r in ordered if r.source_url))
+    if params is None or len(ordered) == 1 or any(r.model_params is None for r in ordered):
+        row = ordered[-1]
+        return Assumed(row.value, _describe(row), row.measured_gpus, (row.source_url,))
+    if params <= ordered[0].model_params:
+        row = ordered[0]
+        return Assumed(row.value, _describe(row), row.measured_gpus, (row.source_url,))
+    if params >= ordered[-1].model_params:
+        row = ordered[-1]
+        return Assumed(row.value, _describe(row), row.measured_gpus, (row.source_url,))
+    for low, high in zip(ordered, ordered[1:]):
+        if low.model_params <= params <= high.model_params:
+            share = math.log(params / low.model_params) / math.log(high.model_params / low.model_params)
+            value = low.value + share * (high.value - low.value)
+            measured = min(low.measured_gpus or math.inf, high.measured_gpus or math.inf)
+            return Assumed(
+                value,
+                f"interpolated in log(model size) at {params / 1e9:.3g}B between {_describe(low)} and {_describe(high)}",
+                None if math.isinf(measured) else measured,
+                tuple(dict.fromkeys((low.source_url, high.source_url))),
+            )
+    raise AssertionError("unreachable: params lies between the smallest and largest run")

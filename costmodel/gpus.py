@@ -3,11 +3,13 @@
 The CLI and the dashboard build `GpuSpec`s from the warehouse's `gpu_specs` rows
 (`GpuSpec.from_row`); tests build them by hand. Keeping this a plain dataclass keeps
 `costmodel` free of DuckDB.
+
+A GPU's *generation* is its spec sheet's `architecture`, lower-cased ("hopper", "ampere",
+"tpu v4", "cdna 3"): the key the assumption table's utilisation rows use.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -24,16 +26,10 @@ PRECISION_COLUMNS: dict[str, str] = {
 }
 TRAINING_PRECISIONS = ("bf16", "fp8", "fp16", "tf32", "fp32")
 
-# Interconnects on which multi-GPU jobs scale well (a switched or point-to-point GPU fabric).
-# Anything else (pcie, ethernet, none, unknown) is treated as slow.
-FAST_INTERCONNECTS = frozenset(
-    {"nvlink", "nvswitch", "nvlink-c2c", "infinity-fabric", "ici", "neuronlink", "xe-link"}
-)
-
 
 @dataclass(frozen=True)
 class GpuSpec:
-    gpu: str  # canonical id, e.g. "A100-80GB"
+    gpu: str  # canonical id, e.g. "A100-SXM-80GB"
     memory_gb: float
     memory_bandwidth_tbs: float | None = None
     tflops: Mapping[str, float | None] = field(default_factory=dict)  # precision -> DENSE TFLOPS
@@ -41,7 +37,6 @@ class GpuSpec:
     form_factor: str | None = None
     vendor: str | None = None
     name: str | None = None
-    gpu_class: str | None = None  # see guess_gpu_class; None -> guessed
     architecture: str | None = None
     source_url: str | None = None
 
@@ -57,59 +52,25 @@ class GpuSpec:
             form_factor=row.get("form_factor"),
             vendor=row.get("vendor"),
             name=row.get("name"),
-            gpu_class=row.get("gpu_class"),
             architecture=row.get("architecture"),
             source_url=row.get("source_url"),
         )
+
+    @property
+    def generation(self) -> str:
+        return (self.architecture or "unknown").strip().lower()
 
     def dense_tflops(self, precision: str) -> float:
         value = self.tflops.get(precision)
         if value is None or value <= 0:
             known = [p for p, v in self.tflops.items() if v]
-            hint = (
-                f"it has {', '.join(known)} (e.g. --precision {known[0]}), or pick another GPU"
-                if known else "its spec sheet has no dense throughput figures; pick another GPU"
+            raise EstimateError(
+                f"{self.gpu} has no published dense {precision} throughput"
+                + (f"; its spec sheet has {', '.join(known)}" if known else "; its spec sheet has no dense figures"),
+                reason="precision_unavailable",
+                values={"gpu": self.gpu, "precision": precision, "available": known},
             )
-            raise EstimateError(f"{self.gpu} has no published dense {precision} throughput in gpu_specs; {hint}.")
         return float(value)
-
-    @property
-    def klass(self) -> str:
-        return self.gpu_class or guess_gpu_class(self)
-
-    @property
-    def fast_interconnect(self) -> bool:
-        return (self.interconnect or "").lower() in FAST_INTERCONNECTS
-
-
-# Architectures whose data-centre parts get the "datacenter-legacy" utilisation (no bf16,
-# older tensor cores, smaller published MFU).
-LEGACY_ARCHITECTURES = {"kepler", "maxwell", "pascal", "volta", "turing"}
-
-
-def guess_gpu_class(spec: GpuSpec) -> str:
-    """The `assumptions` class of a GPU: datacenter | datacenter-legacy | workstation | consumer |
-    amd | tpu | trainium | gaudi. One implementation, used by the pipeline's metrics, the CLI
-    and the dashboard, so they can never disagree on a default."""
-    vendor = (spec.vendor or "").lower()
-    name = (spec.name or "").lower()
-    gpu = (spec.gpu or "").upper()
-    architecture = (spec.architecture or "").lower()
-    if vendor == "google" or gpu.startswith("TPU"):
-        return "tpu"
-    if vendor in ("aws", "amazon") or gpu.startswith(("TRAINIUM", "INFERENTIA")):
-        return "trainium"
-    if vendor == "intel" or gpu.startswith("GAUDI"):
-        return "gaudi"
-    if vendor == "amd":
-        return "workstation" if "radeon pro" in name else "amd"
-    if "geforce" in name or re.match(r"^(RTX|GTX)\d{4}(TI|S)?-\d+GB$", gpu):
-        return "consumer"
-    if gpu.startswith(("RTX", "QUADRO")) or "quadro" in name or name.startswith("rtx"):
-        return "workstation"
-    if architecture in LEGACY_ARCHITECTURES:
-        return "datacenter-legacy"
-    return "datacenter"
 
 
 def catalog(specs: Iterable[GpuSpec] | Mapping[str, GpuSpec]) -> dict[str, GpuSpec]:
@@ -119,17 +80,16 @@ def catalog(specs: Iterable[GpuSpec] | Mapping[str, GpuSpec]) -> dict[str, GpuSp
 
 
 def pick(gpu: str | None, specs: GpuSpec | Mapping[str, GpuSpec] | Iterable[GpuSpec]) -> tuple[GpuSpec, dict[str, GpuSpec]]:
-    """The spec of `gpu` and the whole catalog (for "try a larger GPU" suggestions)."""
+    """The spec of `gpu` and the whole catalog (for "a larger GPU needs fewer" suggestions)."""
     if isinstance(specs, GpuSpec):
         if gpu and gpu != specs.gpu:
-            raise EstimateError(f"asked for GPU {gpu!r} but was given the spec of {specs.gpu!r}")
+            raise EstimateError(f"asked for GPU {gpu!r} but was given the spec of {specs.gpu!r}", reason="unknown_gpu",
+                                values={"gpu": gpu, "known": [specs.gpu]})
         return specs, {specs.gpu: specs}
     table = catalog(specs)
-    if not gpu:
-        raise EstimateError(f"no GPU given; pick one of: {', '.join(sorted(table)) or '(no GPU specs loaded)'}")
-    if gpu not in table:
+    if not gpu or gpu not in table:
         raise EstimateError(
-            f"unknown GPU {gpu!r}: no spec sheet for it; known GPUs: "
-            f"{', '.join(sorted(table)) or '(none; run an ingest that loads gpu_specs)'}"
+            f"no spec sheet for GPU {gpu!r}" if gpu else "no GPU chosen",
+            reason="unknown_gpu", values={"gpu": gpu, "known": sorted(table)},
         )
     return table[gpu], table

@@ -1,6 +1,13 @@
 """Per-offer cost metrics (DESIGN.md "Metrics"), as polars expressions the pipeline applies.
 
-* effective_tflops = dense_tflops x utilisation x scaling_efficiency (per GPU)
+* effective_tflops = dense_tflops x utilisation x scaling_efficiency (per GPU), where
+  utilisation is the assumption table's end-to-end training MFU for the GPU's generation and
+  the precision at `REFERENCE_MODEL_PARAMS` (a 70B-parameter dense model: the size most
+  published runs and buyers' questions sit near), the same lookup the run estimates use, and
+  scaling_efficiency is the table's extrapolation factor at the instance's GPU count. That
+  factor is 1 for every instance (no published run measured fewer than 8 GPUs), so an 8-GPU
+  instance is never penalised against a 1-GPU VM, and communication is not counted twice:
+  the published MFUs already include it.
 * usd_per_effective_tflop_hour = price_usd_per_gpu_hour / effective_tflops
 * usd_per_exaflop = price_usd_per_gpu_hour / (effective_tflops x 1e12 x 3600) x 1e18
   (dollars per 10^18 useful FLOPs)
@@ -14,6 +21,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from costmodel.assumptions import Assumptions
+from costmodel.errors import EstimateError
+
+REFERENCE_MODEL_PARAMS = 70e9
 METRIC_INPUTS = ("price_usd_per_gpu_hour", "dense_tflops", "utilisation", "scaling_efficiency", "gpu_memory_gb")
 
 
@@ -21,55 +32,44 @@ def _positive(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr > 0).then(expr)
 
 
-def effective_tflops(
-    dense: str | pl.Expr = "dense_tflops",
-    utilisation: str | pl.Expr | float = "utilisation",
-    scaling: str | pl.Expr | float = "scaling_efficiency",
-) -> pl.Expr:
-    def as_expr(x):
-        if isinstance(x, pl.Expr):
-            return x
-        return pl.col(x) if isinstance(x, str) else pl.lit(float(x))
+def effective_tflops() -> pl.Expr:
+    return (
+        _positive(pl.col("dense_tflops")) * _positive(pl.col("utilisation")) * _positive(pl.col("scaling_efficiency"))
+    ).alias("effective_tflops")
 
-    return (_positive(as_expr(dense)) * _positive(as_expr(utilisation)) * _positive(as_expr(scaling))).alias(
-        "effective_tflops"
+
+def usd_per_effective_tflop_hour() -> pl.Expr:
+    return (pl.col("price_usd_per_gpu_hour") / _positive(pl.col("effective_tflops"))).alias("usd_per_effective_tflop_hour")
+
+
+def usd_per_exaflop() -> pl.Expr:
+    return (pl.col("price_usd_per_gpu_hour") / (_positive(pl.col("effective_tflops")) * 1e12 * 3600) * 1e18).alias(
+        "usd_per_exaflop"
     )
 
 
-def usd_per_effective_tflop_hour(price: str = "price_usd_per_gpu_hour", effective: str = "effective_tflops") -> pl.Expr:
-    return (pl.col(price) / _positive(pl.col(effective))).alias("usd_per_effective_tflop_hour")
+def usd_per_gb_hour() -> pl.Expr:
+    return (pl.col("price_usd_per_gpu_hour") / _positive(pl.col("gpu_memory_gb"))).alias("usd_per_gb_hour")
 
 
-def usd_per_exaflop(price: str = "price_usd_per_gpu_hour", effective: str = "effective_tflops") -> pl.Expr:
-    return (pl.col(price) / (_positive(pl.col(effective)) * 1e12 * 3600) * 1e18).alias("usd_per_exaflop")
+def metric_utilisation(assumptions: Assumptions, generation: str, precision: str, gpu_count: float | None) -> tuple[
+        float | None, float]:
+    """(utilisation, scaling_efficiency) of one (generation, precision, instance size) for the
+    market metrics: the reference model's MFU and the extrapolation factor at the instance size."""
+    try:
+        mfu = assumptions.training_mfu(generation, precision, REFERENCE_MODEL_PARAMS)
+    except EstimateError:
+        return None, 1.0
+    scale = assumptions.scale_factor(max(1.0, gpu_count or 1.0), mfu.measured_gpus)
+    return mfu.value, scale.value
 
 
-def usd_per_gb_hour(price: str = "price_usd_per_gpu_hour", memory: str = "gpu_memory_gb") -> pl.Expr:
-    return (pl.col(price) / _positive(pl.col(memory))).alias("usd_per_gb_hour")
-
-
-def add_cost_metrics(
-    frame: pl.DataFrame | pl.LazyFrame,
-    utilisation: float | None = None,
-    scaling_efficiency: float | None = None,
-) -> pl.DataFrame | pl.LazyFrame:
-    """Add the four metric columns (replacing any present).
-
-    Expects price_usd_per_gpu_hour, dense_tflops, gpu_memory_gb and either the columns
-    utilisation and scaling_efficiency or the plain numbers passed here (which fill those
-    columns)."""
-    extra = []
-    if utilisation is not None:
-        extra.append(pl.lit(float(utilisation)).alias("utilisation"))
-    if scaling_efficiency is not None:
-        extra.append(pl.lit(float(scaling_efficiency)).alias("scaling_efficiency"))
-    if extra:
-        frame = frame.with_columns(extra)
+def add_cost_metrics(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """Add the four metric columns (replacing any present); needs METRIC_INPUTS."""
     columns = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     missing = [c for c in METRIC_INPUTS if c not in columns]
     if missing:
         raise KeyError(f"add_cost_metrics needs column(s) {missing}")
-    return (
-        frame.with_columns(effective_tflops(), usd_per_gb_hour())
-        .with_columns(usd_per_effective_tflop_hour(), usd_per_exaflop())
+    return frame.with_columns(effective_tflops(), usd_per_gb_hour()).with_columns(
+        usd_per_effective_tflop_hour(), usd_per_exaflop()
     )

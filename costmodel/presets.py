@@ -1,4 +1,4 @@
-"""Well-known open models, for `estimate infer --preset` and the dashboard's model picker.
+"""Well-known open models, for `estimate serve --preset` and the dashboards' model pickers.
 
 Plain data: edit a row, add one, or derive a variant with `dataclasses.replace(preset, ...)`.
 Every row names where its numbers come from. Parameter counts are the nominal figures the
@@ -41,6 +41,8 @@ class ModelPreset:
 
 
 _L31_CARD = "https://github.com/meta-llama/llama-models/blob/main/models/llama3_1/MODEL_CARD.md"
+_L2_CARD = "https://github.com/meta-llama/llama/blob/main/MODEL_CARD.md"
+_L2_CONFIG = "https://huggingface.co/meta-llama/Llama-2-70b-hf/blob/main/config.json"
 _L3_PAPER = "https://arxiv.org/abs/2407.21783"  # Table 3: layers, model dim, heads, KV heads
 
 PRESETS: dict[str, ModelPreset] = {
@@ -57,6 +59,11 @@ PRESETS: dict[str, ModelPreset] = {
         ModelPreset(
             "llama-3.1-405b", "Llama 3.1 405B", 405e9, 405e9, 126, 8, 128, 16384, 131_072,
             f"{_L31_CARD} ; shape: {_L3_PAPER} Table 3",
+        ),
+        ModelPreset(
+            "llama-2-70b", "Llama 2 70B", 70e9, 70e9, 80, 8, 128, 8192, 4_096,
+            f"{_L2_CARD} ; shape: {_L2_CONFIG}",
+            note="the MLPerf Inference v4.0-v5.x LLM benchmark model",
         ),
         ModelPreset(
             "mixtral-8x7b", "Mixtral 8x7B", 46.7e9, 12.9e9, 32, 8, 128, 4096, 32_768,
@@ -91,4 +98,5 @@ def get_preset(name: str) -> ModelPreset:
     for preset in PRESETS.values():
         if wanted in (_norm(preset.key), _norm(preset.name)):
             return preset
-    raise EstimateError(f"unknown model preset {name!r}; known presets: {', '.join(PRESETS)}")
+    raise EstimateError(f"unknown model preset {name!r}; known presets: {', '.join(PRESETS)}",
+                        reason="unknown_preset", values={"preset": name, "known": list(PRESETS)})

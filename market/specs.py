@@ -15,9 +15,11 @@ Three hand-maintained CSV files live in `market/data/`, each row with a source U
 * ``datasheet_sparsity.csv``: the published "with sparsity" figures, for that test only.
   2:4 sparsity doubles a figure; where a vendor's sparse figure is not 2x dense (AWS Neuron
   cores, Blackwell Ultra FP4) the row's ``note`` says why.
-* ``assumptions.csv``: utilisation (MFU) by GPU class and precision, and scaling efficiency by
-  interconnect and GPU count, with ``*`` wildcards. Loaded into the ``assumptions`` table,
-  where an operator may override a value (``overridden = true`` rows survive reloads).
+* ``assumptions.csv``: end-to-end training MFU by GPU generation, precision and model size,
+  each row citing the published run it comes from, the extrapolation factor beyond a run's
+  GPU count, and the serving efficiencies calibrated on MLPerf (rules in
+  ``costmodel.assumptions``; runs in ``costmodel.calibration``). Loaded into the
+  ``assumptions`` table, where an operator may add overriding rows (``overridden = true``).
 
 ``EXTERNAL_SPEC_SCHEMA`` is the long form a specs source (``connectors.epoch_ai``) parses to;
 ``cross_check`` in that module compares it with the curated sheet. ``SpecParseReport`` is what
@@ -117,17 +119,23 @@ class SpecParseReport:
 
 
 ASSUMPTION_SCHEMA: dict[str, pl.DataType] = {
-    "kind": pl.String,
-    "gpu_class": pl.String,
-    "precision": pl.String,
-    "interconnect": pl.String,
-    "min_gpus": pl.Float64,
-    "max_gpus": pl.Float64,
-    "value": pl.Float64,
+    "kind": pl.String,  # training_mfu | mfu_scale_per_doubling | serve_* (see costmodel.assumptions)
+    "generation": pl.String,  # the spec sheet's architecture, lower-cased, or '*'
+    "precision": pl.String,  # bf16 | fp16 | fp8 | ... | '*'
+    "model_params": pl.Float64,  # active parameters of the run a training_mfu row measured
+    "measured_gpus": pl.Float64,  # GPUs that run used (extrapolation starts beyond it)
+    "value": pl.Float64,  # the fraction; for a borrowing row, the factor on the borrowed value
+    "same_as_generation": pl.String,  # a borrowing row: take this generation's value ...
+    "same_as_precision": pl.String,  # ... and/or this precision's
+    "source_run": pl.String,
     "source_url": pl.String,
     "note": pl.String,
     "overridden": pl.Boolean,
 }
+ASSUMPTION_KINDS = (
+    "training_mfu", "mfu_scale_per_doubling", "serve_compute_efficiency", "serve_memory_efficiency",
+    "serve_tp_efficiency",
+)
 
 SPARSITY_SCHEMA: dict[str, pl.DataType] = {
     "gpu": pl.String,
@@ -163,13 +171,37 @@ def load_datasheet_sparsity() -> pl.DataFrame:
     return _read(SPARSITY_CSV, SPARSITY_SCHEMA)
 
 
+def check_assumptions(frame: pl.DataFrame) -> None:
+    """Every row cites a source; measured rows name their run, size and GPU count; values are fractions."""
+    problems = []
+    for row in frame.iter_rows(named=True):
+        label = f"{row['kind']} {row['generation']}/{row['precision']} {row.get('model_params') or ''}".strip()
+        borrows = bool(row.get("same_as_generation") or row.get("same_as_precision"))
+        if row["kind"] not in ASSUMPTION_KINDS:
+            problems.append(f"{label}: unknown kind")
+        if not (row.get("source_url") or "").startswith("https://"):
+            problems.append(f"{label}: no https source_url")
+        if row["value"] is None or not (0 < row["value"] <= 1):
+            problems.append(f"{label}: value must be in (0, 1]")
+        if row["kind"] == "training_mfu" and not borrows:
+            if not row.get("source_run") or not row.get("model_params"):
+                problems.append(f"{label}: a measured row names its run and model size")
+            if not row.get("measured_gpus") or row["measured_gpus"] < 8:
+                problems.append(f"{label}: measured_gpus must be >= 8 (one node is never extrapolated)")
+    if problems:
+        raise ValueError("assumptions.csv: " + "; ".join(problems))
+
+
 def load_assumptions() -> pl.DataFrame:
-    """Default MFU and scaling assumptions, matching the assumptions table (overridden=false)."""
+    """The curated utilisation and serving-efficiency defaults (overridden = false)."""
     frame = _read(ASSUMPTIONS_CSV, ASSUMPTION_SCHEMA)
-    return frame.with_columns(overridden=pl.lit(False)).select(list(ASSUMPTION_SCHEMA))
+    frame = frame.with_columns(overridden=pl.lit(False)).select(list(ASSUMPTION_SCHEMA))
+    check_assumptions(frame)
+    return frame
 
 
 __all__ = [
+    "ASSUMPTION_KINDS",
     "ASSUMPTION_SCHEMA",
     "EXTERNAL_SPEC_SCHEMA",
     "GPU_SPEC_SCHEMA",
@@ -177,6 +209,7 @@ __all__ = [
     "SPEC_DROP_SCHEMA",
     "SPEC_METRICS",
     "SpecParseReport",
+    "check_assumptions",
     "load_assumptions",
     "load_curated_specs",
     "load_datasheet_sparsity",

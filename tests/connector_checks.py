@@ -73,12 +73,13 @@ def live_fetch(source: Source, handler: Handler, tmp_path: Path) -> tuple[Outcom
 
 def archived_text(tmp_path: Path, archived: list[dict]) -> str:
     """Everything archived for a fetch (URLs, content types, request bodies, bodies) as text."""
-    import gzip
+    from connectors.base import ArchivedBody
 
     parts = []
     for row in archived:
         parts += [str(row["url"]), str(row["content_type"]), str(row["request_body"])]
-        parts.append(gzip.decompress((tmp_path / "raw" / row["body_file"]).read_bytes()).decode("utf-8", "replace"))
+        with ArchivedBody(tmp_path / "raw" / row["body_file"], str(row["url"])) as body:
+            parts.append(body.read().decode("utf-8", "replace"))
     return "\n".join(parts)
 
 

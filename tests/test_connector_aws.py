@@ -17,6 +17,15 @@ reserved) are discounted, that only the advisor's Linux figures are used, that o
 in quarantine, clear errors for a broken advisor document, and - the design decision - that a
 failed or unusable advisor is skipped with a reason so the on-demand and reserved rows survive.
 
+Issue 12 made the CSV parse stream from the compressed archive and pick lines by substring
+before any CSV parsing, and the region downloads concurrent. Because a wrong line pick loses
+offers silently, the parse is compared row by row with the output of the parser from before
+(golden files), and with a full parse of every row under other column orders and quoting; a
+cut or damaged archive file (zstd or the old gzip) and a cut CSV fail with a reason naming the
+file, and the day's earlier rows stay; old .gz archive bodies still read; downloads overlap
+within the per-host limit, each is handed over (archived) as it arrives, and a failure stops
+the downloads not yet started without leaving spooled files behind.
+
 CSV rows below are GENERATED in the real 91-column layout (benchmarks/aws_price_list.py), and
 the advisor fixture is hand-written with invented savings: neither is market data; see
 tests/fixtures/aws/PROVENANCE.md.
@@ -24,8 +33,12 @@ tests/fixtures/aws/PROVENANCE.md.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import hashlib
 import json
+import shutil
+import threading
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -34,6 +47,7 @@ import pytest
 
 from benchmarks.aws_price_list import HEADER, csv_body
 from connectors.aws import (
+    DISCLAIMER_LINES,
     GPU_FAMILIES,
     GPU_INSTANCE_REGEX,
     INDEX_URL,
@@ -469,7 +483,8 @@ def test_fetch_all_regions_and_a_failing_region_is_yielded_then_rejected():
     handler = _handler({OFFER_CSV_URL: (200, csv_body([row()])), EU_CSV_URL: (503, b"Slow Down")}, seen)
     responses = _fetch(AwsPriceList(), handler)
     try:
-        assert [r.status for r in responses] == [200, 200, 503, 200]  # sorted: eu-west-1 first
+        assert [r.status for r in responses[:2]] == [200, 200]  # the two index files, in order
+        assert {r.url: r.status for r in responses[2:]} == {EU_CSV_URL: 503, OFFER_CSV_URL: 200}
         assert seen.count(EU_CSV_URL) == 5  # the HTTP policy retried 4 times, then gave the error back
         with pytest.raises(SourceError, match="HTTP 503"):
             check_responses("aws", responses)
@@ -505,9 +520,12 @@ def test_fetch_gets_the_advisor_once_then_every_region_and_parses_spot():
     served = httpx.Response(200, content=ADVISOR.read_bytes(), headers={"content-type": "application/json"})
     responses = _fetch(AwsPriceList(), _handler(_two_regions(), seen, served), said)
     try:
-        # One advisor GET, then the price-list chain; every region file is downloaded once.
-        assert seen == [SPOT_ADVISOR_URL, INDEX_URL, REGION_INDEX_URL, EU_CSV_URL, OFFER_CSV_URL]
-        assert [r.url for r in responses] == seen
+        # One advisor GET, then the price-list chain; every region file is downloaded once
+        # (the region files concurrently, so in either order).
+        assert seen[:3] == [SPOT_ADVISOR_URL, INDEX_URL, REGION_INDEX_URL]
+        assert sorted(seen[3:]) == sorted([EU_CSV_URL, OFFER_CSV_URL])
+        assert [r.url for r in responses[:3]] == seen[:3]
+        assert sorted(r.url for r in responses[3:]) == sorted(seen[3:])
         assert responses[0].body is not None  # the advisor is small: kept in memory
         assert all(r.body_path is not None for r in responses[3:])  # region files spooled
         assert any("spot advisor:" in line for line in said)
@@ -573,7 +591,7 @@ def test_header_constant_is_the_real_91_column_layout():
 
 @pytest.mark.parametrize("advisor_up", [True, False], ids=["advisor", "advisor-down"])
 def test_ingest_archives_the_spooled_file_and_parses_it_back_from_the_store(tmp_path, advisor_up):
-    # End to end through pipelines.ingest: the spooled temp file is moved into the (gzipped)
+    # End to end through pipelines.ingest: the spooled temp file is moved into the (zstd)
     # raw store, and parse reads it back from there; the spot rows trace to the archived
     # advisor, and without an advisor the day still lands its on-demand and reserved rows.
     from pipelines.ingest import parse_source
@@ -589,7 +607,7 @@ def test_ingest_archives_the_spooled_file_and_parses_it_back_from_the_store(tmp_
     urls = [a["url"] for a in archived]
     assert urls[-1] == OFFER_CSV_URL
     assert (SPOT_ADVISOR_URL in urls) is advisor_up
-    assert all(a["body_file"].endswith(".gz") for a in archived)
+    assert all(a["body_file"].endswith(".zst") for a in archived)
 
     from warehouse.store import Warehouse
 
@@ -604,3 +622,416 @@ def test_ingest_archives_the_spooled_file_and_parses_it_back_from_the_store(tmp_
         spot = w.con.sql("SELECT source_url, spot_is_estimate FROM offers WHERE pricing = 'spot'").fetchall()
     assert untraced == []
     assert spot == ([(SPOT_ADVISOR_URL, True)] if advisor_up else [])
+
+
+# -- the streaming parse gives what the parser before issue 12 gave ----------------------------
+#
+# tests/fixtures/aws/parse_before_issue12_*.csv are the output of connectors/aws.py at commit
+# ed497d8 (a polars scan of the whole file; archived bodies gunzipped to a temporary file first)
+# on the real JSON excerpt and on a generated region CSV, plain and as an old .gz archive body.
+
+BEFORE = json.loads((FIXTURES / "parse_before_issue12.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def generated_csv(tmp_path_factory) -> Path:
+    """The generated region CSV the golden output was made from, rebuilt and checked."""
+    from benchmarks.aws_price_list import write_price_list
+
+    spec = BEFORE["generated"]
+    path = tmp_path_factory.mktemp("aws-generated") / "generated.csv"
+    write_price_list(path, spec["rows"], seed=spec["seed"], gpu_share=spec["gpu_share"])
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == spec["sha256"], (
+        "benchmarks/aws_price_list.py now writes a different file for the golden's settings; "
+        "the golden output cannot be compared (see tests/fixtures/aws/PROVENANCE.md)"
+    )
+    return path
+
+
+def _same_rows_as_before(parsed, case: str) -> None:
+    expected = (FIXTURES / f"parse_before_issue12_{case}.csv").read_text().splitlines()
+    got = parsed.write_csv().splitlines()
+    assert got[0] == expected[0]  # the columns
+    for number, (mine, theirs) in enumerate(zip(got[1:], expected[1:]), 1):
+        assert mine == theirs, f"row {number} differs from the parser before issue 12"
+    assert len(got) == len(expected) == BEFORE["cases"][case] + 1
+
+
+def _archived(tmp_path: Path, plain: Path, url: str = OFFER_CSV_URL) -> RawResponse:
+    """`plain` stored the way ingest stores it, and loaded back the way parse_source loads it."""
+    from warehouse.store import Warehouse
+
+    warehouse = Warehouse(tmp_path / "gpu_prices.duckdb")
+    spooled = tmp_path / "download.body"
+    shutil.copyfile(plain, spooled)
+    response = raw(b"", url, path=spooled)
+    warehouse.store_body(response)
+    with warehouse.writer() as w:
+        ids = [w.archive(response, date(2024, 5, 28))]
+        (loaded,) = w.raw_responses(date(2024, 5, 28), ids)
+    assert loaded.body_path.suffix == ".zst" and not spooled.exists()
+    return loaded
+
+
+def test_real_json_excerpt_parses_as_before():
+    _same_rows_as_before(SOURCE.parse([advisor(), raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)]), "json_excerpt")
+
+
+def test_generated_csv_from_the_zstd_archive_parses_as_before(generated_csv, tmp_path):
+    _same_rows_as_before(SOURCE.parse([advisor(), _archived(tmp_path, generated_csv)]), "generated_csv")
+
+
+def test_generated_csv_plain_spooled_body_parses_as_before(generated_csv):
+    _same_rows_as_before(SOURCE.parse([advisor(), raw(b"", path=generated_csv)]), "generated_csv")
+
+
+def test_old_gzip_archive_body_parses_as_before(generated_csv, tmp_path):
+    old_body = tmp_path / "old.gz"
+    old_body.write_bytes(gzip.compress(generated_csv.read_bytes(), 6))
+    _same_rows_as_before(SOURCE.parse([raw(b"", path=old_body)]), "generated_csv_gzip_archive")
+
+
+# -- the line pick keeps every offer, whatever the layout --------------------------------------
+
+
+def _full_scan(plain: Path):
+    """Oracle: the offers of a full polars parse of every row, no line pick (the old way)."""
+    import polars as pl
+
+    from connectors import aws
+
+    with plain.open(encoding="utf-8") as stream:
+        header = next(csv.reader(stream.readlines()[DISCLAIMER_LINES:DISCLAIMER_LINES + 1]))
+    return (
+        pl.read_csv(plain, skip_rows=DISCLAIMER_LINES, infer_schema=False)
+        .filter(aws._offer_filter(header))
+        .select([pl.col(c).alias(k) for k, c in aws._record_columns(header).items()])
+    )
+
+
+def _rewrite(source: Path, target: Path, columns: list[str], quote_style: str) -> None:
+    """`source`'s rows under a different column order / quoting, same disclaimer lines."""
+    import polars as pl
+
+    lines = source.read_bytes().split(b"\n", DISCLAIMER_LINES)
+    frame = pl.read_csv(source, skip_rows=DISCLAIMER_LINES, infer_schema=False).select(columns)
+    target.write_bytes(b"\n".join(lines[:DISCLAIMER_LINES]) + b"\n"
+                       + frame.write_csv(quote_style=quote_style).encode())
+
+
+LAYOUTS = {
+    "as published": None,
+    # SKU not first: no per-SKU memory, the GPU test runs on every Linux line
+    "SKU last": lambda h: [c for c in h if c != "SKU"] + ["SKU"],
+    # Operating System first: the substring can no longer be delimited on both sides
+    "OS first": lambda h: ["Operating System"] + [c for c in h if c != "Operating System"],
+    "Instance Type first": lambda h: ["Instance Type"] + [c for c in h if c != "Instance Type"],
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("quote_style", ["always", "necessary"])
+def test_line_pick_keeps_exactly_the_offers_of_a_full_parse(generated_csv, tmp_path, layout, quote_style):
+    from connectors import aws
+
+    head = tmp_path / "head.csv"
+    head.write_bytes(b"".join(generated_csv.open("rb").readlines()[:25_000]))
+    plain = tmp_path / "layout.csv"
+    _rewrite(head, plain, (LAYOUTS[layout] or list)(HEADER), quote_style)
+    expected = _full_scan(plain)
+    assert expected.height > 100  # a test with something to lose
+    got = aws._csv_records(raw(b"", path=plain), "aws")
+    assert got == expected.to_dicts()
+
+
+@pytest.mark.parametrize("block_bytes", [1, 97, 4096])
+def test_lines_split_across_read_blocks_are_whole(generated_csv, tmp_path, monkeypatch, block_bytes):
+    # Every block boundary falls mid-line somewhere: the carried line must be joined, once.
+    from connectors import aws
+
+    head = b"".join(generated_csv.open("rb").readlines()[:4000])
+    plain = tmp_path / "head.csv"
+    plain.write_bytes(head)
+    expected = _full_scan(plain).to_dicts()
+    assert len(expected) > 10
+    monkeypatch.setattr(aws, "READ_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(aws, "CANDIDATE_BATCH_BYTES", 10_000)  # several polars batches too
+    assert aws._csv_records(raw(b"", path=plain), "aws") == expected
+
+
+def test_a_kept_row_with_missing_fields_is_an_error_not_a_padded_offer():
+    # polars pads a short row with nulls; an offer row must have every field of the header.
+    body = csv_body([row(), row(**{"Instance Type": "g5.xlarge", "GPU": "1"})]).decode()
+    lines = body.split("\n")
+    lines[-2] = lines[-2].rsplit(",", 3)[0]  # the last row loses its last three fields
+    with pytest.raises(ParseError, match=r"has 88 fields where the header has 91"):
+        SOURCE.parse([raw("\n".join(lines).encode())])
+
+
+# -- damaged archive files and cut bodies fail the file with a reason ---------------------------
+
+
+def _stored_then_cut(tmp_path: Path, body: bytes, keep: float) -> RawResponse:
+    archived = _archived_bytes(tmp_path, body)
+    data = archived.body_path.read_bytes()
+    archived.body_path.write_bytes(data[: int(len(data) * keep)])
+    return archived
+
+
+def _archived_bytes(tmp_path: Path, body: bytes) -> RawResponse:
+    plain = tmp_path / "body.csv"
+    plain.write_bytes(body)
+    return _archived(tmp_path, plain)
+
+
+def test_a_cut_zstd_archive_file_fails_with_a_reason(generated_csv, tmp_path):
+    cut = _stored_then_cut(tmp_path, generated_csv.read_bytes(), keep=0.6)
+    with pytest.raises(ParseError, match=r"archived body .*\.zst ends before the end of its compressed stream") as err:
+        SOURCE.parse([cut])
+    assert OFFER_CSV_URL in str(err.value)
+
+
+def test_a_cut_zstd_archive_file_fails_even_when_only_the_checksum_is_lost(tmp_path):
+    # zstandard's own stream reader returns a shortened body here without a word.
+    cut = _archived_bytes(tmp_path, csv_body([row()] * 50))
+    data = cut.body_path.read_bytes()
+    cut.body_path.write_bytes(data[:-2])
+    with pytest.raises(ParseError, match="ends before the end of its compressed stream"):
+        SOURCE.parse([cut])
+
+
+def test_a_damaged_zstd_archive_file_fails_with_a_reason(tmp_path):
+    damaged = _archived_bytes(tmp_path, csv_body([row()] * 200))
+    data = bytearray(damaged.body_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.body_path.write_bytes(bytes(data))
+    with pytest.raises(ParseError, match="does not decompress"):
+        SOURCE.parse([damaged])
+
+
+def test_a_cut_old_gzip_archive_file_fails_with_a_reason(generated_csv, tmp_path):
+    old_body = tmp_path / "old.gz"
+    old_body.write_bytes(gzip.compress(generated_csv.read_bytes(), 6)[:-5000])
+    with pytest.raises(ParseError, match=r"archived body old\.gz ends before the end of its compressed stream"):
+        SOURCE.parse([raw(b"", path=old_body)])
+
+
+def test_a_cut_csv_inside_a_whole_archive_file_fails_with_a_reason(tmp_path):
+    body = csv_body([row(), row(**{"Instance Type": "g5.xlarge", "GPU": "1"})])
+    archived = _archived_bytes(tmp_path, body[:-40])
+    with pytest.raises(ParseError, match="does not end with a complete row; the body is truncated"):
+        SOURCE.parse([archived])
+
+
+def test_ingest_records_a_cut_region_file_and_keeps_the_earlier_good_rows(tmp_path):
+    # parse_source on a day whose archived region file was cut: the run is failed with the
+    # reason naming the file, and the day's offers from the earlier good parse stay.
+    from pipelines.ingest import parse_source
+    from tests.connector_checks import DAY, live_fetch
+    from warehouse.store import Warehouse
+
+    body = csv_body([row(), reserved("3yr", PricePerUnit="4.0")])
+    source = AwsPriceList(regions=("us-east-1",))
+    outcome, archived = live_fetch(source, _handler({OFFER_CSV_URL: (200, body)}, []), tmp_path)
+    assert outcome.status == "fetched"
+    warehouse = Warehouse(tmp_path / "gpu_prices.duckdb")
+    assert parse_source(warehouse, source, DAY).offers == 2
+    stored = warehouse.raw_dir / next(a["body_file"] for a in archived if a["url"] == OFFER_CSV_URL)
+    stored.write_bytes(stored.read_bytes()[:-3])
+
+    again = parse_source(warehouse, source, DAY, reparse=True)
+    assert again.status == "failed"
+    assert "ends before the end of its compressed stream" in again.message and OFFER_CSV_URL in again.message
+    with warehouse.writer() as w:
+        assert w.con.execute("SELECT count(*) FROM offers WHERE source = 'aws'").fetchall() == [(2,)]
+        assert w.run_state(DAY, "aws")["message"] == again.message
+
+
+def test_old_gzip_bodies_in_the_archive_still_read_and_are_not_rewritten(tmp_path):
+    # A warehouse archived before zstd: raw/ab/<sha256>.gz, and a raw_responses row naming it.
+    from warehouse.store import Warehouse
+
+    body = csv_body([row(), reserved("1yr", PricePerUnit="6.0")])
+    warehouse = Warehouse(tmp_path / "gpu_prices.duckdb")
+    response = raw(body)
+    legacy = warehouse.raw_dir / response.sha256[:2] / f"{response.sha256}.gz"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(gzip.compress(body))
+    assert warehouse.store_body(response) == legacy  # same bytes, same entry: no .zst beside it
+    assert sorted(p.name for p in legacy.parent.iterdir()) == [legacy.name]
+    with warehouse.writer() as w:
+        ids = [w.archive(response, date(2024, 5, 28))]
+        (loaded,) = w.raw_responses(date(2024, 5, 28), ids)
+    assert loaded.body_path == legacy and loaded.read() == body and loaded.size == len(body)
+    assert sorted(SOURCE.parse([loaded])["pricing"]) == ["on_demand", "reserved_1y"]
+
+
+def test_archive_records_the_body_size_not_the_compressed_size(tmp_path):
+    archived = _archived_bytes(tmp_path, csv_body([row()] * 100))
+    from warehouse.store import Warehouse
+
+    with Warehouse(tmp_path / "gpu_prices.duckdb").writer() as w:
+        ((size,),) = w.con.execute("SELECT size_bytes FROM raw_responses").fetchall()
+    assert size == len(csv_body([row()] * 100)) > archived.body_path.stat().st_size
+
+
+# -- region files downloaded concurrently, each archived as it arrives -------------------------
+
+
+def _regions_index(codes: list[str]) -> bytes:
+    """The documented region index shape with these regions (hand-made, as the fixture)."""
+    listing = {code: {"regionCode": code, "currentVersionUrl": f"/offers/v1.0/aws/AmazonEC2/20240528203522/{code}/index.json"}
+               for code in codes}
+    return json.dumps({"formatVersion": "v1.0", "regions": listing}).encode()
+
+
+def _region_url(code: str) -> str:
+    return OFFER_CSV_URL.replace("/us-east-1/", f"/{code}/")
+
+
+class _Gate:
+    """Counts downloads in flight; holds them until `until` are in flight at once (or 5 s)."""
+
+    def __init__(self, until: int) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = self.most = 0
+        self.until = until
+        self.release = threading.Event()
+
+    def __enter__(self):
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            if self.in_flight >= self.until:
+                self.release.set()
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.in_flight -= 1
+
+
+def _region_handler(codes: list[str], gate: _Gate | None = None, wait_for: dict[str, threading.Event] | None = None,
+                    fail: set[str] = frozenset(), seen: list[str] | None = None):
+    """Serves a region index of `codes` and a one-offer CSV per region. Regions in `wait_for`
+    are held until their event is set; those in `fail` reset the connection, every attempt."""
+    base = _handler({}, [])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        if seen is not None:
+            seen.append(url)
+        if url.endswith("/AmazonEC2/current/region_index.json"):
+            return httpx.Response(200, content=_regions_index(codes))
+        for code in codes:
+            if url == _region_url(code):
+                if wait_for and code in wait_for:
+                    assert wait_for[code].wait(10), f"{code} was never released"
+                if code in fail:
+                    raise httpx.ConnectError("connection reset", request=request)
+                if gate is not None:
+                    with gate:
+                        gate.release.wait(5)
+                return httpx.Response(200, content=csv_body([row(**{"Region Code": code})]))
+        return base(request)
+
+    return handle
+
+
+def _client(handler, per_host: int = 4) -> httpx.Client:
+    from connectors.http import HttpPolicy
+
+    return build_client(httpx.MockTransport(handler), policy=HttpPolicy(per_host_concurrency=per_host),
+                        sleep=lambda s: None)
+
+
+def test_region_files_download_concurrently_within_the_per_host_limit():
+    codes = [f"ap-test-{i}" for i in range(6)]
+    gate = _Gate(until=3)  # held until three are under way at once: never, if downloads were serial
+    with _client(_region_handler(codes, gate), per_host=3) as client:
+        responses = list(AwsPriceList().fetch(client, FetchContext()))
+    try:
+        assert gate.most == 3  # concurrent, and never more than the policy allows one host
+        assert sorted(r.url for r in responses[2:]) == sorted(_region_url(c) for c in codes)
+        parsed = SOURCE.parse(responses)
+        assert sorted(parsed["region"]) == sorted(codes)
+    finally:
+        _cleanup(responses)
+
+
+def test_each_region_file_is_handed_over_as_it_arrives():
+    # eu-slow-1 is held until the test has received the other file: the fetch must hand each
+    # file to the caller (who archives it) as soon as it is complete, not at the end.
+    release = threading.Event()
+    codes = ["eu-slow-1", "us-fast-1"]
+    with _client(_region_handler(codes, wait_for={"eu-slow-1": release})) as client:
+        fetch = AwsPriceList().fetch(client, FetchContext())
+        received = [next(fetch), next(fetch), next(fetch)]  # index, region index, first region file
+        assert received[-1].url == _region_url("us-fast-1") and not release.is_set()
+        release.set()
+        received += list(fetch)
+    try:
+        assert received[-1].url == _region_url("eu-slow-1")
+    finally:
+        _cleanup(received)
+
+
+def test_a_failed_download_archives_those_under_way_then_fails_the_fetch(tmp_path, monkeypatch):
+    # eu-broken-1 fails once the two others are under way: they finish and are archived, and
+    # the fetch is recorded failed with the error.
+    from tests import connector_checks
+
+    monkeypatch.setattr(connector_checks, "client", lambda handler: _client(handler, per_host=3))
+    codes = ["ap-ok-1", "eu-broken-1", "us-ok-2"]
+    others = {_region_url("ap-ok-1"), _region_url("us-ok-2")}
+    started: set[str] = set()
+    others_started = threading.Event()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if str(request.url) in others:
+            started.add(str(request.url))
+            if started == others:
+                others_started.set()
+        return inner(request)
+
+    inner = _region_handler(codes, wait_for={"eu-broken-1": others_started}, fail={"eu-broken-1"})
+    outcome, archived = connector_checks.live_fetch(AwsPriceList(), handle, tmp_path)
+    assert outcome.status == "failed" and "ConnectError" in outcome.message, outcome
+    urls = {a["url"] for a in archived}
+    assert _region_url("eu-broken-1") not in urls
+    assert others <= urls
+
+
+def test_a_failed_download_stops_the_downloads_not_yet_started(tmp_path, monkeypatch):
+    # One download at a time: after the first region fails, the others are never requested.
+    from tests import connector_checks
+
+    monkeypatch.setattr(connector_checks, "client", lambda handler: _client(handler, per_host=1))
+    codes = ["ap-broken-1", "eu-later-1", "us-later-2"]
+    seen: list[str] = []
+    outcome, archived = connector_checks.live_fetch(AwsPriceList(), _region_handler(codes, fail={"ap-broken-1"}, seen=seen),
+                                                    tmp_path)
+    assert outcome.status == "failed" and "ConnectError" in outcome.message
+    assert seen.count(_region_url("ap-broken-1")) == 5  # the policy's retries, unchanged
+    assert _region_url("eu-later-1") not in seen and _region_url("us-later-2") not in seen
+    assert not any(a["url"].endswith("/index.csv") for a in archived)
+
+
+def test_a_caller_that_stops_early_leaves_no_spooled_files(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    codes = [f"ap-test-{i}" for i in range(5)]
+    with _client(_region_handler(codes)) as client:
+        fetch = AwsPriceList().fetch(client, FetchContext())
+        first = [next(fetch) for _ in range(3)]
+        fetch.close()  # e.g. archiving the first file failed
+    _cleanup(first)
+    assert list(tmp_path.glob("aws-*.body")) == []
+
+
+def test_unknown_region_is_refused_before_any_download():
+    seen: list[str] = []
+    with pytest.raises(ParseError, match="'ap-nowhere-1' is not in"):
+        _fetch(AwsPriceList(regions=("us-east-1", "ap-nowhere-1")), _handler({}, seen))
+    assert OFFER_CSV_URL not in seen

@@ -1,431 +1,271 @@
-"""The run-cost arithmetic checked against numbers worked out by hand.
+"""Training plans a team could book, checked against arithmetic worked by hand.
 
-`costmodel` is shared by the pipeline, the dashboard and the CLI, so a slip in a formula would
-show up everywhere at once. Each test recomputes one figure from the published formula
-(DESIGN.md "Run pricing", /work/shared/reference/gpu-math.md) and compares, and checks that
-impossible inputs raise `EstimateError` with a message saying what would work.
+`costmodel.training` is shared by the CLI, the dashboard and the calibration document, so a slip
+shows up everywhere at once. These pin the issue-9 contract: a plan is whole nodes of one offer
+priced at the instance price; more than one node only on a known inter-node fabric; a user's MFU
+is used exactly (no second multiplication); without a cluster size the plan is the fewest nodes
+that finish within the deadline; warnings for long runs and beyond list-price capacity; errors
+carry a reason and values and name no CLI flag.
 
-GPU figures below are the dense datasheet values listed in gpu-math.md §3; the offers are made
-up for the arithmetic (provider names "test-provider-*"), not market prices.
+GPU figures are the dense datasheet values of reference/gpu-math.md §3. The offers are made up
+for the arithmetic ("test-provider-*"): they are not market prices.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import date
 
 import polars as pl
 import pytest
 
-from costmodel.assumptions import Assumptions, FALLBACK_UTILISATION, fallback_scaling
+from costmodel.assumptions import Assumptions
 from costmodel.errors import EstimateError
 from costmodel.gpus import GpuSpec
-from costmodel.inference import (
-    InferenceSpec,
-    cost_at_price,
-    decode_step_seconds,
-    estimate_inference,
-    prefill_seconds,
-    price_offers as price_inference_offers,
-    quoted_price as quoted_inference,
-    rank_gpu_types,
+from costmodel.nodes import NodeShape, shape_of
+from costmodel.offers import bookable_offers, one_quote_per_offer, with_node_facts
+from costmodel.training import (
+    DEFAULT_DEADLINE_DAYS,
+    LIST_PRICE_CAPACITY_GPUS,
+    TrainingSpec,
+    compute_gpu_hours,
+    plan_on,
+    plans_frame,
+    quoted_offer,
+    rank_plans,
+    training_compute,
 )
-from costmodel.metrics import add_cost_metrics
-from costmodel.presets import PRESETS, get_preset
-from costmodel.training import TrainingSpec, estimate_training, min_training_gpus, price_offers, quoted_price
 
-A100 = GpuSpec("A100-80GB", 80, 2.039, {"bf16": 312, "fp16": 312, "tf32": 156, "fp32": 19.5}, "nvlink")
-H100 = GpuSpec("H100-SXM-80GB", 80, 3.35, {"bf16": 989, "fp16": 989, "fp8": 1979, "tf32": 495, "fp32": 67}, "nvswitch")
-A10 = GpuSpec("A10-24GB", 24, 0.6, {"bf16": 125, "fp16": 125, "tf32": 62.5, "fp32": 31.2}, "pcie")
-T4 = GpuSpec("T4-16GB", 16, 0.32, {"fp16": 65, "fp32": 8.1}, "pcie")
-CATALOG = {g.gpu: g for g in (A100, H100, A10, T4)}
+A100 = GpuSpec("A100-SXM-80GB", 80, 2.039, {"bf16": 312, "fp16": 312, "tf32": 156, "fp32": 19.5}, "nvswitch",
+               architecture="Ampere")
+H100 = GpuSpec("H100-SXM-80GB", 80, 3.35, {"bf16": 989.5, "fp16": 989.5, "fp8": 1979, "tf32": 495, "fp32": 67},
+               "nvswitch", architecture="Hopper")
+ASSUMED = Assumptions()  # the packaged table
 
 
-def offers_frame(rows):
-    return pl.DataFrame(
-        [
-            dict(provider=p, region="r1", instance_type=i, pricing=k, gpu=g, gpu_count=n,
-                 price_usd_per_gpu_hour=price, source_url="https://example.test/offers",
-                 snapshot_date=date(2026, 8, 1), observed_at=None)
-            for p, i, k, g, n, price in rows
-        ],
-        schema_overrides={"gpu_count": pl.Float64, "observed_at": pl.Datetime("us", "UTC")},
-    )
+def offer(instance, gpus, usd_per_hour, fabric="infiniband", link="nvswitch", pricing="on_demand",
+          provider="test-provider-a", region="r1", source="test-src", gpu="A100-SXM-80GB") -> dict:
+    return dict(provider=provider, region=region, instance_type=instance, pricing=pricing, gpu=gpu,
+                gpu_count=float(gpus), price_usd_per_hour=usd_per_hour, price_usd_per_gpu_hour=usd_per_hour / gpus,
+                intra_node_link=link, inter_node_fabric=fabric, source=source, source_url="https://example.test/o")
 
 
-# -- training --------------------------------------------------------------------------------------
-
-def test_training_flops_70b_2t():
-    """6 x 70e9 x 2e12 = 8.4e23 FLOPs, the figure everyone quotes for a Llama-2-70B-sized run."""
-    r = estimate_training(TrainingSpec(params=70e9, tokens=2e12, gpu="A100-80GB", mfu=0.4, gpus=32), CATALOG)
-    assert r.total_flops == pytest.approx(8.4e23)
+LLAMA2_70B = dict(params=70e9, tokens=2e12)
 
 
-def test_gpu_hours_hand_checked_on_a100():
-    """8.4e23 / (312e12 x 0.4 x 3600) = 1.8697e6 GPU-hours with perfect scaling; wall-clock / 32 / 24."""
-    spec = TrainingSpec(params=70e9, tokens=2e12, gpu="A100-80GB", mfu=0.4, scaling_efficiency=1.0, gpus=32)
-    r = estimate_training(spec, CATALOG)
-    assert r.gpu_hours == pytest.approx(8.4e23 / (312e12 * 0.4 * 3600), rel=1e-9)
-    assert r.gpu_hours == pytest.approx(1.8697e6, rel=1e-4)
-    assert r.wall_clock_days == pytest.approx(1.8697e6 / 32 / 24, rel=1e-4)
-    assert r.effective_tflops == pytest.approx(124.8)
+def test_user_mfu_is_used_exactly_and_gives_the_published_gpu_hours():
+    """Llama 2 70B: 1,720,320 A100-hours at 43.47 % MFU. --mfu 0.4347 must give them back, on any cluster."""
+    spec = TrainingSpec(**LLAMA2_70B, mfu=0.4347)
+    for gpus in (None, 24, 512, 4096):
+        plan = plan_on(replace(spec, gpus=gpus), training_compute(spec, A100), offer("x8", 8, 32.0), ASSUMED)
+        assert plan.mfu_used == 0.4347
+        assert plan.gpu_hours == pytest.approx(1_720_320, rel=0.005)
+        assert plan.gpu_hours == pytest.approx(8.4e23 / (312e12 * 0.4347 * 3600), rel=1e-12)
+
+
+def test_plan_is_whole_nodes_priced_at_the_instance_price():
+    """--gpus 100 on 8-GPU nodes rents 13 instances (104 GPUs) and pays 13 x the instance's $/h."""
+    spec = TrainingSpec(**LLAMA2_70B, mfu=0.4, gpus=100)
+    plan = plan_on(spec, training_compute(spec, A100), offer("x8", 8, 24.0), ASSUMED)
+    assert (plan.nodes, plan.gpus_per_node, plan.gpus) == (13, 8, 104)
+    hours = 8.4e23 / (312e12 * 0.4 * 3600)
+    assert plan.days == pytest.approx(hours / 104 / 24)
+    assert plan.total_cost_usd == pytest.approx(13 * 24.0 * plan.days * 24)
+    assert plan.usd_per_million_tokens == pytest.approx(plan.total_cost_usd / 2e12 * 1e6)
+
+
+def test_default_plan_is_the_fewest_nodes_within_the_default_deadline():
+    """No cluster size: 30 days. One node fewer must miss the deadline."""
+    spec = TrainingSpec(**LLAMA2_70B, mfu=0.4347)
+    compute = training_compute(spec, A100)
+    plan = plan_on(spec, compute, offer("x8", 8, 32.0), ASSUMED)
+    assert spec.deadline == DEFAULT_DEADLINE_DAYS == 30
+    assert plan.sized_by == "deadline"
+    assert plan.days <= 30
+    smaller = plan_on(replace(spec, gpus=plan.gpus - 8), compute, offer("x8", 8, 32.0), ASSUMED)
+    assert smaller.days > 30
+    assert plan.nodes == math.ceil(1_720_320 / (30 * 24) / 8)  # 299 nodes
+
+
+def test_table_mfu_comes_from_the_published_run_with_no_penalty_for_8_gpus():
+    """A 70B model on H100 takes Llama 3.1 70B's end-to-end MFU; a 3B model on 1 GPU, one 8-GPU node
+    and 8 nodes uses one and the same value: nothing charges a node for having 8 GPUs."""
+    seventy = TrainingSpec(params=70e9, tokens=1e12, gpus=1024)
+    plan = plan_on(seventy, training_compute(seventy, H100), offer("x8", 8, 32.0, gpu="H100-SXM-80GB"), ASSUMED)
+    assert plan.mfu_used == pytest.approx(0.2527) and plan.mfu_scale_factor == 1.0
+    assert "Llama 3.1 70B" in plan.mfu_source
+    small = TrainingSpec(params=3e9, tokens=1e11)
+    compute = training_compute(small, H100)
+    one = plan_on(replace(small, gpus=1), compute,
+                  offer("x1", 1, 4.0, fabric="none", link="none", gpu="H100-SXM-80GB"), ASSUMED)
+    eight = plan_on(replace(small, gpus=8), compute, offer("x8", 8, 32.0, gpu="H100-SXM-80GB"), ASSUMED)
+    many = plan_on(replace(small, gpus=64), compute, offer("x8", 8, 32.0, gpu="H100-SXM-80GB"), ASSUMED)
+    assert one.mfu_used == eight.mfu_used == many.mfu_used
+    assert eight.gpu_hours == pytest.approx(one.gpu_hours)  # same work, spread over more GPUs
+    assert eight.days == pytest.approx(one.days / 8)
+
+
+def test_extrapolation_beyond_the_measured_size_is_explicit():
+    """BLOOM measured 384 A100s: a 3,072-GPU A100 plan gets 41/43 per doubling beyond it, and says so."""
+    spec = TrainingSpec(params=176e9, tokens=366e9, gpus=3072)
+    plan = plan_on(spec, training_compute(spec, A100), offer("x8", 8, 32.0), ASSUMED)
+    factor = 0.9535 ** math.log2(3072 / 384)
+    assert plan.mfu_scale_factor == pytest.approx(factor)
+    assert plan.mfu_used == pytest.approx(plan.mfu_table * factor)
+    assert "extrapolated_mfu" in [w.code for w in plan.warnings]
+
+
+def test_multi_node_needs_a_known_fabric():
+    """Unknown and 'none' fabrics cannot form a cluster; a single node of them still can."""
+    spec = TrainingSpec(**LLAMA2_70B, mfu=0.4, gpus=64)
+    compute = training_compute(spec, A100)
+    for fabric in (None, "none"):
+        with pytest.raises(EstimateError) as caught:
+            plan_on(spec, compute, offer("x8", 8, 32.0, fabric=fabric), ASSUMED)
+        assert caught.value.reason == "needs_fabric" and caught.value.values["nodes"] == 8
+    small = TrainingSpec(params=7e9, tokens=1e11, mfu=0.4, gpus=8)
+    single = plan_on(small, training_compute(small, A100), offer("x8", 8, 32.0, fabric=None), ASSUMED)
+    assert single.nodes == 1
+
+
+def test_ranked_plans_keep_only_nodes_that_can_cluster_and_drop_fractional_offers():
+    """The 405B case: only 8-GPU nodes with a fabric are ranked; 1-GPU VMs and shares are left out."""
+    offers = [
+        offer("vm-1gpu", 1, 2.0, fabric="none", link="none", gpu="H100-SXM-80GB"),
+        offer("share", 0.5, 1.0, fabric="none", link="none", gpu="H100-SXM-80GB"),
+        offer("hgx-ib", 8, 24.0, gpu="H100-SXM-80GB"),
+        offer("hgx-unknown", 8, 16.0, fabric=None, gpu="H100-SXM-80GB"),
+        offer("hgx-efa", 8, 30.0, fabric="efa", provider="test-provider-b", gpu="H100-SXM-80GB"),
+    ]
+    ranked = rank_plans(TrainingSpec(params=405e9, tokens=15e12), H100, offers, ASSUMED)
+    assert [p.instance_type for p in ranked.plans] == ["hgx-ib", "hgx-efa"]
+    assert all(p.gpus_per_node == 8 and p.inter_node_fabric in ("infiniband", "efa") for p in ranked.plans)
+    assert {item.reason for item in ranked.left_out} == {"needs_fabric", "fractional_gpu"}
+    assert [p.total_cost_usd for p in ranked.plans] == sorted(p.total_cost_usd for p in ranked.plans)
+
+
+def test_same_instance_in_many_regions_is_one_plan():
+    offers = [offer("x8", 8, 24.0, region=r) for r in ("us-east", "eu-west", "ap-south")]
+    ranked = rank_plans(TrainingSpec(**LLAMA2_70B, mfu=0.4), A100, offers, ASSUMED)
+    assert len(ranked.plans) == 1 and ranked.plans[0].region == "ap-south"
+
+
+def test_warnings_for_long_runs_and_beyond_list_price_capacity():
+    spec = TrainingSpec(**LLAMA2_70B, mfu=0.4, gpus=64)
+    long_run = plan_on(spec, training_compute(spec, A100), offer("x8", 8, 32.0), ASSUMED)
+    assert long_run.days > 180 and "long_run" in [w.code for w in long_run.warnings]
+    big = plan_on(replace(spec, gpus=4096), training_compute(spec, A100), offer("x8", 8, 32.0), ASSUMED)
+    assert big.gpus > LIST_PRICE_CAPACITY_GPUS and "beyond_list_capacity" in [w.code for w in big.warnings]
+    modest = plan_on(replace(spec, gpus=2048), training_compute(spec, A100), offer("x8", 8, 32.0), ASSUMED)
+    assert "beyond_list_capacity" not in [w.code for w in modest.warnings]
+
+
+def test_spot_is_marked_interruptible_and_pays_the_allowance():
+    spec = TrainingSpec(**LLAMA2_70B, mfu=0.4, gpus=512, pricing=None)
+    compute = training_compute(spec, A100)
+    steady = plan_on(spec, compute, offer("x8", 8, 32.0), ASSUMED)
+    spot = plan_on(spec, compute, offer("x8", 8, 32.0, pricing="spot"), ASSUMED)
+    assert spot.interruptible and not steady.interruptible
+    assert spot.days == pytest.approx(steady.days * 1.10)
+    assert spot.total_cost_usd == pytest.approx(steady.total_cost_usd * 1.10)
+    assert "interruptible" in [w.code for w in spot.warnings]
+
+
+def test_memory_minimum_error_carries_values_and_no_cli_flag():
+    """70B needs 1.12 TB of training state: 18 A100-80GB at 64 GB usable; 16 asked for."""
+    spec = TrainingSpec(**LLAMA2_70B, mfu=0.4, gpus=16)
+    compute = training_compute(spec, A100)
+    assert compute.min_gpus == 18
+    with pytest.raises(EstimateError) as caught:
+        plan_on(spec, compute, offer("x8", 8, 32.0), ASSUMED)
+    assert caught.value.reason == "too_few_gpus_for_memory"
+    assert caught.value.values["min_gpus_whole_nodes"] == 24
+    assert "--" not in str(caught.value)
+
+
+def test_deadline_no_cluster_can_meet_says_the_best_days():
+    spec = TrainingSpec(params=405e9, tokens=1e15, deadline_days=1.0)
+    with pytest.raises(EstimateError) as caught:
+        plan_on(spec, training_compute(spec, H100), offer("x8", 8, 32.0, gpu="H100-SXM-80GB"), ASSUMED)
+    assert caught.value.reason == "deadline_unreachable"
+    assert caught.value.values["best_days"] > 1.0
+    assert "--" not in str(caught.value)
+
+
+@pytest.mark.parametrize("field, value", [("params", 0), ("params", -5), ("tokens", 0), ("mfu", 1.5), ("gpus", 0),
+                                          ("deadline_days", -1), ("precision", "int3")])
+def test_impossible_inputs_raise_with_the_field(field, value):
+    kwargs = dict(params=7e9, tokens=1e12)
+    kwargs[field] = value
+    with pytest.raises(EstimateError) as caught:
+        TrainingSpec(**kwargs)
+    assert caught.value.reason == "invalid_input" and caught.value.values["field"] == field
+    assert "--" not in str(caught.value)
+
+
+def test_quoted_price_is_a_node_that_clusters():
+    spec = TrainingSpec(**LLAMA2_70B, mfu=0.4, gpus=64)
+    plan = plan_on(spec, training_compute(spec, A100), quoted_offer("A100-SXM-80GB", 1.25, "on_demand"), ASSUMED)
+    assert plan.nodes == 8 and plan.price_usd_per_gpu_hour == 1.25
+    assert plan.total_cost_usd == pytest.approx(64 * 1.25 * plan.days * 24)
 
 
 def test_moe_uses_active_params_for_flops_and_total_for_memory():
-    """Mixtral: FLOPs from 12.9B active params, training state from all 46.7B (every expert is held)."""
-    spec = TrainingSpec(params=46.7e9, active_params=12.9e9, tokens=1e12, gpu="H100-SXM-80GB", mfu=0.4, gpus=64)
-    r = estimate_training(spec, CATALOG)
-    assert r.total_flops == pytest.approx(6 * 12.9e9 * 1e12)
-    assert r.state_bytes == pytest.approx(46.7e9 * 16)
-    assert r.min_gpus == math.ceil(46.7e9 * 16 / (80e9 * 0.8))  # 12
+    spec = TrainingSpec(params=46.7e9, active_params=12.9e9, tokens=1e12, mfu=0.4, gpus=64)
+    compute = training_compute(spec, H100)
+    assert compute.total_flops == pytest.approx(6 * 12.9e9 * 1e12)
+    assert compute.state_bytes == pytest.approx(46.7e9 * 16)
+    assert compute_gpu_hours(compute, 0.4) == pytest.approx(6 * 12.9e9 * 1e12 / (989.5e12 * 0.4 * 3600))
 
 
-def test_full_recompute_factor_8_and_explicit_factor():
-    """Full activation recomputation adds a forward pass: 8 N D; an explicit factor wins."""
-    base = dict(params=70e9, tokens=2e12, gpu="A100-80GB", mfu=0.4, gpus=32)
-    assert estimate_training(TrainingSpec(**base, full_recompute=True), CATALOG).total_flops == pytest.approx(1.12e24)
-    assert estimate_training(TrainingSpec(**base, flops_factor=7), CATALOG).total_flops == pytest.approx(9.8e23)
+def test_plans_frame_has_the_booking_columns():
+    ranked = rank_plans(TrainingSpec(**LLAMA2_70B, mfu=0.4), A100, [offer("x8", 8, 24.0)], ASSUMED)
+    frame = plans_frame(ranked.plans)
+    for column in ("provider", "instance_type", "nodes", "gpus_per_node", "gpus", "days", "total_cost_usd",
+                   "usd_per_million_tokens", "pricing", "interruptible", "inter_node_fabric"):
+        assert column in frame.columns
 
 
-def test_default_tokens_are_compute_optimal():
-    """No token count -> Chinchilla's 20 tokens per parameter, and the result says so."""
-    r = estimate_training(TrainingSpec(params=8e9, gpu="A100-80GB", mfu=0.4, gpus=8), CATALOG)
-    assert r.tokens == pytest.approx(160e9)
-    assert r.tokens_defaulted
-    assert any("compute-optimal" in n for n in r.notes)
+# -- offers ----------------------------------------------------------------------------------------
 
+def test_the_same_offer_from_three_sources_counts_once_direct_first():
+    rows = [offer("gpu_8x_h100", 8, 24.0 + i, provider="lambda", source=s) | {"gpu": "H100-SXM-80GB"}
+            for i, s in enumerate(["skypilot", "lambda_cloud", "gpuhunt"])]
+    frame = pl.DataFrame(rows)
+    assert one_quote_per_offer(frame)["source"].to_list() == ["lambda_cloud"]
+    kinds = {"skypilot": "aggregator", "gpuhunt": "aggregator", "lambda_cloud": "direct"}
+    assert one_quote_per_offer(frame, kinds)["source"].to_list() == ["lambda_cloud"]
+    aggregators_only = frame.filter(pl.col("source") != "lambda_cloud")
+    assert one_quote_per_offer(aggregators_only)["source"].to_list() == ["gpuhunt"]
 
-def test_deadline_sets_smallest_cluster_constant_efficiency():
-    """With utilisation and scaling fixed, the cluster is ceil(GPU-hours / (24 x days)): 1.8697e6 / 720 -> 2597."""
-    spec = TrainingSpec(params=70e9, tokens=2e12, gpu="A100-80GB", mfu=0.4, scaling_efficiency=1.0, deadline_days=30)
-    r = estimate_training(spec, CATALOG)
-    assert r.gpus == math.ceil(8.4e23 / (312e12 * 0.4 * 3600) / (24 * 30))
-    assert r.gpus == 2597
-    assert r.wall_clock_days <= 30
-    assert r.gpus_chosen_by == "deadline"
 
+class RoceNode:
+    intra_node_link, inter_node_fabric = "nvswitch", "roce"
 
-def test_deadline_with_falling_scaling_is_smallest_that_meets_it():
-    """With scaling falling with size, the chosen cluster meets the deadline and one GPU fewer does not."""
-    spec = TrainingSpec(params=70e9, tokens=2e12, gpu="A100-80GB", mfu=0.4, deadline_days=30)
-    r = estimate_training(spec, CATALOG)
-    assert r.wall_clock_days <= 30
-    assert r.gpus > 2597  # scaling < 1 at this size needs more GPUs than the perfect-scaling answer
-    smaller = estimate_training(replace(spec, deadline_days=None, gpus=r.gpus - 1), CATALOG)
-    assert smaller.wall_clock_days > 30
 
+def only_a_is_known(provider: str, instance: str):
+    return RoceNode() if instance == "a" else None
 
-def test_scaling_efficiency_falls_with_size_and_faster_on_pcie():
-    """1.0 inside one node; 1 - k log2(n/8) beyond, steeper without a GPU fabric; floored at 0.5."""
-    assert fallback_scaling(8, True) == 1.0
-    assert fallback_scaling(16, True) == pytest.approx(0.99)
-    assert fallback_scaling(1024, False) == pytest.approx(1 - 0.04 * 7)
-    assert fallback_scaling(1024, False) < fallback_scaling(1024, True)
-    assert fallback_scaling(10**7, False) == 0.5
-    small = estimate_training(TrainingSpec(params=7e9, tokens=1e12, gpu="A100-80GB", mfu=0.4, gpus=8), CATALOG)
-    big = estimate_training(TrainingSpec(params=7e9, tokens=1e12, gpu="A100-80GB", mfu=0.4, gpus=4096), CATALOG)
-    assert big.effective_tflops < small.effective_tflops
-    assert big.gpu_hours > small.gpu_hours
 
+def test_node_facts_come_from_the_instance_tables_and_offers_win():
+    frame = pl.DataFrame([{"provider": "p", "instance_type": "a", "gpu_count": 8.0},
+                          {"provider": "p", "instance_type": "b", "gpu_count": 8.0},
+                          {"provider": "p", "instance_type": "c", "gpu_count": 8.0, "inter_node_fabric": "efa"}])
+    filled = with_node_facts(frame, only_a_is_known)
+    assert filled.filter(pl.col("instance_type") == "c")["inter_node_fabric"][0] == "efa"
+    assert filled.filter(pl.col("instance_type") == "a")["inter_node_fabric"][0] == "roce"
+    assert filled.filter(pl.col("instance_type") == "b")["inter_node_fabric"][0] is None
 
-def test_memory_feasibility_minimum_gpus():
-    """16 bytes/param: 70B -> 1.12 TB. A100-80GB at 64 GB usable -> 18; with no activation reserve
-    an A10-24GB needs ceil(1.12e12 / 24e9) = 47."""
-    spec = TrainingSpec(params=70e9, tokens=2e12, gpu="A100-80GB")
-    assert min_training_gpus(spec, A100) == 18
-    assert min_training_gpus(replace(spec, activation_reserve=0.0), A10) == 47
-    r = estimate_training(spec, CATALOG)
-    assert r.min_gpus == 18 and r.gpus >= 18
-    assert r.gpus_chosen_by == "memory minimum"
 
+def test_bookable_offers_need_whole_gpus_and_a_price():
+    frame = pl.DataFrame([offer("x8", 8, 24.0), offer("half", 0.5, 1.0), offer("free", 8, 0.0),
+                          offer("x1.5", 1.5, 3.0)])
+    assert bookable_offers(frame, "A100-SXM-80GB", "on_demand")["instance_type"].to_list() == ["x8"]
 
-def test_assumptions_table_used_then_fallback():
-    """A matching assumptions row sets utilisation (and says it came from the table); none -> fallback."""
-    table = pl.DataFrame({
-        "kind": ["utilisation", "utilisation", "scaling"],
-        "gpu_class": ["datacenter", "*", "*"],
-        "precision": ["bf16", "*", "*"],
-        "interconnect": ["*", "*", "*"],
-        "min_gpus": [1.0, 1.0, 1.0],
-        "max_gpus": [1e9, 1e9, 1e9],
-        "value": [0.45, 0.30, 0.9],
-        "source_url": ["https://example.test/a", "https://example.test/b", "https://example.test/c"],
-    })
-    spec = TrainingSpec(params=70e9, tokens=2e12, gpu="A100-80GB", gpus=32)
-    r = estimate_training(spec, CATALOG, table)
-    assert r.utilisation == 0.45 and "assumptions table" in r.utilisation_source
-    assert r.scaling_efficiency == 0.9
-    r8 = estimate_training(replace(spec, precision="fp32"), CATALOG, table)
-    assert r8.utilisation == 0.30  # the wildcard row
-    fallback = estimate_training(spec, CATALOG, None)
-    assert fallback.utilisation == FALLBACK_UTILISATION and "fallback" in fallback.utilisation_source
-    assert Assumptions(pl.DataFrame()).empty
 
-
-def test_price_offers_ranked_with_nodes_and_spot_allowance():
-    """Cost = GPU-hours x billed/needed GPUs x price; 8-GPU nodes round a 20-GPU cluster up to 24;
-    spot adds 10 %. Ranked cheapest first."""
-    spec = TrainingSpec(params=70e9, tokens=2e12, gpu="A100-80GB", mfu=0.4, scaling_efficiency=1.0, gpus=20, pricing=None)
-    r = estimate_training(spec, CATALOG)
-    offers = offers_frame([
-        ("test-provider-a", "x8", "on_demand", "A100-80GB", 8, 2.0),
-        ("test-provider-b", "x1", "on_demand", "A100-80GB", 1, 2.2),
-        ("test-provider-c", "x8", "spot", "A100-80GB", 8, 1.0),
-        ("test-provider-d", "frac", "on_demand", "A100-80GB", 0.5, 0.1),
-        ("test-provider-e", "h8", "on_demand", "H100-SXM-80GB", 8, 0.1),
-    ])
-    priced = price_offers(r, offers)
-    assert priced["provider"].to_list() == ["test-provider-c", "test-provider-b", "test-provider-a"]
-    a = priced.filter(pl.col("provider") == "test-provider-a").row(0, named=True)
-    assert a["nodes"] == 3 and a["billed_gpus"] == 24
-    assert a["total_cost_usd"] == pytest.approx(r.gpu_hours * 24 / 20 * 2.0)
-    c = priced.filter(pl.col("provider") == "test-provider-c").row(0, named=True)
-    assert c["total_cost_usd"] == pytest.approx(r.gpu_hours * 24 / 20 * 1.0 * 1.10)
-    assert priced["total_cost_usd"].is_sorted()
-    on_demand = price_offers(r, offers, pricing="on_demand")
-    assert set(on_demand["pricing"]) == {"on_demand"}
-
-
-def test_quoted_price():
-    """A quoted $/GPU-hour prices the GPU-hours directly (no node rounding)."""
-    r = estimate_training(TrainingSpec(params=70e9, tokens=2e12, gpu="A100-80GB", mfu=0.4, gpus=32), CATALOG)
-    q = quoted_price(r, 1.75)
-    assert q.height == 1 and q["total_cost_usd"][0] == pytest.approx(r.gpu_hours * 1.75)
-    assert quoted_price(r, 1.0, pricing="spot")["total_cost_usd"][0] == pytest.approx(r.gpu_hours * 1.1)
-
-
-# -- inference -------------------------------------------------------------------------------------
-
-def test_decode_batch1_is_bandwidth_bound_baseten():
-    """Baseten: 7B fp16 at batch 1 reads 14 GB per token: A100-80GB 2,039 GB/s -> ~6.9 ms, A10 -> ~23 ms, T4 -> ~46 ms."""
-    for bw, expected_ms in ((2.039, 6.87), (0.6, 23.3), (0.3, 46.7)):
-        t, bound = decode_step_seconds(14e9, 0, 1, 7e9, bw, 312, memory_efficiency=1.0)
-        assert bound == "memory bandwidth"
-        assert t * 1e3 == pytest.approx(expected_ms, rel=0.01)
-
-
-def test_decode_turns_compute_bound_at_large_batch():
-    """Step time = max(memory, compute): a large batch of a 7B model on an A10 is compute-bound."""
-    t, bound = decode_step_seconds(14e9, 0, 4096, 7e9, 0.6, 125, memory_efficiency=1.0, flops_efficiency=1.0)
-    assert bound == "compute"
-    assert t == pytest.approx(2 * 7e9 * 4096 / 125e12)
-
-
-def test_prefill_is_compute_bound():
-    """2 x N x prompt / (peak x mfu): 70B, 1,000 tokens, A100 at 0.5 -> 1.4e14 / 1.56e14 = 0.897 s."""
-    assert prefill_seconds(70e9, 1000, 312, 0.5) == pytest.approx(1.4e14 / 1.56e14)
-
-
-def test_weight_and_kv_memory():
-    """Weights 70B x 2 = 140 GB (int4: 35 GB); KV per token Llama-3-70B GQA = 327,680 B (gpu-math.md),
-    Llama-2-7B MHA = 524,288 B."""
-    llama70 = InferenceSpec.from_preset(get_preset("llama-3.1-70b"))
-    assert llama70.weight_bytes == pytest.approx(140e9)
-    assert replace(llama70, weight_precision="int4").weight_bytes == pytest.approx(35e9)
-    assert llama70.kv_bytes_per_token == 327_680
-    assert InferenceSpec(params=7e9, n_layers=32, n_kv_heads=32, head_dim=128).kv_bytes_per_token == 524_288
-
-
-def test_gpus_per_replica_from_memory():
-    """70B fp16 plus one 2,048-token sequence, x1.2 = 168.8 GB -> at least 3 A100-80GB."""
-    spec = InferenceSpec.from_preset(get_preset("llama-3.1-70b"), gpu="A100-80GB")
-    r = estimate_inference(spec, CATALOG)
-    assert r.min_gpus_per_replica == math.ceil(1.2 * (140e9 + 327_680 * 2048) / 80e9) == 3
-    assert r.gpus_per_replica >= 3
-    used = 1.2 * (r.weight_bytes + r.batch_size * r.kv_bytes_per_sequence)
-    assert used <= r.gpus_per_replica * 80e9
-
-
-def test_latency_target_limits_batch():
-    """A tight per-token target caps the batch; the chosen batch meets it."""
-    loose = estimate_inference(InferenceSpec.from_preset(get_preset("llama-3.1-8b"), gpu="A100-80GB"), CATALOG)
-    tight = estimate_inference(
-        InferenceSpec.from_preset(get_preset("llama-3.1-8b"), gpu="A100-80GB", max_ms_per_output_token=15), CATALOG
-    )
-    assert tight.batch_limited_by == "latency"
-    assert tight.decode_step_seconds * 1e3 <= 15
-    assert tight.batch_size < loose.batch_size
-
-
-def test_replicas_for_peak_not_average():
-    """Capacity is provisioned for the peak: replicas = ceil(peak / per-replica rate); average
-    utilisation = avg / capacity; the peak premium is the cost over a peak == average fleet."""
-    spec = InferenceSpec.from_preset(get_preset("llama-3.1-8b"), gpu="A10-24GB", avg_rps=2, peak_rps=10)
-    r = estimate_inference(spec, CATALOG)
-    rate = r.requests_per_second_per_replica
-    assert r.replicas == math.ceil(10 / rate)
-    assert r.baseline_replicas == math.ceil(2 / rate)
-    assert r.replicas > r.baseline_replicas
-    assert r.average_utilisation == pytest.approx(2 / (r.replicas * rate))
-    cost = cost_at_price(r, 1.0)
-    assert cost["peak_premium_usd_per_month"] == pytest.approx((r.total_gpus - r.baseline_gpus) * 730)
-    flat = estimate_inference(replace(spec, peak_rps=2), CATALOG)
-    assert cost_at_price(flat, 1.0)["peak_premium_usd_per_month"] == 0
-
-
-def test_cost_per_million_tokens_hand_checked():
-    """$/h = GPUs x price; tokens/h = avg rps x (prompt + output) x 3600.
-    1 rps x 2,048 tokens -> 7,372,800 tokens/h; at $1/GPU-h: $/1M = GPUs / 7.3728."""
-    spec = InferenceSpec.from_preset(get_preset("llama-3.1-8b"), gpu="A100-80GB", avg_rps=1)
-    r = estimate_inference(spec, CATALOG)
-    cost = cost_at_price(r, 1.0)
-    assert cost["usd_per_hour"] == r.total_gpus
-    assert cost["usd_per_month"] == r.total_gpus * 730
-    assert cost["usd_per_million_tokens"] == pytest.approx(r.total_gpus / 7.3728)
-    assert cost["usd_per_million_output_tokens"] == pytest.approx(r.total_gpus / 3.6864)
-    q = quoted_inference(r, 1.0)
-    assert q["usd_per_million_tokens"][0] == pytest.approx(cost["usd_per_million_tokens"])
-
-
-def test_inference_offers_and_gpu_type_ranking():
-    """Offers of the GPU are priced per instance (whole replicas per instance), and ranking by GPU
-    type keeps the cheapest offer of each type."""
-    spec = InferenceSpec.from_preset(get_preset("llama-3.1-8b"), avg_rps=1)
-    offers = offers_frame([
-        ("test-provider-a", "a100x8", "on_demand", "A100-80GB", 8, 1.0),
-        ("test-provider-b", "a100x1", "on_demand", "A100-80GB", 1, 1.5),
-        ("test-provider-c", "a10x1", "on_demand", "A10-24GB", 1, 0.5),
-        ("test-provider-d", "unknown", "on_demand", "NOSPEC-GPU", 1, 0.01),
-    ])
-    r = estimate_inference(replace(spec, gpu="A100-80GB"), CATALOG)
-    priced = price_inference_offers(r, offers)
-    assert priced["provider"].to_list() == ["test-provider-b", "test-provider-a"]  # 1 x $1.5 < 8 x $1
-    ranking, skipped = rank_gpu_types(spec, CATALOG, offers)
-    assert ranking["gpu"].to_list()[0] == "A10-24GB"
-    assert ranking.filter(pl.col("gpu") == "A100-80GB")["provider"][0] == "test-provider-b"
-    assert any("NOSPEC-GPU" in s for s in skipped)
-
-
-# -- metrics ----------------------------------------------------------------------------------------
-
-def test_add_cost_metrics_hand_checked():
-    """$2/h, 312 TFLOPS x 0.4 x 1.0 = 124.8 effective: $0.016026/TFLOP-h, $4.4516 per 1e18 FLOPs,
-    $0.025/GB-h on 80 GB; zero or missing inputs give nulls, not inf."""
-    frame = pl.DataFrame({
-        "price_usd_per_gpu_hour": [2.0, 2.0, 2.0],
-        "dense_tflops": [312.0, 0.0, None],
-        "utilisation": [0.4, 0.4, 0.4],
-        "scaling_efficiency": [1.0, 1.0, 1.0],
-        "gpu_memory_gb": [80.0, 0.0, 80.0],
-    })
-    out = add_cost_metrics(frame)
-    first = out.row(0, named=True)
-    assert first["effective_tflops"] == pytest.approx(124.8)
-    assert first["usd_per_effective_tflop_hour"] == pytest.approx(2 / 124.8)
-    assert first["usd_per_exaflop"] == pytest.approx(2 / (124.8e12 * 3600) * 1e18)
-    assert first["usd_per_exaflop"] == pytest.approx(4.4516, rel=1e-4)
-    assert first["usd_per_gb_hour"] == pytest.approx(0.025)
-    assert out["effective_tflops"][1] is None and out["usd_per_gb_hour"][1] is None
-    assert out["usd_per_exaflop"][2] is None
-    plain = add_cost_metrics(frame.drop("utilisation", "scaling_efficiency"), utilisation=0.4, scaling_efficiency=1.0)
-    assert plain["effective_tflops"][0] == pytest.approx(124.8)
-
-
-# -- presets ----------------------------------------------------------------------------------------
-
-def test_presets_have_sources_and_moe_active_params():
-    """Every preset names its source; MoE presets carry active params (Mixtral 12.9B, DeepSeek-V3 37B)."""
-    for preset in PRESETS.values():
-        assert preset.source_url.startswith("https://")
-        assert 0 < preset.active_params <= preset.params
-    assert get_preset("Mixtral-8x7B").active_params == 12.9e9
-    deepseek = get_preset("deepseek_v3")
-    assert (deepseek.params, deepseek.active_params) == (671e9, 37e9)
-    assert deepseek.kv_elements_per_token == 61 * 576  # MLA latent, not 2 x heads x dim
-
-
-# -- errors -----------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize(
-    "kwargs, fragment",
-    [
-        (dict(params=0), "params must be a positive"),
-        (dict(params=-1e9), "e.g. 70e9"),
-        (dict(params=70e9, tokens=0), "tokens must be positive"),
-        (dict(params=70e9, tokens=-5), "compute-optimal"),
-        (dict(params=7e9, active_params=8e9), "exceed total params"),
-        (dict(params=70e9, mfu=1.5), "fraction in (0, 1]"),
-        (dict(params=70e9, gpus=8, deadline_days=3), "not both"),
-        (dict(params=70e9, precision="fp4"), "use one of"),
-    ],
-)
-def test_invalid_training_inputs(kwargs, fragment):
-    """Impossible inputs are refused up front with a message naming a valid alternative."""
-    with pytest.raises(EstimateError, match=None) as err:
-        TrainingSpec(gpu="A100-80GB", **kwargs)
-    assert fragment in str(err.value)
-
-
-def test_too_few_gpus_says_how_many_and_suggests_larger_gpu():
-    """70B on 8 x A10: the message gives the requirement, the minimum, a --gpus value and larger GPUs."""
-    with pytest.raises(EstimateError) as err:
-        estimate_training(TrainingSpec(params=70e9, tokens=2e12, gpu="A10-24GB", gpus=8), CATALOG)
-    msg = str(err.value)
-    assert "1.12 TB" in msg and ">= 59 GPUs" in msg and "--gpus 64" in msg
-    assert "A100-80GB >= 18" in msg
-
-
-def test_unmeetable_deadline_names_the_time_it_would_take():
-    """A deadline no cluster up to 100k GPUs meets says how long the largest would take."""
-    with pytest.raises(EstimateError) as err:
-        estimate_training(TrainingSpec(params=405e9, tokens=15e12, gpu="T4-16GB", precision="fp16", deadline_days=1), CATALOG)
-    msg = str(err.value)
-    assert "100,000 GPUs" in msg and "--deadline-days" in msg
-
-
-def test_training_state_beyond_max_cluster():
-    """A model whose state needs more than 100k GPUs of this type is refused, with larger GPUs suggested."""
-    with pytest.raises(EstimateError) as err:
-        estimate_training(TrainingSpec(params=100e12, tokens=1e12, gpu="T4-16GB", precision="fp16", gpus=8), CATALOG)
-    assert "largest cluster" in str(err.value) and "A100-80GB" in str(err.value)
-
-
-def test_unknown_gpu_and_missing_precision():
-    """An unknown GPU lists the known ones; a precision the GPU lacks lists the ones it has."""
-    with pytest.raises(EstimateError, match="known GPUs: A10-24GB, A100-80GB"):
-        estimate_training(TrainingSpec(params=7e9, gpu="B999"), CATALOG)
-    with pytest.raises(EstimateError, match="no published dense fp8.*bf16"):
-        estimate_training(TrainingSpec(params=7e9, gpu="A100-80GB", precision="fp8", gpus=8), CATALOG)
-
-
-def test_model_that_fits_no_gpu_for_inference():
-    """DeepSeek-V3 in fp16 (1.34 TB) needs more than 64 T4s per replica: refused, suggesting lower precision."""
-    spec = InferenceSpec.from_preset(get_preset("deepseek-v3"), gpu="T4-16GB")
-    with pytest.raises(EstimateError) as err:
-        estimate_inference(spec, CATALOG)
-    assert "more memory" in str(err.value) and "--weight-precision" in str(err.value)
-    offers = offers_frame([("test-provider-a", "t4", "on_demand", "T4-16GB", 1, 0.3)])
-    with pytest.raises(EstimateError, match="no GPU type with offers can serve"):
-        rank_gpu_types(replace(spec, gpu=None), CATALOG, offers)
-
-
-def test_unmeetable_latency_target():
-    """A per-token target below what bandwidth allows says what the fastest replica achieves."""
-    spec = InferenceSpec.from_preset(get_preset("llama-3.1-70b"), gpu="A10-24GB", max_ms_per_output_token=0.5)
-    with pytest.raises(EstimateError, match="--latency-ms-per-token"):
-        estimate_inference(spec, CATALOG)
-
-
-def test_inference_needs_a_model_shape():
-    """Without layers / KV heads / head dim the KV cache is unknown: ask for a preset."""
-    with pytest.raises(EstimateError, match="--preset"):
-        InferenceSpec(params=70e9)
-    with pytest.raises(EstimateError, match="peak"):
-        InferenceSpec.from_preset(get_preset("mistral-7b"), avg_rps=5, peak_rps=1)
-
-
-def test_costmodel_stays_pure():
-    """costmodel is imported by the dashboard and the pipeline alike: nothing heavier than polars."""
-    import ast
-    from pathlib import Path
-
-    import costmodel
-
-    forbidden = {"duckdb", "dagster", "streamlit", "warehouse", "connectors", "pipelines", "dashboards", "httpx"}
-    for path in Path(costmodel.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                for module in modules:
-                    assert module.split(".")[0] not in forbidden, f"{path.name} imports {module}"
+def test_node_shapes():
+    assert shape_of({"gpu_count": 0.25}) is None
+    pcie = NodeShape(4, "pcie", None)
+    assert pcie.nvlink_domain == 1 and not pcie.can_cluster
+    hgx = NodeShape(8, "nvswitch", "infiniband")
+    assert hgx.nvlink_domain == 8 and hgx.can_cluster

@@ -126,11 +126,12 @@ def test_an_assumption_override_changes_the_metrics_and_survives_reset(replayed_
     shutil.copy(replayed_warehouse, copy)
     query = ("SELECT round(avg(utilisation), 4) AS u FROM gpu_cost_metrics "
              "WHERE gpu = 'H100-SXM-80GB' AND precision = 'bf16'")
-    run_cli("assumptions", "set", "--kind", "utilisation", "--gpu-class", "datacenter",
-            "--precision", "bf16", "--value", "0.5", "--warehouse", str(copy))
+    # The market metrics use the reference 70B model's MFU: override Hopper's 70B row.
+    run_cli("assumptions", "set", "--kind", "training_mfu", "--generation", "hopper", "--precision", "bf16",
+            "--model-params", "70e9", "--measured-gpus", "1024", "--value", "0.5", "--warehouse", str(copy))
     assert read.query(query, path=copy)["u"][0] == 0.5
     run_cli("assumptions", "reset", "--warehouse", str(copy))
-    assert read.query(query, path=copy)["u"][0] == 0.4
+    assert read.query(query, path=copy)["u"][0] == 0.2527
 
 
 def test_source_disagreements_pairs_quotes_more_than_five_percent_apart(tmp_path):

@@ -1,12 +1,12 @@
 """The curated spec sheet, the assumptions, the Epoch AI specs connector and the spec views.
 
-Why this exists: every cost metric is price / (dense peak x utilisation x scaling). A sparsity
+Why this exists: every cost metric is price / (dense peak x utilisation). A sparsity
 figure stored as dense halves every $/TFLOP; a bandwidth in GB/s read as TB/s makes decode
 1000x faster; an external dataset silently overwriting a datasheet figure makes the numbers
 untraceable; a GPU without a dense figure gets no metrics at all. These tests pin: the sheet's
 size, sources and units; dense != datasheet sparsity for every part that quotes it; the rows
 issue 8 found missing or wrong (GB300, B100, H20, L20, MI210, MI325X, Trainium 1-3, RTX PRO
-6000's derived dense BF16, the H200 launch date, TPU v5p ICI); the assumption lookups; Epoch AI
+6000's derived dense BF16, the H200 launch date, TPU v5p ICI); Epoch AI
 parsing on the real exports, today's and two older ones with other column names (aliases, a
 missing column not rejecting the file, inf / Infinity / empty cells, a bad cell dropping one
 figure with its reason, unit checks, sparsity columns never dense) and the 10 % cross-check;
@@ -32,29 +32,14 @@ from connectors.epoch_ai import COLUMNS, HEADER_ALIASES, EpochAIHardware, cross_
 from market.gpu_names import canonical_gpu
 from connectors.http import build_client
 from market.specs import (
-    ASSUMPTION_SCHEMA,
     EXTERNAL_SPEC_SCHEMA,
     GPU_SPEC_SCHEMA,
     load_assumptions,
     load_curated_specs,
     load_datasheet_sparsity,
 )
-from costmodel.assumptions import Assumptions
-from costmodel.gpus import GpuSpec, guess_gpu_class
+from costmodel.gpus import GpuSpec
 
-
-# The assumptions table is read by costmodel.assumptions (one implementation for the pipeline,
-# the CLI and the dashboard); these adapters keep the tests below about the table's content.
-def lookup_utilisation(table, klass, precision):
-    return Assumptions(table).utilisation(klass, precision, None).value
-
-
-def lookup_scaling(table, interconnect, count):
-    return Assumptions(table).scaling("*", "*", interconnect, 1 if count is None else count, fast=False).value
-
-
-def gpu_class(row):
-    return guess_gpu_class(GpuSpec.from_row(row)) if row else "*"
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "epoch_ai"
 FIXTURE = FIXTURES / "ml_hardware_2026-04-22.csv"
@@ -67,11 +52,6 @@ TFLOPS_COLUMNS = [c for c in GPU_SPEC_SCHEMA if c.endswith("_tflops") or c == "i
 @pytest.fixture(scope="module")
 def specs() -> pl.DataFrame:
     return load_curated_specs()
-
-
-@pytest.fixture(scope="module")
-def assumptions() -> pl.DataFrame:
-    return load_assumptions()
 
 
 def raw(body: bytes, status: int = 200) -> RawResponse:
@@ -225,64 +205,8 @@ def test_checked_against_vendor_pages(specs):
 
 
 # --- assumptions ------------------------------------------------------------------------------
-
-def test_assumptions_table_shape(assumptions):
-    assert assumptions.schema == pl.Schema(ASSUMPTION_SCHEMA)
-    keys = assumptions.select("kind", "gpu_class", "precision", "interconnect", "min_gpus")
-    assert keys.is_unique().all()
-    for row in assumptions.iter_rows(named=True):
-        assert row["kind"] in ("utilisation", "scaling")
-        assert row["source_url"].startswith("https://") and row["note"], row
-        assert 0 < row["value"] <= 1
-        assert row["min_gpus"] <= row["max_gpus"]
-        assert row["overridden"] is False
-
-
-def test_utilisation_lookup(assumptions, specs):
-    assert lookup_utilisation(assumptions, "datacenter", "bf16") == 0.40  # Llama 3 / PaLM
-    assert lookup_utilisation(assumptions, "tpu", "bf16") == 0.46  # PaLM on TPU v4
-    assert lookup_utilisation(assumptions, "datacenter", "fp8") < lookup_utilisation(assumptions, "datacenter", "bf16")
-    assert lookup_utilisation(assumptions, "amd", "fp8") == 0.25  # class without fp8 row -> '*', fp8
-    assert lookup_utilisation(assumptions, "no-such-class", "int8") == 0.35  # '*', '*'
-    override = assumptions.with_columns(
-        value=pl.when((pl.col("gpu_class") == "datacenter") & (pl.col("precision") == "bf16"))
-        .then(0.5).otherwise(pl.col("value")),
-        overridden=(pl.col("gpu_class") == "datacenter") & (pl.col("precision") == "bf16"),
-    )
-    assert lookup_utilisation(pl.concat([assumptions, override]), "datacenter", "bf16") == 0.5
-    for row in specs.iter_rows(named=True):
-        assert lookup_utilisation(assumptions, gpu_class(row), "bf16") is not None, row["gpu"]
-
-
-def test_scaling_lookup(assumptions, specs):
-    assert lookup_scaling(assumptions, "nvswitch", 1) == 1.0
-    assert lookup_scaling(assumptions, "nvswitch", 1 / 6) == 1.0  # a slice never communicates
-    assert lookup_scaling(assumptions, "nvswitch", 8) == 0.95
-    assert lookup_scaling(assumptions, "nvswitch", 16) == 0.92
-    assert lookup_scaling(assumptions, "nvswitch", 16384) < lookup_scaling(assumptions, "nvswitch", 1024)
-    assert lookup_scaling(assumptions, "pcie", 4) < lookup_scaling(assumptions, "nvswitch", 4)
-    assert lookup_scaling(assumptions, "pcie", 16) < lookup_scaling(assumptions, "pcie", 8)
-    assert lookup_scaling(assumptions, "ici", 256) == 0.95
-    assert lookup_scaling(assumptions, "carrier-pigeon", 4) == 0.85  # '*' within a machine
-    assert lookup_scaling(assumptions, None, None) == 1.0
-    for row in specs.iter_rows(named=True):
-        for count in (1, 2, 8, 64):
-            assert lookup_scaling(assumptions, row["interconnect"], count) is not None
-
-
-def test_gpu_classes(specs):
-    by_gpu = {r["gpu"]: r for r in specs.iter_rows(named=True)}
-    expected = {
-        "H100-SXM-80GB": "datacenter", "L40S-48GB": "datacenter", "V100-SXM-16GB": "datacenter-legacy",
-        "T4-16GB": "datacenter-legacy", "RTX4090-24GB": "consumer", "RTX5090-32GB": "consumer",
-        "RTXA6000-48GB": "workstation", "RTX6000ADA-48GB": "workstation",
-        "RTX4000ADA-20GB": "workstation", "QUADRO-RTX6000-24GB": "workstation",
-        "MI300X-192GB": "amd", "TPU-V5E": "tpu", "TRAINIUM2-96GB": "trainium",
-        "GAUDI3-128GB": "gaudi",
-    }
-    for gpu, cls in expected.items():
-        assert gpu_class(by_gpu[gpu]) == cls, gpu
-    assert gpu_class(None) == "*"
+# The assumption table's shape and lookups are tested with the cost model that reads them:
+# tests/test_costmodel_assumptions.py and tests/test_costmodel_calibration.py.
 
 
 # --- Epoch AI ---------------------------------------------------------------------------------
@@ -574,16 +498,17 @@ def test_reference_tables_and_spec_views(tmp_path, specs):
         assert con.sql("SELECT count(*) FROM gpu_specs WHERE loaded_at IS NULL").fetchall()[0][0] == 0
         seen = con.sql("SELECT gpu, seen_in, first_seen FROM gpu_aliases WHERE alias = 'H100 SXM'").fetchall()
         assert seen == [("H100-SXM-80GB", "vast", date(2026, 1, 1))]  # kept, NULL gpu filled
-        # An operator's override survives a reload; defaults are refreshed.
-        con.execute("UPDATE assumptions SET value = 0.5, overridden = true "
-                    "WHERE kind = 'utilisation' AND gpu_class = 'datacenter' AND precision = 'bf16'")
-        con.execute("UPDATE assumptions SET value = 0.99 WHERE kind = 'scaling' AND interconnect = 'pcie' AND min_gpus = 2")
+        # An operator's override survives a reload; edited defaults are refreshed.
+        con.execute("INSERT INTO assumptions (kind, generation, precision, model_params, measured_gpus, value, "
+                    "source_run, source_url, overridden) VALUES ('training_mfu', 'hopper', 'bf16', 70e9, 1024, 0.5, "
+                    "'our run', 'https://example.test/our-run', true)")
+        con.execute("UPDATE assumptions SET value = 0.99 WHERE kind = 'serve_memory_efficiency' AND NOT overridden")
         load_reference_tables(w)
-        rows = dict(con.sql("SELECT gpu_class || '/' || precision || '/' || interconnect, value FROM assumptions "
-                            "WHERE (kind = 'utilisation' AND gpu_class = 'datacenter' AND precision = 'bf16') "
-                            "OR (kind = 'scaling' AND interconnect = 'pcie' AND min_gpus = 2)").fetchall())
-        assert rows == {"datacenter/bf16/*": 0.5, "*/*/pcie": 0.80}
-        assert con.sql("SELECT count(*) FROM assumptions").fetchall()[0][0] == load_assumptions().height
+        rows = con.sql("SELECT kind, value, overridden FROM assumptions WHERE (kind = 'training_mfu' AND "
+                       "generation = 'hopper' AND model_params = 70e9) OR kind = 'serve_memory_efficiency'").fetchall()
+        assert sorted(rows) == sorted(
+            [("training_mfu", 0.2527, False), ("serve_memory_efficiency", 0.8, False), ("training_mfu", 0.5, True)])
+        assert con.sql("SELECT count(*) FROM assumptions").fetchall()[0][0] == load_assumptions().height + 1
 
         # Epoch's real figures plus one seeded disagreement (derived: H100 bandwidth +25 %).
         body = _edit_cell(FIXTURE.read_bytes(), "NVIDIA H100 SXM5 80GB", "Memory bandwidth (byte/s)", "4187500000000.0")

@@ -1,8 +1,8 @@
 """The metric arithmetic and the price index, on small frames whose answers are worked by hand.
 
 Why: `gpu_cost_metrics` and `price_index_daily` are the numbers people quote. These pin the
-definitions in DESIGN.md and docs/price-index.md: effective TFLOPS = dense x utilisation x
-scaling; each provider counts once in the index; fewer than 3 providers withholds it, with the
+definitions in DESIGN.md and docs/price-index.md: effective TFLOPS = dense x the assumption
+table's end-to-end MFU, with no per-instance communication factor; each provider counts once in the index; fewer than 3 providers withholds it, with the
 reason; a direct source wins over an aggregator quoting the same offer."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from market.offer import OFFER_COLUMNS
+from market.specs import load_assumptions
 from warehouse.transforms import build_cost_metrics, build_price_index, offers_as_of
 
 DAY = date(2026, 8, 22)
@@ -41,38 +42,35 @@ SPECS = pl.DataFrame(
       "memory_gb": 80.0, "interconnect": "nvswitch", "bf16_tflops": 989.0, "fp16_tflops": 989.0,
       "fp8_tflops": 1979.0, "fp4_tflops": None, "tf32_tflops": 495.0, "fp32_tflops": 67.0}]
 )
-ASSUMPTIONS = pl.DataFrame(
-    [
-        {"kind": "utilisation", "gpu_class": "datacenter", "precision": "bf16", "interconnect": "*",
-         "min_gpus": 0.0, "max_gpus": 1e9, "value": 0.40, "source_url": "https://arxiv.org/abs/2407.21783"},
-        {"kind": "utilisation", "gpu_class": "*", "precision": "*", "interconnect": "*",
-         "min_gpus": 0.0, "max_gpus": 1e9, "value": 0.35, "source_url": "https://example.test/a"},
-        {"kind": "scaling", "gpu_class": "*", "precision": "*", "interconnect": "nvswitch",
-         "min_gpus": 2.0, "max_gpus": 8.0, "value": 0.95, "source_url": "https://example.test/s"},
-        {"kind": "scaling", "gpu_class": "*", "precision": "*", "interconnect": "*",
-         "min_gpus": 0.0, "max_gpus": 1.0, "value": 1.0, "source_url": "https://example.test/s1"},
-    ]
-)
+ASSUMPTIONS = load_assumptions()  # the packaged table: the same rows the run estimates use
 
 
 def test_cost_metrics_worked_example():
+    """H100 bf16: 989 dense x Llama 3.1 70B's end-to-end MFU 0.2527 (the reference 70B model) =
+    249.9 effective TFLOPS per GPU; no communication factor on top (it is inside the MFU)."""
     metrics = build_cost_metrics(frame([offer()]), SPECS, ASSUMPTIONS)
     bf16 = metrics.filter(pl.col("precision") == "bf16").row(0, named=True)
-    # 989 dense x 0.40 MFU x 0.95 (8 GPUs on NVSwitch) = 375.82 effective TFLOPS per GPU
-    assert bf16["effective_tflops"] == pytest.approx(989 * 0.40 * 0.95)
-    assert bf16["usd_per_effective_tflop_hour"] == pytest.approx(2.0 / 375.82)
-    # $2 per GPU-hour buys 375.82e12 x 3600 FLOPs; per 1e18 FLOPs:
-    assert bf16["usd_per_exaflop"] == pytest.approx(2.0 / (375.82e12 * 3600) * 1e18)
+    effective = 989 * 0.2527
+    assert bf16["utilisation"] == pytest.approx(0.2527) and bf16["scaling_efficiency"] == 1.0
+    assert bf16["effective_tflops"] == pytest.approx(effective)
+    assert bf16["usd_per_effective_tflop_hour"] == pytest.approx(2.0 / effective)
+    # $2 per GPU-hour buys effective x 1e12 x 3600 FLOPs; per 1e18 FLOPs:
+    assert bf16["usd_per_exaflop"] == pytest.approx(2.0 / (effective * 1e12 * 3600) * 1e18)
     assert bf16["usd_per_gb_hour"] == pytest.approx(2.0 / 80)
-    # Precisions without a dense figure (fp4 here) give no row; others use their own MFU.
+    # Precisions without a dense figure (fp4 here) give no row; fp8 borrows bf16's FLOP/s.
     assert set(metrics["precision"]) == {"bf16", "fp16", "fp8", "tf32", "fp32"}
     fp8 = metrics.filter(pl.col("precision") == "fp8").row(0, named=True)
-    assert fp8["utilisation"] == 0.35
+    assert fp8["effective_tflops"] == pytest.approx(effective * 1979 / 989 / 2)
 
 
-def test_single_gpu_offer_does_not_pay_for_scaling():
-    metrics = build_cost_metrics(frame([offer(gpu_count=1.0, price_usd_per_hour=2.0)]), SPECS, ASSUMPTIONS)
-    assert metrics.filter(pl.col("precision") == "bf16")["scaling_efficiency"][0] == 1.0
+def test_an_8_gpu_instance_is_never_penalised_against_a_1_gpu_vm():
+    """Same GPU, same $/GPU-hour: 1 GPU and 8 GPUs per instance get the same $/effective TFLOP."""
+    one = build_cost_metrics(frame([offer(gpu_count=1.0, price_usd_per_hour=2.0, instance_type="x1")]), SPECS,
+                             ASSUMPTIONS).filter(pl.col("precision") == "bf16").row(0, named=True)
+    eight = build_cost_metrics(frame([offer()]), SPECS, ASSUMPTIONS).filter(pl.col("precision") == "bf16").row(
+        0, named=True)
+    assert one["scaling_efficiency"] == eight["scaling_efficiency"] == 1.0
+    assert one["usd_per_effective_tflop_hour"] == pytest.approx(eight["usd_per_effective_tflop_hour"])
 
 
 def test_offers_without_specs_give_no_metrics():

@@ -10,6 +10,7 @@ another folder: the replay lands offers and the dashboard answers its health che
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,9 +28,18 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # Built from a copy: setuptools writes build/ into the tree it builds, and reuses what it finds there.
+    source = tmp_path_factory.mktemp("source") / "gpu-prices"
+    top_level_only = {".git", ".venv", "data", "build", "artifacts", "tests"}  # market/data must stay
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n.endswith(".egg-info") or n in ("__pycache__", ".pytest_cache")}
+        return skipped | (top_level_only & set(names) if Path(folder) == PROJECT_ROOT else set())
+
+    shutil.copytree(PROJECT_ROOT, source, ignore=ignore)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(PROJECT_ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
         check=True, capture_output=True, text=True, timeout=300,
     )
     (built,) = out.glob("gpu_prices-*.whl")

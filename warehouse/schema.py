@@ -167,7 +167,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (snapshot_date, gpu, pricing)
     );
     """,
-    # 3: GPU identity on every offer, and every source row accounted for
+    # 3: the assumption table keyed by GPU generation, precision and model size, each row citing
+    # the published run it comes from (costmodel.assumptions). The old rows (GPU class x
+    # interconnect x GPU count) have no meaning in the new shape, overrides included, so the
+    # table is rebuilt; the next reference load fills the curated defaults.
+    """
+    DROP TABLE assumptions;
+    CREATE TABLE assumptions (
+        kind VARCHAR NOT NULL,          -- training_mfu | mfu_scale_per_doubling | serve_*
+        generation VARCHAR NOT NULL,    -- gpu_specs.architecture lower-cased, or '*'
+        precision VARCHAR NOT NULL,     -- bf16 | fp16 | fp8 | ... | '*'
+        model_params DOUBLE,            -- active parameters of the run a training_mfu row measured
+        measured_gpus DOUBLE,           -- GPUs that run used; extrapolation starts beyond it
+        value DOUBLE NOT NULL,          -- a fraction, or the factor on a borrowed value
+        same_as_generation VARCHAR,     -- borrowing rows: whose value they take
+        same_as_precision VARCHAR,
+        source_run VARCHAR,
+        source_url VARCHAR NOT NULL,
+        note VARCHAR,
+        overridden BOOLEAN DEFAULT false
+    );
+    """,
+    # 4: GPU identity on every offer, and every source row accounted for
     """
     ALTER TABLE offers ADD COLUMN identity_basis VARCHAR;       -- instance table | row evidence | name default
     ALTER TABLE offers ADD COLUMN identity_note VARCHAR;        -- how we know the GPU; what was corrected

@@ -7,6 +7,7 @@ per call, so a failed load leaves the previous tables in place.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 import polars as pl
 
@@ -47,7 +48,7 @@ def load_reference_tables(
     * gpu_aliases: curated aliases are added; rows already there (seen in a source) are kept,
       except that a NULL gpu is filled in when the curated table now knows the name.
     * assumptions: default rows are replaced; rows with overridden = true are kept and win
-      over the default with the same key.
+      over the default with the same key (kind, generation, precision, model size).
     """
     con = writer.con
     specs = load_curated_specs() if specs is None else specs
@@ -79,19 +80,10 @@ def load_reference_tables(
                 ON CONFLICT (alias) DO UPDATE SET gpu = coalesce(gpu_aliases.gpu, excluded.gpu)
                 """
             )
+            # Curated rows are replaced whole; an operator's overriding rows stay beside them and
+            # win at lookup time (costmodel.assumptions), so nothing here needs to compare keys.
             con.execute("DELETE FROM assumptions WHERE NOT coalesce(overridden, false)")
-            con.execute(
-                """
-                INSERT INTO assumptions BY NAME
-                SELECT i.* FROM incoming_assumptions i
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM assumptions a
-                    WHERE a.kind = i.kind AND a.gpu_class = i.gpu_class
-                      AND a.precision = i.precision AND a.interconnect = i.interconnect
-                      AND a.min_gpus = i.min_gpus
-                )
-                """
-            )
+            con.execute("INSERT INTO assumptions BY NAME SELECT * FROM incoming_assumptions")
         finally:
             con.unregister("incoming_specs")
             con.unregister("incoming_assumptions")
@@ -137,17 +129,25 @@ def replace_external_specs(writer, snapshot_date: date, source: str, frame: pl.D
     return rows.height
 
 
-def override_assumption(writer, row: dict) -> None:
-    """Store a user's assumption (overridden = true); it survives reloads until reset_assumptions."""
-    frame = pl.DataFrame([{**row, "overridden": True}]).cast(
-        {c: t for c, t in ASSUMPTION_SCHEMA.items() if c in row or c == "overridden"}
+def _replace_override(con, row: dict, frame: pl.DataFrame) -> None:
+    con.execute(
+        "DELETE FROM assumptions WHERE overridden AND kind = ? AND generation = ? AND precision = ? "
+        "AND model_params IS NOT DISTINCT FROM ?",
+        [row["kind"], row["generation"], row["precision"], row["model_params"]],
     )
-    con = writer.con
     con.register("incoming_override", frame)
     try:
-        con.execute("INSERT OR REPLACE INTO assumptions BY NAME SELECT * FROM incoming_override")
+        con.execute("INSERT INTO assumptions BY NAME SELECT * FROM incoming_override")
     finally:
         con.unregister("incoming_override")
+
+
+def override_assumption(writer, row: dict) -> None:
+    """Store a user's assumption (overridden = true), replacing an earlier override of the same key
+    (kind, generation, precision, model size); it survives reloads until reset_assumptions."""
+    full = {c: row.get(c) for c in ASSUMPTION_SCHEMA} | {"overridden": True}
+    frame = pl.DataFrame([full], schema=ASSUMPTION_SCHEMA)
+    _transaction(writer.con, partial(_replace_override, writer.con, full, frame))
 
 
 def reset_assumptions(writer) -> int:

@@ -1,8 +1,8 @@
 """Offers -> comparable numbers, in polars. Pure functions; the assets feed them and store results.
 
 * `build_cost_metrics`: one row per offer and precision: effective TFLOPS (dense peak x
-  utilisation x scaling efficiency), $ per effective TFLOP-hour, $ per 1e18 useful FLOPs and
-  $ per GB of accelerator memory per hour. Formulas live in `costmodel.metrics`.
+  end-to-end MFU from the assumption table), $ per effective TFLOP-hour, $ per 1e18 useful
+  FLOPs and $ per GB of accelerator memory per hour. Formulas live in `costmodel.metrics`.
 * `build_price_index`: per GPU, pricing kind and day. Methodology: docs/price-index.md.
 """
 
@@ -13,25 +13,29 @@ from datetime import date, timedelta
 import polars as pl
 
 from costmodel.assumptions import Assumptions
-from costmodel.gpus import PRECISION_COLUMNS, GpuSpec
-from costmodel.metrics import add_cost_metrics
+from costmodel.gpus import PRECISION_COLUMNS
+from costmodel.metrics import add_cost_metrics, metric_utilisation
+from costmodel.offers import one_quote_per_offer
 
 # The price index carries a source's last observation forward this many days, so a day's index
 # sees every source that reported recently, not only those that happened to run that day.
 CARRY_FORWARD_DAYS = 30
 MIN_PROVIDERS = 3
 
-OFFER_ID = ["provider", "region", "instance_type", "pricing"]
 
 
 def build_cost_metrics(
     offers: pl.DataFrame, specs: pl.DataFrame, assumptions: pl.DataFrame
 ) -> pl.DataFrame:
-    """Offers (with canonical `gpu`) x spec sheet x assumptions -> cost metrics, long by precision."""
-    # The same lookups the CLI and dashboard use (costmodel.assumptions), so all agree.
+    """Offers (with canonical `gpu`) x spec sheet x assumptions -> cost metrics, long by precision.
+
+    Utilisation is the assumption table's end-to-end MFU for the GPU's generation and each
+    precision at the reference model size, via the same lookup the run estimates use
+    (costmodel.metrics.metric_utilisation); no per-instance communication factor is applied."""
     assumed = Assumptions(assumptions)
-    spec_objects = {row["gpu"]: GpuSpec.from_row(row) for row in specs.iter_rows(named=True)}
-    spec_cols = ["gpu", "memory_gb", "interconnect", *PRECISION_COLUMNS.values()]
+    spec_cols = ["gpu", "memory_gb", "architecture", *PRECISION_COLUMNS.values()]
+    specs = specs.with_columns(pl.lit(None, dtype=pl.String).alias("architecture")) \
+        if "architecture" not in specs.columns else specs
     joined = offers.filter(pl.col("gpu").is_not_null()).join(specs.select(spec_cols), on="gpu", how="inner")
     if joined.is_empty():
         return _empty_metrics()
@@ -44,28 +48,19 @@ def build_cost_metrics(
         )
         .filter(pl.col("dense_tflops").is_not_null() & (pl.col("dense_tflops") > 0))
         .with_columns(
-            precision=pl.col("precision_column").replace_strict(
-                {v: k for k, v in PRECISION_COLUMNS.items()}
-            )
+            precision=pl.col("precision_column").replace_strict({v: k for k, v in PRECISION_COLUMNS.items()}),
+            generation=pl.col("architecture").fill_null("unknown").str.to_lowercase().str.strip_chars(),
         )
     )
-
-    def utilisation_of(row: dict) -> float:
-        spec = spec_objects[row["gpu"]]
-        return assumed.utilisation(spec.klass, row["precision"], spec.interconnect, row["gpu_count"]).value
-
-    def scaling_of(row: dict) -> float:
-        spec = spec_objects[row["gpu"]]
-        count = max(1.0, row["gpu_count"] or 1.0)
-        return assumed.scaling(spec.klass, row["precision"], spec.interconnect, count, spec.fast_interconnect).value
-
-    keys = long.select("gpu", "precision", "gpu_count").unique()
-    factors = keys.with_columns(
-        pl.Series("utilisation", [utilisation_of(r) for r in keys.iter_rows(named=True)], dtype=pl.Float64),
-        pl.Series("scaling_efficiency", [scaling_of(r) for r in keys.iter_rows(named=True)], dtype=pl.Float64),
+    keys = long.select("generation", "precision", "gpu_count").unique()
+    factors = [metric_utilisation(assumed, r["generation"], r["precision"], r["gpu_count"])
+               for r in keys.iter_rows(named=True)]
+    keys = keys.with_columns(
+        pl.Series("utilisation", [f[0] for f in factors], dtype=pl.Float64),
+        pl.Series("scaling_efficiency", [f[1] for f in factors], dtype=pl.Float64),
     )
     metrics = (
-        long.join(factors, on=["gpu", "precision", "gpu_count"], how="left", nulls_equal=True)
+        long.join(keys, on=["generation", "precision", "gpu_count"], how="left", nulls_equal=True)
         .rename({"memory_gb": "spec_memory_gb"})
         .with_columns(gpu_memory_gb=pl.coalesce("gpu_memory_gb", "spec_memory_gb"))
     )
@@ -110,16 +105,8 @@ def offers_as_of(offers: pl.DataFrame, day: date, source_kinds: dict[str, str]) 
         & (pl.col("snapshot_date") > day - timedelta(days=CARRY_FORWARD_DAYS))
     )
     latest = window.group_by("source").agg(pl.col("snapshot_date").max().alias("latest"))
-    current = window.join(latest, on="source").filter(pl.col("snapshot_date") == pl.col("latest"))
-    rank = pl.col("source").replace_strict(
-        {s: (0 if k == "direct" else 1) for s, k in source_kinds.items()}, default=2, return_dtype=pl.Int8
-    )
-    return (
-        current.with_columns(_rank=rank)
-        .sort(["_rank", "source"])
-        .unique(subset=OFFER_ID, keep="first", maintain_order=True)
-        .drop("_rank", "latest")
-    )
+    current = window.join(latest, on="source").filter(pl.col("snapshot_date") == pl.col("latest")).drop("latest")
+    return one_quote_per_offer(current, source_kinds)
 
 
 PRICE_INDEX_COLUMNS = {
