@@ -651,7 +651,12 @@ def generated_csv(tmp_path_factory) -> Path:
 
 def _same_rows_as_before(parsed, case: str) -> None:
     expected = (FIXTURES / f"parse_before_issue12_{case}.csv").read_text().splitlines()
-    got = parsed.write_csv().splitlines()
+    # Columns added to the parsed schema since (issue 8's evidence columns) are compared apart:
+    # the AWS parser leaves them empty.
+    before = expected[0].split(",")
+    added = [c for c in parsed.columns if c not in before]
+    assert all(parsed[c].null_count() == parsed.height for c in added), added
+    got = parsed.select(before).write_csv().splitlines()
     assert got[0] == expected[0]  # the columns
     for number, (mine, theirs) in enumerate(zip(got[1:], expected[1:]), 1):
         assert mine == theirs, f"row {number} differs from the parser before issue 12"
