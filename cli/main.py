@@ -6,6 +6,7 @@ sql` and `gpu-prices estimate` start fast.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -152,12 +153,14 @@ def _print_summary(warehouse: Warehouse) -> None:
     ]
     output.print_wide(output.status_table("Sources (latest run)", ["source", "snapshot", "status", "offers", "message"], rows), 160)
     totals = read.query(
-        "SELECT count(*) AS offers, count(DISTINCT provider) AS providers, count(DISTINCT gpu) AS gpus, "
+        "SELECT count(*) AS offers, count(DISTINCT provider) AS providers, "
+        "count(DISTINCT coalesce(underlying_provider, provider)) AS clouds, count(DISTINCT gpu) AS gpus, "
         "round(100.0 * count(gpu) / count(*), 1) AS mapped_pct FROM latest_offers",
         path=warehouse.path,
     ).row(0, named=True)
     console.print(
-        f"[bold]latest_offers:[/bold] {totals['offers']:,} offers from {totals['providers']} providers, "
+        f"[bold]latest_offers:[/bold] {totals['offers']:,} offers from {totals['providers']} providers "
+        f"({totals['clouds']} clouds counting those behind resellers), "
         f"{totals['gpus']} GPU models ({totals['mapped_pct']}% of offers mapped to a canonical GPU). "
         f"Warehouse: {warehouse.published}"
     )
@@ -297,35 +300,96 @@ def sql(query, fmt, output_path, timeout_s, max_rows, memory_limit, temp_limit, 
 # -- sources --------------------------------------------------------------------------------
 
 
-@main.command()
-@warehouse_option
-def sources(warehouse_path) -> None:
-    """List every source: kind, providers, whether it needs a key, and its last run."""
-    from connectors.registry import all_sources
+ACCOUNTING_FIELDS = ("rows_read", "offers", "quarantined", "unmapped", "excluded")
+
+
+def _source_accounting(warehouse_path) -> dict[str, dict]:
+    """Per source, its latest run's accounting and the exclusions by rule (empty if no warehouse)."""
     from warehouse import read
 
     try:
-        status = {
-            r["source"]: r
-            for r in read.query("SELECT * FROM ingest_status", path=warehouse_path).to_dicts()
-        }
+        status = read.query("SELECT * FROM ingest_status", path=warehouse_path).to_dicts()
+        exclusions = read.query(
+            "SELECT e.source, e.rule, e.rows FROM source_exclusions e JOIN ingest_status s "
+            "ON e.source = s.source AND e.snapshot_date = s.last_snapshot_date ORDER BY e.rows DESC, e.rule",
+            path=warehouse_path,
+        ).to_dicts()
     except read.WarehouseMissing:
-        status = {}
+        return {}
+    by_source: dict[str, dict] = {}
+    for row in status:
+        counts = {
+            "rows_read": row.get("last_rows_read"),
+            "offers": row.get("last_offers_written"),
+            "quarantined": row.get("last_quarantined"),
+            "unmapped": row.get("last_unmapped"),
+            "excluded": row.get("last_excluded"),
+        }
+        known = all(counts[k] is not None for k in ACCOUNTING_FIELDS)
+        by_source[row["source"]] = {
+            **row,
+            **counts,
+            "unaccounted": (counts["rows_read"] - sum(counts[k] for k in ACCOUNTING_FIELDS[1:])) if known else None,
+            "exclusions": {},
+        }
+    for row in exclusions:
+        by_source.setdefault(row["source"], {"exclusions": {}})["exclusions"][row["rule"]] = row["rows"]
+    return by_source
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people; json for scripts (one object per source, with its row accounting).")
+@warehouse_option
+def sources(fmt, warehouse_path) -> None:
+    """List every source: kind, providers, key, its last run, and where every row went.
+
+    \b
+    The accounting of the last run: rows read = offers + quarantined (a reason each, in
+    quarantined_offers) + unmapped (a GPU name we cannot map yet; see the unmapped_gpus view)
+    + excluded (by a named rule: CPU-only, Windows licence, another zone's duplicate, ...).
+    """
+    from connectors.registry import all_sources
+
+    accounting = _source_accounting(warehouse_path)
+    ordered = sorted(all_sources(), key=lambda s: (s.kind, s.id))
+    if fmt == "json":
+        out = []
+        for s in ordered:
+            st = accounting.get(s.id, {})
+            out.append({
+                "id": s.id, "kind": s.kind, "providers": list(s.providers), "key_env": s.key_env,
+                "last_snapshot_date": st.get("last_snapshot_date"), "last_status": st.get("last_status"),
+                "last_message": st.get("last_message"), "offers_in_latest": st.get("offers_in_latest"),
+                **{k: st.get(k) for k in ACCOUNTING_FIELDS},
+                "unaccounted": st.get("unaccounted"),
+                "exclusions": st.get("exclusions", {}),
+            })
+        click.echo(json.dumps(out, default=str, indent=1))
+        return
     rows = []
-    for s in sorted(all_sources(), key=lambda s: (s.kind, s.id)):
+    for s in ordered:
         key = "-" if not s.key_env else (f"{s.key_env} (set)" if os.environ.get(s.key_env) else f"{s.key_env} (missing)")
-        st = status.get(s.id, {})
+        st = accounting.get(s.id, {})
+        excluded = st.get("excluded")
+        rules = ", ".join(f"{rule} {n}" for rule, n in (st.get("exclusions") or {}).items())
         rows.append([
             s.id, s.kind, ", ".join(s.providers) or "-", key,
             str(st.get("last_snapshot_date") or "never"),
             output.status_text(st.get("last_status")),
-            str(st.get("offers_in_latest") or 0),
+            *(_count(st.get(k)) for k in ("rows_read", "offers", "quarantined", "unmapped")),
+            _count(excluded) + (f" ({output.escape(rules)})" if rules else ""),
             output.escape((st.get("last_message") or "")[:80]),
         ])
-    columns = ["id", "kind", "providers", "key", "last run", "status", "offers", "message"]
-    output.print_wide(output.status_table("Sources", columns, rows), 220)
+    columns = ["id", "kind", "providers", "key", "last run", "status", "rows read", "offers",
+               "quarantined", "unmapped", "excluded", "message"]
+    output.print_wide(output.status_table("Sources", columns, rows), 260)
     kinds = [s.kind for s in all_sources()]
     console.print(f"{kinds.count('direct')} direct, {kinds.count('aggregator')} aggregator, {kinds.count('specs')} specs source(s)")
+
+
+def _count(value) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 # -- export-iceberg -------------------------------------------------------------------------

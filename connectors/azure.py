@@ -34,11 +34,15 @@ Parsing rules.
   prices -> savings_plan_1y / savings_plan_3y.
 * currency: ``currencyCode``, else the envelope's ``BillingCurrency``, else USD (the API's
   default currency).
-* GPU model and count come from `AZURE_GPU_SIZES` below, keyed by a normalised size name so
-  that the spellings the API uses for one size (``Standard_ND96amsr_A100_v4``,
-  ``ND96amsA100v4``, ``NC4as T4 v3`` ...) all resolve. Unknown N-series sizes keep
-  ``gpu_name_raw`` = their family (from productName) and a null ``gpu_count`` (so
-  `finalize_offers` drops them rather than guess a per-GPU price).
+* GPU: the parser hands the size (``instance_type``) and the family from productName
+  (``gpu_name_raw``, e.g. ``NCadsH100v5``) as evidence; the Retail Prices API says nothing
+  about GPU count or memory. ``market.identity`` decides from the Azure instance table
+  (``market/data/instances/azure.csv``, every documented size and the meter spellings the API
+  uses for them). A size the table does not know yet is never dropped: its GPU is read from the
+  size name where possible and it is quarantined ("GPU count unknown"), or kept as unmapped.
+* Every item is accounted for: rows that are not offers carry the exclusion rule
+  (``windows-licence``, ``not-a-gpu`` for NP FPGA sizes, ``not-a-list-price`` for
+  DevTestConsumption, ``untracked-term`` for 5-year reservations and non-hourly units).
 
 Tolerated omissions. The bundled snapshot replays records kept by azure-pricing-radar, which
 stored only armRegionName/meterName/productName/retailPrice/skuName/unitOfMeasure/unitPrice
@@ -66,7 +70,6 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
-    number,
     offers_frame,
     provenance,
     require_fields,
@@ -104,97 +107,6 @@ def normalise_size(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key)
 
 
-# --- size -> GPU table ----------------------------------------------------------------------
-# (gpu_name_raw, memory per GPU in GB or None, {size name: GPU count}). Counts and memory are
-# from the Microsoft Learn size pages of each series (learn.microsoft.com/azure/
-# virtual-machines/sizes/gpu-accelerated/<series>), cross-checked with the GPU counts in
-# microsoft/ga4gh-tes BatchSupportedVmSizeInformation (../shared/data/azure/microsoft-ga4gh-
-# tes), which rounds fractional GPUs up to 1. Fractional counts are the share of one GPU a
-# partitioned size gets; memory stays the whole card's so the GPU is identified correctly.
-# Extra names are the meter spellings seen in the Retail Prices data (no "Standard_", no
-# underscores, sometimes a letter dropped: "ND96amsA100v4", "NG8adsV620", "NC36dsxlRTX6kv6").
-_FAMILIES: list[tuple[str, float | None, dict[str, float]]] = [
-    # NC (v1, "NC Promo"): half a K80 board per "GPU".
-    ("K80", 12, {"NC6": 1, "NC12": 2, "NC24": 4, "NC24r": 4,
-                 "NC6_Promo": 1, "NC12_Promo": 2, "NC24_Promo": 4, "NC24r_Promo": 4}),
-    # NV (v1, "NV Promo") and NVv3: Tesla M60 (8 GB per GPU).
-    ("M60", 8, {"NV6": 1, "NV12": 2, "NV24": 4, "NV6_Promo": 1, "NV12_Promo": 2, "NV24_Promo": 4,
-                "NV12s_v3": 1, "NV24s_v3": 2, "NV48s_v3": 4}),
-    # NCv2: P100; NDv1: P40.
-    ("P100-16GB", 16, {"NC6s_v2": 1, "NC12s_v2": 2, "NC24s_v2": 4, "NC24rs_v2": 4}),
-    ("P40", 24, {"ND6s": 1, "ND12s": 2, "ND24s": 4, "ND24rs": 4}),
-    # NCv3: V100 16 GB PCIe cards; NDv2: 8x V100 32 GB SXM2 (NVLink).
-    ("V100-PCIE-16GB", 16, {"NC6s_v3": 1, "NC12s_v3": 2, "NC24s_v3": 4, "NC24rs_v3": 4}),
-    ("V100-32GB", 32, {"ND40rs_v2": 8}),
-    # NCasT4_v3.
-    ("T4", 16, {"NC4as_T4_v3": 1, "NC8as_T4_v3": 1, "NC16as_T4_v3": 1, "NC64as_T4_v3": 4}),
-    # NCads_A10_v4 (partitioned A10: 1/3, 1/2, 1) and NVadsA10_v5 (1/6 .. 2).
-    ("A10", 24, {"NC8ads_A10_v4": 1 / 3, "NC16ads_A10_v4": 1 / 2, "NC32ads_A10_v4": 1,
-                 "NV6ads_A10_v5": 1 / 6, "NV12ads_A10_v5": 1 / 3, "NV18ads_A10_v5": 1 / 2,
-                 "NV36ads_A10_v5": 1, "NV36adms_A10_v5": 1, "NV72ads_A10_v5": 2}),
-    # NC_A100_v4 (PCIe 80 GB) and NDm_A100_v4 (SXM 80 GB).
-    ("A100-PCIE-80GB", 80, {"NC24ads_A100_v4": 1, "NC48ads_A100_v4": 2, "NC96ads_A100_v4": 4}),
-    ("A100-SXM-80GB", 80, {"ND96amsr_A100_v4": 8, "ND96amsA100v4": 8}),
-    # ND_A100_v4 (SXM 40 GB); the meters spell it ND96asr_A100_v4 / ND96asrA100v4_NU.
-    ("A100-40GB", 40, {"ND96asr_v4": 8, "ND96asr_A100_v4": 8, "ND96asrA100v4_NU": 8}),
-    # NCads_H100_v5 and NCCads_H100_v5 (confidential): H100 NVL 94 GB.
-    ("H100-NVL-94GB", 94, {"NC40ads_H100_v5": 1, "NC80adis_H100_v5": 2, "NCC40ads_H100_v5": 1}),
-    # ND_H100_v5: 8x H100 SXM 80 GB. "is" (no InfiniBand "r") has its own, lower price.
-    # ND96isnIB / ND96isfl are meters of the NDsH100v5 / NDsfH100v5 products, priced exactly as
-    # ND96is_H100_v5 in the recorded data; same 8-GPU H100 node (inferred from the family).
-    ("H100-SXM-80GB", 80, {"ND96isr_H100_v5": 8, "ND96is_H100_v5": 8,
-                           "ND96isnIBH100v5": 8, "ND96isflH100v5": 8}),
-    # ND_H200_v5.
-    ("H200-141GB", 141, {"ND96isr_H200_v5": 8, "ND96is_H200_v5": 8}),
-    # ND_MI300X_v5.
-    ("MI300X", 192, {"ND96isr_MI300X_v5": 8, "ND96is_MI300X_v5": 8}),
-    # ND_GB200_v6 / ND_GB300_v6: 4 Blackwell GPUs per VM (one GB200/GB300 compute tray).
-    ("GB200", None, {"ND128isr_NDR_GB200_v6": 4, "ND128isr_GB200_v6": 4}),
-    ("GB300", None, {"ND128isr_GB300_v6": 4}),
-    # NVv4: partitioned Radeon Instinct MI25 (1/8 .. 1).
-    ("MI25", 16, {"NV4as_v4": 1 / 8, "NV8as_v4": 1 / 4, "NV16as_v4": 1 / 2, "NV32as_v4": 1}),
-    # NGads_V620: partitioned Radeon PRO V620 (1/4 .. 1).
-    ("V620", 32, {"NG8ads_V620_v1": 1 / 4, "NG16ads_V620_v1": 1 / 2, "NG32ads_V620_v1": 1,
-                  "NG32adms_V620_v1": 1, "NG8adsV620": 1 / 4, "NG16adsV620": 1 / 2,
-                  "NG32adsV620": 1, "NG32admsV620": 1}),
-    # NVads_V710_v5: partitioned Radeon PRO V710 (1/6 .. 1).
-    ("V710", 28, {"NV4ads_V710_v5": 1 / 6, "NV8ads_V710_v5": 1 / 3, "NV12ads_V710_v5": 1 / 2,
-                  "NV24ads_V710_v5": 1, "NV28adms_V710_v5": 1}),
-    # NC_RTXPRO6000BSE_v6: RTX PRO 6000 Blackwell Server Edition, 96 GB; a host has 1-2 GPUs
-    # (Learn series page). 24/36 vCPU sizes get 1/4, 72 get 1/2, 144 one GPU, 288 two
-    # (documented quantities). 132 and 264 are priced exactly as 144 and 2x132 in the recorded
-    # data -> 1 and 2; 324 is the largest size of a 2-GPU host -> 2 (inferred, not documented).
-    ("RTX-PRO-6000-96GB", 96, {
-        "NC24lds_xl_RTXPRO6000BSE_v6": 1 / 4,
-        "NC36ds_xl_RTXPRO6000BSE_v6": 1 / 4, "NC36lds_xl_RTXPRO6000BSE_v6": 1 / 4,
-        "NC72ds_xl_RTXPRO6000BSE_v6": 1 / 2, "NC72lds_xl_RTXPRO6000BSE_v6": 1 / 2,
-        "NC132ds_xl_RTXPRO6000BSE_v6": 1, "NC132lds_xl_RTXPRO6000BSE_v6": 1,
-        "NC144ds_xl_RTXPRO6000BSE_v6": 1, "NC144lds_xl_RTXPRO6000BSE_v6": 1,
-        "NC264ds_xl_RTXPRO6000BSE_v6": 2, "NC264lds_xl_RTXPRO6000BSE_v6": 2,
-        "NC288ds_xl_RTXPRO6000BSE_v6": 2, "NC288lds_xl_RTXPRO6000BSE_v6": 2,
-        "NC324ds_xl_RTXPRO6000BSE_v6": 2, "NC324lds_xl_RTXPRO6000BSE_v6": 2,
-    }),
-]
-
-
-def _build_table() -> dict[str, tuple[str, float | None, float]]:
-    table: dict[str, tuple[str, float | None, float]] = {}
-    for gpu, memory, sizes in _FAMILIES:
-        for size, count in sizes.items():
-            keys = {normalise_size(size)}
-            # Meter spellings drop "_Promo" into " Promo" products, shorten RTXPRO6000BSE to
-            # RTX6k and drop the V620 "_v1": index those forms too.
-            key = normalise_size(size)
-            keys.add(key.replace("rtxpro6000bse", "rtx6k"))
-            if key.endswith("v620v1"):
-                keys.add(key[: -len("v1")])
-            for k in keys:
-                table[k] = (gpu, memory, float(count))
-    return table
-
-
-AZURE_GPU_SIZES = _build_table()
-
 _PRICE_SUFFIX = re.compile(r"\s+(spot|low priority)\s*$", re.IGNORECASE)
 _WINDOWS = re.compile(r"\bWin(dows)?\b")
 _VCPUS = re.compile(r"^N[A-Z]*?(\d+)", re.IGNORECASE)
@@ -204,15 +116,6 @@ _NON_GPU_PREFIXES = ("np",)  # NP series: Xilinx FPGAs, not GPUs
 def base_size(name: str) -> str:
     """The size name without the Spot / Low Priority suffix the meters add."""
     return _PRICE_SUFFIX.sub("", name.strip())
-
-
-def lookup_gpu(*names: str | None) -> tuple[str, float | None, float] | None:
-    for name in names:
-        if name:
-            hit = AZURE_GPU_SIZES.get(normalise_size(base_size(name)))
-            if hit:
-                return hit
-    return None
 
 
 def _family(product_name: str) -> str:
@@ -291,69 +194,78 @@ class AzureRetailPrices(Source):
             billing_currency = data.get("BillingCurrency")
             prov = provenance(raw)
             for i, item in enumerate(items):
-                rows.extend(self._item_rows(item, f"item {i} of {where}", billing_currency, prov))
+                rows.extend(self._item_rows(item, f"item {i} of {where}", billing_currency, prov, f"Items[{i}]"))
         return offers_frame(rows, self.id)
 
-    def _item_rows(self, item: dict, where: str, billing_currency: str | None, prov: dict) -> list[dict]:
+    def _item_rows(self, item: dict, where: str, billing_currency: str | None, prov: dict, ref: str) -> list[dict]:
         if not isinstance(item, dict):
             raise ParseError(f"azure: {where} is not an object")
         require_fields(self.id, item, REQUIRED_ITEM_FIELDS, where)
-        if _WINDOWS.search(item["productName"]):
-            return []
         arm_sku = item.get("armSkuName") or ""
         size = arm_sku or base_size(item["skuName"])
-        key = normalise_size(size)
-        if not key.startswith("n") or key.startswith(_NON_GPU_PREFIXES):
-            return []  # not a GPU size (the filter should not return these; be safe)
-        hit = lookup_gpu(arm_sku, item["skuName"], item["meterName"])
-        if hit:
-            gpu_name, memory, count = hit
-        else:
-            gpu_name, memory, count = _family(item["productName"]), None, None
-
         kind = item["type"]
         sku_meter = f"{item['skuName']} {item['meterName']}".lower()
         base = {
             "provider": "azure",
             "region": item["armRegionName"],
             "instance_type": size,
-            "gpu_name_raw": gpu_name,
-            "gpu_count": count,
-            "gpu_memory_gb": memory,
+            "gpu_name_raw": _family(item["productName"]),
+            "vendor_gpu_id": base_size(item["meterName"]),  # the meter's spelling of the size
             "vcpus": _vcpus(size),
             "ram_gb": None,
             "currency": item.get("currencyCode") or billing_currency or "USD",
             "spot_is_estimate": False,
+            "row_ref": ref,
             **prov,
         }
-        price = number(self.id, item["unitPrice"], "unitPrice", where)
-        rows: list[dict] = []
+        try:
+            price = float(item["unitPrice"])
+        except (TypeError, ValueError):
+            return [{**base, "pricing": "on_demand", "price": None,
+                     "parse_error": f"unitPrice is not a number ({item['unitPrice']!r})"}]
+        key = normalise_size(size)
+
+        def excluded(rule: str) -> list[dict]:
+            return [{**base, "pricing": "on_demand", "price": price, "excluded_by": rule}]
+
+        if not key.startswith("n"):
+            return excluded("cpu-only")  # not an N-series size (the filter should not return these)
+        if key.startswith(_NON_GPU_PREFIXES):
+            return excluded("not-a-gpu")  # NP: Xilinx FPGAs
+        if _WINDOWS.search(item["productName"]):
+            return excluded("windows-licence")
         if kind == "Reservation":
             term = item.get("reservationTerm")
             if term is None:
                 require_fields(self.id, item, ("reservationTerm",), where)
-            if term in HOURS_PER_TERM:
-                rows.append({**base, "pricing": RESERVED_KIND[term], "price": price / HOURS_PER_TERM[term]})
-            return rows  # 5-year and other terms are not tracked
+            if term not in HOURS_PER_TERM:
+                return excluded("untracked-term")  # 5-year and other terms are not tracked
+            return [{**base, "pricing": RESERVED_KIND[term], "price": price / HOURS_PER_TERM[term]}]
         if kind != "Consumption":
-            return rows  # DevTestConsumption: not a public list price
+            return excluded("not-a-list-price")  # DevTestConsumption
         if item["unitOfMeasure"] != "1 Hour":
-            return rows
+            return excluded("untracked-term")
         if "spot" in sku_meter:
             pricing = "spot"
         elif "low priority" in sku_meter:
             pricing = "low_priority"
         else:
             pricing = "on_demand"
-        rows.append({**base, "pricing": pricing, "price": price})
-        for plan in item.get("savingsPlan") or []:
+        rows = [{**base, "pricing": pricing, "price": price}]
+        for n, plan in enumerate(item.get("savingsPlan") or []):
             if not isinstance(plan, dict):
                 raise ParseError(f"azure: a savingsPlan entry is not an object in {where}")
             require_fields(self.id, plan, ("term", "unitPrice"), f"savingsPlan of {where}")
-            if plan["term"] in SAVINGS_KIND:
-                rows.append({
-                    **base,
-                    "pricing": SAVINGS_KIND[plan["term"]],
-                    "price": number(self.id, plan["unitPrice"], "savingsPlan.unitPrice", where),
-                })
+            plan_ref = f"{ref} savingsPlan[{n}]"
+            if plan["term"] not in SAVINGS_KIND:
+                rows.append({**base, "pricing": "on_demand", "price": None, "row_ref": plan_ref,
+                             "excluded_by": "untracked-term"})
+                continue
+            try:
+                plan_price = float(plan["unitPrice"])
+                problem = None
+            except (TypeError, ValueError):
+                plan_price, problem = None, f"savingsPlan.unitPrice is not a number ({plan['unitPrice']!r})"
+            rows.append({**base, "pricing": SAVINGS_KIND[plan["term"]], "price": plan_price,
+                         "row_ref": plan_ref, "parse_error": problem})
         return rows

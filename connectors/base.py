@@ -288,6 +288,14 @@ class Source:
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
         raise NotImplementedError
 
+    def parse_isolated(self, responses: list[RawResponse]) -> tuple[pl.DataFrame, list[str]]:
+        """`parse`, plus the files that failed alone without sinking the rest (see parse_each).
+
+        Sources made of independent files (one per cloud or provider) override this; for the
+        others a failure is the whole source's, so this default has no partial failures.
+        """
+        return self.parse(responses), []
+
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<Source {self.id}>"
 
@@ -355,6 +363,26 @@ def offers_frame(rows: list[dict], source_id: str) -> pl.DataFrame:
         return pl.DataFrame(normalised, schema=PARSED_OFFER_SCHEMA)
     except Exception as exc:  # polars raises several types for bad values
         raise ParseError(f"{source_id}: could not build the offer table: {exc}") from exc
+
+
+def parse_each(
+    source_id: str, responses: list[RawResponse], parse_one, *, name=lambda url: url,
+) -> tuple[list[dict], list[str]]:
+    """Parse responses one at a time: a bad one fails alone, its reason kept.
+
+    Returns (rows of the good responses, one message per failed response). When every
+    response fails, the source has nothing readable: a ParseError naming each failure.
+    """
+    rows: list[dict] = []
+    failures: list[str] = []
+    for raw in responses:
+        try:
+            rows.extend(parse_one(raw))
+        except (ParseError, UnicodeDecodeError) as exc:
+            failures.append(f"{name(raw.url)}: {exc}")
+    if responses and len(failures) == len(responses):
+        raise ParseError(f"{source_id}: no response could be read: " + "; ".join(failures))
+    return rows, failures
 
 
 def provenance(raw: RawResponse) -> dict:

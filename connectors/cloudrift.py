@@ -13,7 +13,7 @@ Rows, and why:
 * ``price`` = ``cost_per_hour / 100``: the API quotes cents; dividing here keeps the stored
   price in dollars per instance-hour like every other source, and an un-divided value would be
   caught by the absurd-price rule of `finalize_offers`;
-* ``vram`` is the variant's total GPU memory, so per-GPU memory = ``vram / gpu_count``;
+* ``vram`` is the variant's total GPU memory, handed over as such (the resolver divides it);
 * on-demand only; the payload carries no currency (cents of USD), so the parser sets ``USD``.
 """
 
@@ -31,6 +31,7 @@ from connectors.base import (
     Source,
     json_object,
     offers_frame,
+    optional_number,
     provenance,
     require_fields,
 )
@@ -77,9 +78,13 @@ class CloudriftSource(Source):
                     require_fields(
                         self.id, variant, ("name", "gpu_count", "cost_per_hour", "nodes_per_dc"), vwhere
                     )
-                    count = variant["gpu_count"]
-                    vram = variant.get("vram")
-                    cents = variant["cost_per_hour"]
+                    count = optional_number(variant["gpu_count"])
+                    vram = optional_number(variant.get("vram"))
+                    cents = optional_number(variant["cost_per_hour"])
+                    problem = None if cents is not None or variant["cost_per_hour"] is None else (
+                        f"cost_per_hour is not a number ({variant['cost_per_hour']!r})"
+                    )
+                    dram = optional_number(variant.get("dram"))
                     for location in variant["nodes_per_dc"]:
                         rows.append(
                             {
@@ -88,13 +93,16 @@ class CloudriftSource(Source):
                                 "instance_type": variant["name"],
                                 "gpu_name_raw": itype["brand_short"],
                                 "gpu_count": count,
-                                "gpu_memory_gb": vram / count / GIB if vram and count else None,
-                                "vcpus": variant.get("cpu_count"),
-                                "ram_gb": variant["dram"] / GIB if variant.get("dram") is not None else None,
+                                "gpu_memory_gb": vram / GIB if vram else None,
+                                "memory_is_total": True,  # vram is the variant's total
+                                "vcpus": optional_number(variant.get("cpu_count")),
+                                "ram_gb": dram / GIB if dram is not None else None,
                                 "pricing": "on_demand",
                                 "price": cents / 100 if cents is not None else None,
+                                "parse_error": problem,
                                 "currency": "USD",
                                 "spot_is_estimate": False,
+                                "row_ref": f"instance_types[{i}].variants[{j}] {location}",
                                 **provenance(raw),
                             }
                         )

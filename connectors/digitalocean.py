@@ -9,9 +9,9 @@ Parsing rules (by field name; shape as in gpuhunt's DigitalOcean provider and it
 payload).
 * Price = ``price_hourly`` in USD (the API quotes USD only and has no currency field).
 * GPU: ``gpu_info.count``; name = ``gpu_info.model`` as written (``nvidia_h100``,
-  ``amd_mi300x``); ``gpu_info.vram`` is the instance total in GiB, divided by the count for
-  memory per GPU. Sizes without ``gpu_info`` are CPU Droplets: kept with a null GPU count, so
-  `finalize_offers` drops them.
+  ``amd_mi300x``); ``gpu_info.vram`` is the instance total in GiB, handed over as such (the resolver
+  divides it by the count). Sizes without ``gpu_info`` are CPU Droplets: excluded as
+  "cpu-only" by `finalize_offers`.
 * ``memory`` is MiB -> GB (/1024). ``vcpus`` as is.
 * One row per slug in ``regions``. A size listed with no region still has a list price: one
   row with region "" (no region offered it at fetch time).
@@ -33,8 +33,8 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
-    number,
     offers_frame,
+    optional_number,
     provenance,
     require_fields,
 )
@@ -99,13 +99,11 @@ class DigitalOceanSizes(Source):
                 gpu_count = gpu_memory = gpu_name = None
                 if gpu_info:
                     require_fields(self.id, gpu_info, ("count", "model"), f"{where}.gpu_info")
-                    gpu_count = number(self.id, gpu_info["count"], "gpu_info.count", where)
+                    gpu_count = optional_number(gpu_info["count"])
                     gpu_name = str(gpu_info["model"])
-                    vram = gpu_info.get("vram") or {}
-                    if vram.get("amount") is not None and gpu_count:
-                        total = number(self.id, vram["amount"], "gpu_info.vram.amount", where)
-                        gpu_memory = total / gpu_count
-                price = number(self.id, size["price_hourly"], "price_hourly", where)
+                    gpu_memory = optional_number((gpu_info.get("vram") or {}).get("amount"))  # the total
+                price = optional_number(size["price_hourly"])
+                problem = None if price is not None else f"price_hourly is not a number ({size['price_hourly']!r})"
                 for region in size["regions"] or [""]:
                     rows.append(
                         {
@@ -115,8 +113,11 @@ class DigitalOceanSizes(Source):
                             "gpu_name_raw": gpu_name,
                             "gpu_count": gpu_count,
                             "gpu_memory_gb": gpu_memory,
-                            "vcpus": number(self.id, size["vcpus"], "vcpus", where),
-                            "ram_gb": number(self.id, size["memory"], "memory", where) / 1024,
+                            "memory_is_total": True,  # gpu_info.vram is the size's total
+                            "parse_error": problem,
+                            "row_ref": f"sizes[{index}] {size['slug']}",
+                            "vcpus": optional_number(size["vcpus"]),
+                            "ram_gb": (optional_number(size["memory"]) or 0) / 1024 or None,
                             "pricing": "on_demand",
                             "price": price,
                             "currency": "USD",

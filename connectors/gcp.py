@@ -55,6 +55,7 @@ from connectors.base import (
     provenance,
     require_fields,
 )
+from market.instances import instance_facts
 
 SERVICE_ID = "6F81-5844-456A"  # Compute Engine
 API_URL = f"https://cloudbilling.googleapis.com/v1/services/{SERVICE_ID}/skus"
@@ -69,14 +70,15 @@ USAGE_KIND = {
     "Commit3Yr": "reserved_3y",
 }
 
-# GPU key -> (name exactly as the SKU descriptions spell it, memory per GPU in GB).
-GPU_MODELS: dict[str, tuple[str, float]] = {
-    "a100": ("Nvidia Tesla A100", 40.0),
-    "a100-80gb": ("Nvidia Tesla A100 80GB", 80.0),
-    "h100-80gb": ("Nvidia H100 80GB", 80.0),
-    "h100-80gb-mega": ("Nvidia H100 80GB Mega", 80.0),
-    "l4": ("Nvidia L4", 24.0),
-    "rtx6000": ("RTX 6000 96GB", 96.0),
+# GPU key -> the GPU's name exactly as the SKU descriptions spell it (to find its SKUs; which
+# GPU that is, and how many a machine has, is the GCP instance table's: market/data/instances).
+GPU_MODELS: dict[str, str] = {
+    "a100": "Nvidia Tesla A100",
+    "a100-80gb": "Nvidia Tesla A100 80GB",
+    "h100-80gb": "Nvidia H100 80GB",
+    "h100-80gb-mega": "Nvidia H100 80GB Mega",
+    "l4": "Nvidia L4",
+    "rtx6000": "RTX 6000 96GB",
 }
 
 # On-demand "<name> GPU running in ...", spot "<name> GPU attached to Spot Preemptible VMs
@@ -85,7 +87,7 @@ GPU_MODELS: dict[str, tuple[str, float]] = {
 # never matches "Nvidia Tesla A100 80GB ..." and "Nvidia H100 80GB" never matches "... Mega".
 _GPU_PATTERNS = [
     (key, re.compile(rf"^(?:Commitment v1: )?{re.escape(name)}(?: GPU)? (?:running|attached to Spot|in )"))
-    for key, (name, _) in GPU_MODELS.items()
+    for key, name in GPU_MODELS.items()
 ]
 # "A2 Instance Core running in ...", "Spot Preemptible A2 Instance Ram running in ...",
 # "Commitment v1: A2 Cpu in ... for 1 Year". The trailing "running in" / "in" keeps DWS and
@@ -94,39 +96,32 @@ _FAMILY_PATTERN = re.compile(
     r"^(?:Spot Preemptible |Commitment v1: )?(?P<family>A2|A3|G2|G4) (?:Instance )?(?:Core|Cpu|Ram) (?:running )?in "
 )
 
-# Machine type -> (family, vCPUs, RAM GiB, GPU key, GPU count). Shapes as in Cyclenerd's
-# pricing.yml (2026-07-30); G4 sizes carry fractions of one RTX PRO 6000.
-MACHINE_TYPES: dict[str, tuple[str, float, float, str, float]] = {
-    "a2-highgpu-1g": ("A2", 12, 85, "a100", 1),
-    "a2-highgpu-2g": ("A2", 24, 170, "a100", 2),
-    "a2-highgpu-4g": ("A2", 48, 340, "a100", 4),
-    "a2-highgpu-8g": ("A2", 96, 680, "a100", 8),
-    "a2-megagpu-16g": ("A2", 96, 1360, "a100", 16),
-    "a2-ultragpu-1g": ("A2", 12, 170, "a100-80gb", 1),
-    "a2-ultragpu-2g": ("A2", 24, 340, "a100-80gb", 2),
-    "a2-ultragpu-4g": ("A2", 48, 680, "a100-80gb", 4),
-    "a2-ultragpu-8g": ("A2", 96, 1360, "a100-80gb", 8),
-    "a3-highgpu-1g": ("A3", 26, 234, "h100-80gb", 1),
-    "a3-highgpu-2g": ("A3", 52, 468, "h100-80gb", 2),
-    "a3-highgpu-4g": ("A3", 104, 936, "h100-80gb", 4),
-    "a3-highgpu-8g": ("A3", 208, 1872, "h100-80gb", 8),
-    "a3-megagpu-8g": ("A3", 208, 1872, "h100-80gb-mega", 8),
-    "g2-standard-4": ("G2", 4, 16, "l4", 1),
-    "g2-standard-8": ("G2", 8, 32, "l4", 1),
-    "g2-standard-12": ("G2", 12, 48, "l4", 1),
-    "g2-standard-16": ("G2", 16, 64, "l4", 1),
-    "g2-standard-24": ("G2", 24, 96, "l4", 2),
-    "g2-standard-32": ("G2", 32, 128, "l4", 1),
-    "g2-standard-48": ("G2", 48, 192, "l4", 4),
-    "g2-standard-96": ("G2", 96, 384, "l4", 8),
-    "g4-standard-6": ("G4", 6, 22, "rtx6000", 0.125),
-    "g4-standard-12": ("G4", 12, 45, "rtx6000", 0.25),
-    "g4-standard-24": ("G4", 24, 90, "rtx6000", 0.5),
-    "g4-standard-48": ("G4", 48, 180, "rtx6000", 1),
-    "g4-standard-96": ("G4", 96, 360, "rtx6000", 2),
-    "g4-standard-192": ("G4", 192, 720, "rtx6000", 4),
-    "g4-standard-384": ("G4", 384, 1440, "rtx6000", 8),
+# Machine type -> (family, vCPUs, RAM GiB, GPU key): the shape a price is assembled from, as in
+# Cyclenerd's pricing.yml (2026-07-30). The GPU count comes from the GCP instance table.
+MACHINE_TYPES: dict[str, tuple[str, float, float, str]] = {
+    **{f"a2-highgpu-{n}g": ("A2", 12 * n, 85 * n, "a100") for n in (1, 2, 4, 8)},
+    "a2-megagpu-16g": ("A2", 96, 1360, "a100"),
+    **{f"a2-ultragpu-{n}g": ("A2", 12 * n, 170 * n, "a100-80gb") for n in (1, 2, 4, 8)},
+    **{f"a3-highgpu-{n}g": ("A3", 26 * n, 234 * n, "h100-80gb") for n in (1, 2, 4, 8)},
+    "a3-megagpu-8g": ("A3", 208, 1872, "h100-80gb-mega"),
+    **{f"g2-standard-{v}": ("G2", v, 4 * v, "l4") for v in (4, 8, 12, 16, 24, 32, 48, 96)},
+    "g4-standard-6": ("G4", 6, 22, "rtx6000"),
+    "g4-standard-12": ("G4", 12, 45, "rtx6000"),
+    "g4-standard-24": ("G4", 24, 90, "rtx6000"),
+    "g4-standard-48": ("G4", 48, 180, "rtx6000"),
+    "g4-standard-96": ("G4", 96, 360, "rtx6000"),
+    "g4-standard-192": ("G4", 192, 720, "rtx6000"),
+    "g4-standard-384": ("G4", 384, 1440, "rtx6000"),
 }
+
+
+def gpu_count(instance_type: str) -> float:
+    """Accelerators per machine, from the instance table (a ParseError if it is missing there)."""
+    facts = instance_facts("gcp", instance_type)
+    if facts is None or facts.gpu_count is None:
+        raise ParseError(f"gcp: {instance_type} has no GPU count in market/data/instances/gcp.csv")
+    return facts.gpu_count
+
 
 # Expected usage units per role; anything else is a unit change we must not sum blindly.
 _UNITS = {"CPU": "h", "RAM": "GiBy.h", "GPU": "h"}
@@ -247,32 +242,40 @@ class GcpBillingCatalog(Source):
                 regions_by_kind.setdefault(kind, set()).add(region)
 
         rows: list[dict] = []
-        for instance_type, (family, vcpus, ram_gib, gpu_key, gpu_count) in MACHINE_TYPES.items():
-            gpu_name, gpu_memory = GPU_MODELS[gpu_key]
+        for instance_type, (family, vcpus, ram_gib, gpu_key) in MACHINE_TYPES.items():
+            count = gpu_count(instance_type)
             for kind, regions in regions_by_kind.items():
                 for region in sorted(regions):
                     gpu = rates.get((kind, "GPU", gpu_key, region))
                     core = rates.get((kind, "CPU", family, region))
                     ram = rates.get((kind, "RAM", family, region))
-                    if gpu is None or core is None or ram is None:
+                    if gpu is None:
+                        continue  # this GPU is not sold this way in this region: no offer to make
+                    row = {
+                        "provider": "gcp",
+                        "region": region,
+                        "instance_type": instance_type,
+                        "gpu_name_raw": GPU_MODELS[gpu_key],
+                        "gpu_count": count,
+                        "vcpus": float(vcpus),
+                        "ram_gb": float(ram_gib),
+                        "pricing": kind,
+                        "spot_is_estimate": False,
+                        "row_ref": f"{instance_type} {kind} {region}",
+                        **provenance(gpu[2]),
+                    }
+                    missing = [name for name, part in (("core", core), ("RAM", ram)) if part is None]
+                    if missing:
+                        # The GPU is priced here but the machine's other parts are not: say so.
+                        rows.append({**row, "price": None, "currency": gpu[1].upper(), "parse_error":
+                                     f"no {family} {' or '.join(missing)} SKU for {kind} in {region}: "
+                                     "the machine price cannot be assembled"})
                         continue
                     currencies = sorted({gpu[1].upper(), core[1].upper(), ram[1].upper()})
-                    rows.append(
-                        {
-                            "provider": "gcp",
-                            "region": region,
-                            "instance_type": instance_type,
-                            "gpu_name_raw": gpu_name,
-                            "gpu_count": float(gpu_count),
-                            "gpu_memory_gb": gpu_memory,
-                            "vcpus": float(vcpus),
-                            "ram_gb": float(ram_gib),
-                            "pricing": kind,
-                            "price": vcpus * core[0] + ram_gib * ram[0] + gpu_count * gpu[0],
-                            "currency": "+".join(currencies),
-                            "spot_is_estimate": False,
-                            **provenance(gpu[2]),
-                        }
-                    )
+                    rows.append({
+                        **row,
+                        "price": vcpus * core[0] + ram_gib * ram[0] + count * gpu[0],
+                        "currency": "+".join(currencies),
+                    })
         return offers_frame(rows, self.id)
 

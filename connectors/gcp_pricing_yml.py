@@ -17,17 +17,17 @@ Shape (the parts we read)::
             us-central1: {hour: 3.673385, hour_spot: ..., month: ..., month_1y: ..., month_3y: ...}
 
 Parsing rules.
-* Only machine types with a known GPU key (`GPU_KEYS`) are read; a key we do not know is a
-  GPU we cannot name or size, so the type is skipped (add it to `GPU_KEYS`). G4 sizes carry
-  fractions of one GPU (``rtx6000: 0.125``); the fraction is the GPU count.
+* Every machine type entry is read. Its GPU is the key that is not one of `SPEC_KEYS` (cpu,
+  ram, cost, ...): the key names the model (``a100-80gb``) and its value is the count; G4 sizes
+  carry fractions of one GPU (``rtx6000: 0.125``). The key and count are handed over as
+  evidence; ``market.identity`` decides the GPU from the GCP instance table. A machine type with
+  no GPU key is a CPU machine: one row excluded as "cpu-only" (not one per region).
 * ``hour`` -> on_demand, ``hour_spot`` -> spot (absent before 2023: no spot row),
   ``month_1y`` / ``month_3y`` -> reserved_1y / reserved_3y, divided by `HOURS_PER_MONTH`.
   Cyclenerd's monthly figures are hour x 730 (checked: ``month / hour`` is exactly 730 for all
   2,537 region rows of the four recorded files), so 730 turns a committed monthly price back
-  into the committed hourly price.
+  into the committed hourly price. A price that is not a number quarantines its row.
 * Prices are USD: Cyclenerd reads the catalog in USD and the file has no currency field.
-* ``gpu_name_raw`` is Cyclenerd's GPU key as written (``a100-80gb``); memory per GPU comes from
-  `GPU_KEYS`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from connectors.base import (
     ParseError,
     RawResponse,
     Source,
-    number,
     offers_frame,
     optional_number,
     provenance,
@@ -56,16 +55,8 @@ PRICING_URL = (
 )
 HOURS_PER_MONTH = 730.0  # Cyclenerd's month = hour x 730
 
-# Cyclenerd GPU key -> memory per GPU (GB). The keys seen in the four recorded files
-# (2022-2026); a new GPU family appears here only once its key has been seen in a real file.
-GPU_KEYS: dict[str, float] = {
-    "a100": 40.0,
-    "a100-80gb": 80.0,
-    "h100-80gb": 80.0,
-    "h100-80gb-mega": 80.0,
-    "l4": 24.0,
-    "rtx6000": 96.0,
-}
+# The keys of a machine type entry that are not its GPU (seen in every recorded file, 2022-2026).
+SPEC_KEYS = frozenset({"cost", "cpu", "ram", "local-ssd", "bandwidth", "type"})
 
 PRICE_KEYS = (
     ("hour", "on_demand", 1.0),
@@ -123,35 +114,45 @@ class CyclenerdGcpPricing(Source):
             if not isinstance(instances, dict):
                 raise ParseError(f"{self.id}: 'compute.instance' is not a mapping in {raw.url}")
             for instance_type, spec in instances.items():
-                if not isinstance(spec, dict):
-                    continue
-                gpu_keys = [k for k in spec if k in GPU_KEYS]
-                if not gpu_keys:
-                    continue
-                where = f"compute.instance.{instance_type} of {raw.url}"
-                require_fields(self.id, spec, ("cost",), where)
-                gpu_key = gpu_keys[0]
-                gpu_count = number(self.id, spec[gpu_key], gpu_key, where)
-                for region, cost in (spec["cost"] or {}).items():
-                    require_fields(self.id, cost or {}, ("hour",), f"{where}.cost.{region}")
-                    for key, pricing, divisor in PRICE_KEYS:
-                        if cost.get(key) is None:
-                            continue
-                        rows.append(
-                            {
-                                "provider": "gcp",
-                                "region": str(region),
-                                "instance_type": str(instance_type),
-                                "gpu_name_raw": gpu_key,
-                                "gpu_count": gpu_count,
-                                "gpu_memory_gb": GPU_KEYS[gpu_key],
-                                "vcpus": optional_number(spec.get("cpu")),
-                                "ram_gb": optional_number(spec.get("ram")),
-                                "pricing": pricing,
-                                "price": number(self.id, cost[key], key, f"{where}.cost.{region}") / divisor,
-                                "currency": "USD",
-                                "spot_is_estimate": False,
-                                **provenance(raw),
-                            }
-                        )
+                rows.extend(self._machine_rows(raw, str(instance_type), spec))
         return offers_frame(rows, self.id)
+
+    def _machine_rows(self, raw: RawResponse, instance_type: str, spec) -> list[dict]:
+        where = f"compute.instance.{instance_type} of {raw.url}"
+        ref = f"compute.instance.{instance_type}"
+        base = {
+            "provider": "gcp",
+            "instance_type": instance_type,
+            "currency": "USD",
+            "spot_is_estimate": False,
+            **provenance(raw),
+        }
+        if not isinstance(spec, dict):
+            return [{**base, "region": "", "pricing": "on_demand", "price": None, "row_ref": ref,
+                     "parse_error": f"the entry is not a mapping ({type(spec).__name__})"}]
+        gpu_keys = [k for k in spec if k not in SPEC_KEYS]
+        if not gpu_keys:
+            return [{**base, "region": "", "pricing": "on_demand", "price": None, "row_ref": ref,
+                     "excluded_by": "cpu-only"}]
+        require_fields(self.id, spec, ("cost",), where)
+        gpu_key = gpu_keys[0]
+        base.update(
+            gpu_name_raw=gpu_key,
+            gpu_count=optional_number(spec[gpu_key]),
+            vcpus=optional_number(spec.get("cpu")),
+            ram_gb=optional_number(spec.get("ram")),
+        )
+        rows: list[dict] = []
+        for region, cost in (spec["cost"] or {}).items():
+            require_fields(self.id, cost or {}, ("hour",), f"{where}.cost.{region}")
+            for key, pricing, divisor in PRICE_KEYS:
+                if cost.get(key) is None:
+                    continue
+                row = {**base, "region": str(region), "pricing": pricing, "row_ref": f"{ref}.cost.{region}.{key}"}
+                value = optional_number(cost[key])
+                if value is None:
+                    row.update(price=None, parse_error=f"{key} is not a number ({cost[key]!r})")
+                else:
+                    row["price"] = value / divisor
+                rows.append(row)
+        return rows

@@ -23,9 +23,11 @@ Parsing rules.
 * Provider = the real cloud, from the URL, normalised to our ids (`market.providers`:
   lambdalabs -> lambda, datacrunch -> verda; vastai and the rest unchanged).
 * ``spot`` True -> pricing "spot", else "on_demand".
-* Rows with ``flags`` are skipped. Flags mark special offer types (e.g. GCP DWS calendar
-  mode) that are not the plain price of the instance; gpuhunt's own v1 export drops them too
-  (``convert_catalog_v2_to_v1``).
+* Rows with ``flags`` are excluded ("not-a-list-price"). Flags mark special offer types (e.g.
+  GCP DWS calendar mode) that are not the plain price of the instance; gpuhunt's own v1 export
+  drops them too (``convert_catalog_v2_to_v1``).
+* A cell that is not a number quarantines its row; a catalog that cannot be read at all fails
+  only that provider (`parse_isolated`), named in the run's message.
 * ``gpu_memory`` is per GPU in GB; ``memory`` is GB; empty optional cells are null.
 """
 
@@ -49,6 +51,7 @@ from connectors.base import (
     Source,
     SourceError,
     offers_frame,
+    parse_each,
     provenance,
     require_columns,
 )
@@ -130,18 +133,18 @@ class GpuhuntCatalogs(Source):
             )
 
     def parse(self, responses: list[RawResponse]) -> pl.DataFrame:
-        rows: list[dict] = []
-        catalogs = 0
-        for raw in responses:
-            match = _CATALOG_PATH.search(urlsplit(raw.url).path)
-            if match is None:
-                continue  # a version file: it only named the catalog that follows
-            catalogs += 1
-            gpuhunt_name = match.group("provider")
-            rows.extend(self._parse_catalog(raw, gpuhunt_name))
-        if not catalogs:
+        return self.parse_isolated(responses)[0]
+
+    def parse_isolated(self, responses: list[RawResponse]) -> tuple[pl.DataFrame, list[str]]:
+        catalogs = [raw for raw in responses if _CATALOG_PATH.search(urlsplit(raw.url).path)]
+        if not catalogs:  # the other responses are version files: they only name the catalog
             raise ParseError(f"{self.id}: no catalog.zip among the {len(responses)} response(s)")
-        return offers_frame(rows, self.id)
+        rows, failures = parse_each(
+            self.id, catalogs,
+            lambda raw: self._parse_catalog(raw, _CATALOG_PATH.search(urlsplit(raw.url).path).group("provider")),
+            name=lambda url: _CATALOG_PATH.search(urlsplit(url).path).group("provider"),
+        )
+        return offers_frame(rows, self.id), failures
 
     def _parse_catalog(self, raw: RawResponse, gpuhunt_name: str) -> list[dict]:
         member = f"{gpuhunt_name}.csv"
@@ -164,33 +167,41 @@ class GpuhuntCatalogs(Source):
         provider = canonical_provider(gpuhunt_name)
         rows: list[dict] = []
         for line, record in enumerate(reader, start=2):
-            if (record.get("flags") or "").strip():
-                continue
-            where = f"{member} line {line} of {raw.url}"
-            rows.append(
-                {
-                    "provider": provider,
-                    "region": record["location"],
-                    "instance_type": record["instance_name"],
-                    "gpu_name_raw": record["gpu_name"] or None,
-                    "gpu_count": _optional(record["gpu_count"], "gpu_count", where, self.id),
-                    "gpu_memory_gb": _optional(record["gpu_memory"], "gpu_memory", where, self.id),
-                    "vcpus": _optional(record["cpu"], "cpu", where, self.id),
-                    "ram_gb": _optional(record["memory"], "memory", where, self.id),
-                    "pricing": "spot" if record["spot"].strip().lower() in ("true", "1") else "on_demand",
-                    "price": _optional(record["price"], "price", where, self.id),
-                    "currency": "USD",
-                    "spot_is_estimate": False,
-                    **provenance(raw),
-                }
-            )
+            problems: list[str] = []
+
+            def number(field: str) -> float | None:
+                value = record.get(field)
+                if value is None or not str(value).strip():
+                    return None
+                try:
+                    return float(value)
+                except ValueError:
+                    problems.append(f"{field} is not a number ({value!r})")
+                    return None
+
+            row = {
+                "provider": provider,
+                "region": record["location"],
+                "instance_type": record["instance_name"],
+                "gpu_name_raw": record["gpu_name"] or None,
+                "gpu_count": number("gpu_count"),
+                "gpu_memory_gb": number("gpu_memory"),
+                "memory_is_total": False,  # gpuhunt's gpu_memory is per GPU (its catalog schema)
+                "vcpus": number("cpu"),
+                "ram_gb": number("memory"),
+                "pricing": "spot" if (record["spot"] or "").strip().lower() in ("true", "1") else "on_demand",
+                "price": number("price"),
+                "currency": "USD",
+                "spot_is_estimate": False,
+                "row_ref": f"{member} line {line}",
+                **provenance(raw),
+            }
+            if None in record:
+                problems.append("the line has more cells than the header")
+            if problems:
+                row["parse_error"] = "; ".join(problems)
+            elif (record.get("flags") or "").strip():
+                row["excluded_by"] = "not-a-list-price"  # e.g. GCP DWS calendar mode
+            rows.append(row)
         return rows
 
-
-def _optional(value: str | None, field: str, where: str, source_id: str) -> float | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ParseError(f"{source_id}: {field} is not a number ({value!r}) in {where}") from exc

@@ -106,7 +106,10 @@ class LambdaCloud(Source):
                 for index, region in enumerate(regions):
                     require_fields(self.id, region, ("name",), f"{where}.regions_with_capacity_available[{index}]")
                 region_names = [r["name"] for r in regions] or [""]
-                price = number(self.id, itype["price_cents_per_hour"], "price_cents_per_hour", where) / 100
+                cents = optional_number(itype["price_cents_per_hour"])
+                problem = None if cents is not None else (
+                    f"price_cents_per_hour is not a number ({itype['price_cents_per_hour']!r})"
+                )
                 for region in region_names:
                     rows.append(
                         {
@@ -116,12 +119,15 @@ class LambdaCloud(Source):
                             "gpu_name_raw": gpu_text if gpus else None,
                             "gpu_count": gpus,
                             "gpu_memory_gb": float(memory.group(1)) if memory and gpus else None,
+                            "memory_is_total": False,  # "1x A100 (40 GB PCIe)": the card's memory
                             "vcpus": optional_number(specs.get("vcpus")),
                             "ram_gb": optional_number(specs.get("memory_gib")),
                             "pricing": "on_demand",
-                            "price": price,
+                            "price": cents / 100 if cents is not None else None,
+                            "parse_error": problem,
                             "currency": "USD",
                             "spot_is_estimate": False,
+                            "row_ref": f"data[{key!r}]",
                             **provenance(raw),
                         }
                     )

@@ -22,7 +22,10 @@ How a price is built, and why:
   rather than publish a price missing components.
 * Price per instance-hour = the GPU part's PAY_AS_YOU_GO value (per GPU-hour) x GPU count.
 * The GPU count is the trailing number of the shape name (``BM.GPU.H100.8`` -> 8,
-  ``VM.GPU.A10.1`` -> 1), OCI's naming convention for GPU shapes.
+  ``VM.GPU.A10.1`` -> 1), OCI's naming convention for GPU shapes; which GPU a shape carries
+  is the OCI instance table's (``market/data/instances/oci.csv``), read by
+  ``market.identity``. A shape that breaks the naming is quarantined with the reason; CPU
+  shapes are excluded ("cpu-only").
 * Region is ``"all"``: OCI list prices are the same in every commercial region, so one row per
   shape stands for all of them.
 * Only on-demand is read. OCI preemptible capacity is a fixed 50 % discount; we do not derive
@@ -56,35 +59,13 @@ SHAPES_URL = (
     "pkg/cloud/oracle/partnumbers/shape_part_numbers.json"
 )
 
-# GPU model and per-GPU memory by the GPU token of the shape name, from OCI's "Compute Shapes"
-# reference (https://docs.oracle.com/en-us/iaas/Content/Compute/References/computeshapes.htm).
-# The family shapes (GPU2/3/4) do not name the GPU, so they must be listed; a newer
-# ``*.GPU.<MODEL>.<n>`` shape falls back to <MODEL> with unknown memory.
-_GPU_BY_TOKEN: dict[str, tuple[str, float | None]] = {
-    "GPU2": ("P100", 16.0),
-    "GPU3": ("V100", 16.0),
-    "GPU4": ("A100", 40.0),
-    "GPU.A100-v2": ("A100", 80.0),
-    "GPU.A10": ("A10", 24.0),
-    "GPU.H100": ("H100", 80.0),
-    "GPU.L40S": ("L40S", 48.0),
-    "GPU.H200": ("H200", 141.0),
-    "GPU.MI300X": ("MI300X", 192.0),
-}
-
 _SHAPE_RE = re.compile(r"^(?:BM|VM)\.(?P<token>GPU\d*(?:\.[A-Za-z0-9-]+)?)\.(?P<count>\d+)$")
 
 
-def _gpu_of(shape: str) -> tuple[str, float | None, float]:
+def shape_gpu_count(shape: str) -> float | None:
+    """The GPU count OCI's naming puts at the end of a GPU shape (``BM.GPU.H100.8`` -> 8)."""
     match = _SHAPE_RE.match(shape)
-    if not match:
-        raise ParseError(
-            f"oci: GPU shape {shape!r} does not follow the <BM|VM>.GPU...<count> naming; "
-            "cannot tell its GPU count"
-        )
-    token = match["token"]
-    name, memory = _GPU_BY_TOKEN.get(token, (token.split(".", 1)[-1], None))
-    return name, memory, float(match["count"])
+    return float(match["count"]) if match else None
 
 
 def _part_price(part: dict, where: str) -> tuple[float | None, str | None]:
@@ -152,31 +133,40 @@ class OciSource(Source):
             where = f"shape map entry {shape!r}"
             require_fields(self.id, meters, ("GPU", "OCPU", "Memory"), where)
             gpu_part = meters["GPU"]
+            base = {
+                "provider": "oci",
+                "region": "all",
+                "instance_type": shape,
+                "pricing": "on_demand",
+                "currency": "USD",
+                "spot_is_estimate": False,
+                "row_ref": f"shape {shape}",
+                **provenance(prices_raw),
+            }
             if not gpu_part:
-                continue  # CPU-only shape
+                rows.append({**base, "price": None, "excluded_by": "cpu-only"})
+                continue
             if meters["OCPU"] or meters["Memory"]:
                 raise ParseError(
                     f"oci: GPU shape {shape!r} now lists OCPU/Memory parts "
                     f"({meters['OCPU']!r}, {meters['Memory']!r}); its price is no longer GPU part "
                     "x count alone"
                 )
-            gpu_name, gpu_memory, count = _gpu_of(shape)
+            count = shape_gpu_count(shape)
+            if count is None:
+                rows.append({**base, "price": None, "parse_error": (
+                    f"GPU shape {shape!r} does not follow the <BM|VM>.GPU...<count> naming; "
+                    "cannot tell its GPU count")})
+                continue
             per_gpu, currency = (None, "USD")
             if gpu_part in parts:
                 per_gpu, currency = _part_price(parts[gpu_part], f"price list part {gpu_part}")
-            rows.append(
-                {
-                    "provider": "oci",
-                    "region": "all",
-                    "instance_type": shape,
-                    "gpu_name_raw": gpu_name,
-                    "gpu_count": count,
-                    "gpu_memory_gb": gpu_memory,
-                    "pricing": "on_demand",
-                    "price": per_gpu * count if per_gpu is not None else None,
-                    "currency": currency or "USD",
-                    "spot_is_estimate": False,
-                    **provenance(prices_raw),
-                }
-            )
+            rows.append({
+                **base,
+                # OCI names no GPU: the shape is the evidence (market/data/instances/oci.csv).
+                "gpu_count": count,
+                "vendor_gpu_id": gpu_part,
+                "price": per_gpu * count if per_gpu is not None else None,
+                "currency": currency or "USD",
+            })
         return offers_frame(rows, self.id)

@@ -12,7 +12,7 @@ Pricing kinds, and why:
 * ``communitySpotPrice`` -> ``interruptible`` (interruptible Community Cloud), kept apart from
   ``spot`` so the two clouds are never mixed in one index.
 
-A null price means the type is not offered that way, so no row. A zero is passed through and
+A null price means the type is not offered that way: the row is excluded ("no-price-offered"). A zero is passed through and
 quarantined by `finalize_offers` ("price of zero"): we cannot tell "not offered" from a
 publishing error, so it stays visible.
 
@@ -37,6 +37,7 @@ from connectors.base import (
     Source,
     json_object,
     offers_frame,
+    optional_number,
     provenance,
     require_fields,
 )
@@ -90,21 +91,25 @@ class RunpodSource(Source):
                 where = f"{raw.url} gpuTypes[{i}]"
                 require_fields(self.id, gpu, ("id", "displayName", "memoryInGb", *PRICE_FIELDS), where)
                 for field, pricing in PRICE_FIELDS.items():
+                    row = {
+                        "provider": "runpod",
+                        "region": "all",
+                        "instance_type": gpu["id"],
+                        "gpu_name_raw": gpu["displayName"],
+                        "vendor_gpu_id": gpu["id"],  # RunPod's id names the form: "NVIDIA A100 80GB PCIe"
+                        "gpu_count": 1.0,
+                        "gpu_memory_gb": gpu["memoryInGb"],
+                        "memory_is_total": False,
+                        "pricing": pricing,
+                        "currency": "USD",
+                        "spot_is_estimate": False,
+                        "row_ref": f"gpuTypes[{i}].{field}",
+                        **provenance(raw),
+                    }
                     if gpu[field] is None:
+                        rows.append({**row, "price": None, "excluded_by": "no-price-offered"})
                         continue
-                    rows.append(
-                        {
-                            "provider": "runpod",
-                            "region": "all",
-                            "instance_type": gpu["id"],
-                            "gpu_name_raw": gpu["displayName"],
-                            "gpu_count": 1.0,
-                            "gpu_memory_gb": gpu["memoryInGb"],
-                            "pricing": pricing,
-                            "price": gpu[field],
-                            "currency": "USD",
-                            "spot_is_estimate": False,
-                            **provenance(raw),
-                        }
-                    )
+                    price = optional_number(gpu[field])
+                    rows.append({**row, "price": price, "parse_error": None if price is not None
+                                 else f"{field} is not a number ({gpu[field]!r})"})
         return offers_frame(rows, self.id)

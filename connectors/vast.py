@@ -38,6 +38,7 @@ from connectors.base import (
     Source,
     json_object,
     offers_frame,
+    optional_number,
     provenance,
     require_fields,
 )
@@ -66,6 +67,13 @@ def _ram_share_gb(offer: dict) -> float | None:
         return None
     share = effective / cores if cores and effective is not None else 1.0
     return ram * share / 1024
+
+
+def _price(value, field: str) -> dict:
+    """The price columns of a row: a value that is not a number quarantines the row."""
+    price = optional_number(value)
+    return {"price": price, "parse_error": None if price is not None or value is None
+            else f"{field} is not a number ({value!r})"}
 
 
 class VastSource(Source):
@@ -103,15 +111,18 @@ class VastSource(Source):
                     "region": offer.get("geolocation") or "",
                     "instance_type": f"vast-{offer['id']}-{count}x-{gpu_name.replace(' ', '_')}",
                     "gpu_name_raw": gpu_name,
-                    "gpu_count": count,
-                    "gpu_memory_gb": gpu_ram / 1024 if gpu_ram is not None else None,
-                    "vcpus": offer.get("cpu_cores_effective"),
+                    "gpu_count": optional_number(count),
+                    "gpu_memory_gb": gpu_ram / 1024 if isinstance(gpu_ram, (int, float)) else None,
+                    "memory_is_total": False,  # gpu_ram is per GPU (Vast's search docs)
+                    "vcpus": optional_number(offer.get("cpu_cores_effective")),
                     "ram_gb": _ram_share_gb(offer),
                     "currency": "USD",
                     "spot_is_estimate": False,
+                    "row_ref": f"offers[{i}]",
                     **provenance(raw),
                 }
-                rows.append({**base, "pricing": "marketplace", "price": offer["dph_total"]})
+                rows.append({**base, **_price(offer["dph_total"], "dph_total"), "pricing": "marketplace"})
                 if offer.get("min_bid") is not None:
-                    rows.append({**base, "pricing": "interruptible", "price": offer["min_bid"]})
+                    rows.append({**base, **_price(offer["min_bid"], "min_bid"), "pricing": "interruptible",
+                                 "row_ref": f"offers[{i}].min_bid"})
         return offers_frame(rows, self.id)

@@ -27,8 +27,9 @@ Parsing rules (by field name; prices come back as strings, e.g. ``"3.95"``).
   list price: it gets one row per kind with region "" (no location had capacity). Spot rows
   use the on-demand availability (spot capacity per location is not fetched).
 * GPU count = ``gpu.number_of_gpus``; name = ``gpu.description`` without its ``Nx `` prefix;
-  memory per GPU = ``gpu_memory.size_in_gigabytes`` / count. CPU-only types (0 GPUs) are
-  kept in the frame and dropped by `finalize_offers`.
+  ``gpu_memory.size_in_gigabytes`` is the instance's total, handed over as such (the resolver
+  divides it). CPU-only types (0 GPUs) are excluded by `finalize_offers` ("cpu-only"). A price
+  that is not a number quarantines its row.
 * currency = the type's ``currency`` (``"usd"``), else USD.
 * Both responses are required; a fetch that got instance types but no availability stopped
   early and is a ParseError.
@@ -51,7 +52,6 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
-    number,
     offers_frame,
     optional_number,
     provenance,
@@ -131,28 +131,29 @@ class VerdaCloud(Source):
             name = itype["instance_type"]
             where = f"instance type {name!r} in {types_raw.url}"
             require_fields(self.id, itype["gpu"], ("number_of_gpus",), f"{where}.gpu")
-            gpus = number(self.id, itype["gpu"]["number_of_gpus"], "gpu.number_of_gpus", where)
+            gpus = optional_number(itype["gpu"]["number_of_gpus"])
             gpu_text = _COUNT_PREFIX.sub("", itype["gpu"].get("description") or "") or None
-            gpu_memory_total = (itype.get("gpu_memory") or {}).get("size_in_gigabytes")
             common = {
                 "provider": "verda",
                 "instance_type": name,
                 "gpu_name_raw": gpu_text if gpus else None,
                 "gpu_count": gpus,
-                "gpu_memory_gb": (
-                    number(self.id, gpu_memory_total, "gpu_memory.size_in_gigabytes", where) / gpus
-                    if gpus and gpu_memory_total else None
-                ),
+                # The instance's total GPU memory; the resolver divides it by the count.
+                "gpu_memory_gb": optional_number((itype.get("gpu_memory") or {}).get("size_in_gigabytes")),
+                "memory_is_total": True,
                 "vcpus": optional_number(itype["cpu"].get("number_of_cores")),
                 "ram_gb": optional_number(itype["memory"].get("size_in_gigabytes")),
                 "currency": str(itype.get("currency") or "USD").upper(),
                 "spot_is_estimate": False,
+                "row_ref": f"[{index}] {name}",
                 **provenance(types_raw),
             }
-            prices = [("on_demand", number(self.id, itype["price_per_hour"], "price_per_hour", where))]
+            prices = [("on_demand", "price_per_hour")]
             if itype.get("spot_price") not in (None, ""):
-                prices.append(("spot", number(self.id, itype["spot_price"], "spot_price", where)))
+                prices.append(("spot", "spot_price"))
             for region in locations.get(name) or [""]:
-                for pricing, price in prices:
-                    rows.append({**common, "region": region, "pricing": pricing, "price": price})
+                for pricing, field in prices:
+                    price = optional_number(itype[field])
+                    rows.append({**common, "region": region, "pricing": pricing, "price": price,
+                                 "parse_error": None if price is not None else f"{field} is not a number ({itype[field]!r})"})
         return offers_frame(rows, self.id)

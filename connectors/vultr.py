@@ -6,8 +6,8 @@
 * ``GET https://api.vultr.com/v2/plans-metal?per_page=500`` -> ``plans_metal[]``; GPU machines
   are the ids ending in ``-gpu`` (``vbm-112c-2048gb-8-h100-gpu``); the API has no GPU fields for
   them, so model and count come from the id (``-<count>-<model>-gpu``, count 1 when absent as
-  in ``vbm-72c-480gb-gh200-gpu``). An id ending in ``-gpu`` that does not read that way is a
-  ParseError naming it, not a silently dropped machine.
+  in ``vbm-72c-480gb-gh200-gpu``). An id ending in ``-gpu`` that does not read that way is
+  quarantined with the reason, not a silently dropped machine.
 * Both lists page with ``meta.links.next`` (a cursor, sent back as ``&cursor=``). Every page is
   yielded as it arrives. A page that errors is yielded too (and the fetch stops), so
   ``check_responses`` rejects the run; a recorded set whose last page still announces a next
@@ -19,14 +19,15 @@ Prices and counts, and why:
   ``monthly_cost / 672``: Vultr caps monthly billing at 672 hours, and the bare-metal payloads
   show ``monthly_cost == 672 x hourly_cost`` exactly.
 * Bare metal ``hourly_cost_preemptible`` is stored as ``spot``.
-* A VM's GPU count is ``gpu_vram_gb`` / the model's per-GPU memory (table below). Fractional
-  vGPU plans keep their fraction (``vcg-a100-1c-6g-4vram`` = 4/80 = 0.05 GPU), so the per-GPU
-  price is that of a whole GPU. A model missing from the table is a ParseError naming it: a
-  guessed count would give a wrong per-GPU price.
+* A VM plan hands over its model (``gpu_type`` without the vendor: ``A100``) and
+  ``gpu_vram_gb``, the plan's TOTAL GPU memory, as evidence; ``market.identity`` takes the card
+  from the Vultr instance table (``market/data/instances/vultr.csv``) and the count as that
+  total / the card's memory, so fractional vGPU plans keep their fraction
+  (``vcg-a100-1c-6g-4vram`` = 4/80 = 0.05 GPU) and the per-GPU price is that of a whole GPU.
 * One row per plan and location (``locations[]``); Vultr prices are the same in each.
 * The API quotes no currency; Vultr bills in USD, so the parser sets ``USD`` explicitly.
 * Prices are not filtered here: the free tier's 0 and any other bad value are quarantined by
-  `finalize_offers`. CPU-only plans are skipped (not our market).
+  `finalize_offers`. CPU-only plans are excluded ("cpu-only"), one row per plan.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from connectors.base import (
     RawResponse,
     Source,
     offers_frame,
+    optional_number,
     provenance,
     require_fields,
 )
@@ -54,20 +56,6 @@ METAL_URL = "https://api.vultr.com/v2/plans-metal?per_page=500"
 
 # Vultr's monthly billing cap, in hours (see module docstring).
 HOURS_PER_MONTH = 672.0
-
-# Per-GPU memory (GB) by the model part of `gpu_type`, from Vultr's Cloud GPU product pages
-# (https://www.vultr.com/products/cloud-gpu/). Vultr's A100s are the 80 GB part.
-GPU_MEMORY_GB: dict[str, float] = {
-    "A16": 16.0,
-    "A40": 48.0,
-    "A100": 80.0,
-    "L40S": 48.0,
-    "H100": 80.0,
-    "H200": 141.0,
-    "GH200": 96.0,
-    "MI300X": 192.0,
-    "MI325X": 256.0,
-}
 
 _METAL_GPU_ID = re.compile(r"-(?:(?P<count>\d+)-)?(?P<model>[a-z0-9]+)-gpu$")
 
@@ -165,17 +153,12 @@ class VultrSource(Source):
         where = f"{raw.url} plan {plan.get('id', '?')!r}"
         require_fields(self.id, plan, ("id", "type", "locations"), where)
         if plan["type"] != "vcg":
-            return []
+            return [{"provider": "vultr", "region": "", "instance_type": str(plan["id"]), "pricing": "on_demand",
+                     "price": None, "currency": "USD", "row_ref": f"plans[{plan['id']!r}]",
+                     "excluded_by": "cpu-only", **provenance(raw)}]
         require_fields(self.id, plan, ("gpu_type", "gpu_vram_gb", "vcpu_count", "ram"), where)
         vendor_model = str(plan["gpu_type"])
         model = vendor_model.split("_", 1)[1] if "_" in vendor_model else vendor_model
-        per_gpu = GPU_MEMORY_GB.get(model.upper())
-        if per_gpu is None:
-            raise ParseError(
-                f"vultr: {where}: no per-GPU memory for gpu_type {vendor_model!r}; add it to "
-                "connectors.vultr.GPU_MEMORY_GB so the GPU count can be computed"
-            )
-        count = float(plan["gpu_vram_gb"]) / per_gpu
         price = _hourly(plan, where)
         return [
             {
@@ -183,14 +166,16 @@ class VultrSource(Source):
                 "region": location,
                 "instance_type": plan["id"],
                 "gpu_name_raw": model,
-                "gpu_count": count,
-                "gpu_memory_gb": per_gpu,
+                "vendor_gpu_id": vendor_model,
+                "gpu_memory_gb": optional_number(plan["gpu_vram_gb"]),
+                "memory_is_total": True,  # gpu_vram_gb is the plan's, not a card's
                 "vcpus": float(plan["vcpu_count"]),
                 "ram_gb": float(plan["ram"]) / 1024,
                 "pricing": "on_demand",
                 "price": price,
                 "currency": "USD",
                 "spot_is_estimate": False,
+                "row_ref": f"plans[{plan['id']!r}] {location}",
                 **provenance(raw),
             }
             for location in plan["locations"]
@@ -201,10 +186,14 @@ class VultrSource(Source):
         require_fields(self.id, plan, ("id", "locations"), where)
         plan_id = str(plan["id"])
         if not plan_id.endswith("-gpu"):
-            return []
+            return [{"provider": "vultr", "region": "", "instance_type": plan_id, "pricing": "on_demand",
+                     "price": None, "currency": "USD", "row_ref": f"plans_metal[{plan_id!r}]",
+                     "excluded_by": "cpu-only", **provenance(raw)}]
         match = _METAL_GPU_ID.search(plan_id)
         if not match:
-            raise ParseError(f"vultr: {where}: cannot read GPU model and count from the plan id")
+            return [{"provider": "vultr", "region": "", "instance_type": plan_id, "pricing": "on_demand",
+                     "price": None, "currency": "USD", "row_ref": f"plans_metal[{plan_id!r}]",
+                     "parse_error": "cannot read GPU model and count from the plan id", **provenance(raw)}]
         model = match["model"].upper()
         count = float(match["count"] or 1)
         base = {
@@ -212,7 +201,6 @@ class VultrSource(Source):
             "instance_type": plan_id,
             "gpu_name_raw": model,
             "gpu_count": count,
-            "gpu_memory_gb": GPU_MEMORY_GB.get(model),
             "vcpus": float(plan["cpu_threads"]) if plan.get("cpu_threads") is not None else None,
             "ram_gb": float(plan["ram"]) / 1024 if plan.get("ram") is not None else None,
             "currency": "USD",
@@ -223,7 +211,8 @@ class VultrSource(Source):
         if plan.get("hourly_cost_preemptible") is not None:
             prices.append(("spot", float(plan["hourly_cost_preemptible"])))
         return [
-            {**base, "region": location, "pricing": pricing, "price": price}
+            {**base, "region": location, "pricing": pricing, "price": price,
+             "row_ref": f"plans_metal[{plan_id!r}] {location} {pricing}"}
             for location in plan["locations"]
             for pricing, price in prices
         ]

@@ -257,7 +257,6 @@ def _model_size(row: AssumptionRow) -> float:
 def _interpolate(rows: list[AssumptionRow], params: float | None) -> Assumed:
     """Linear in log(model size) between the two runs around `params`; the nearest run outside."""
     ordered = sorted(rows, key=_model_size)
-    urls = tuple(dict.fromkeys(r.source_url for r in ordered if r.source_url))
     if params is None or len(ordered) == 1 or any(r.model_params is None for r in ordered):
         row = ordered[-1]
         return Assumed(row.value, _describe(row), row.measured_gpus, (row.source_url,))

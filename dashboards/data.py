@@ -117,7 +117,7 @@ def market_offers() -> pl.DataFrame:
                o.price_usd_per_hour, o.price_usd_per_gpu_hour, o.spot_is_estimate,
                m.precision, m.effective_tflops, m.usd_per_effective_tflop_hour,
                coalesce(s.interconnect, 'unknown') AS interconnect, s.vendor, s.form_factor,
-               o.source_url, o.observed_at
+               o.source_url, o.observed_at, o.identity_basis, o.identity_note, o.underlying_provider
         FROM latest_offers o
         LEFT JOIN gpu_cost_metrics m
           USING (snapshot_date, source, provider, region, instance_type, pricing)

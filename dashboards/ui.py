@@ -49,6 +49,12 @@ OFFER_COLUMNS = {
     "form_factor": "form factor",
     "source_url": link(),
     "observed_at": st.column_config.DatetimeColumn("observed at (UTC)", format="YYYY-MM-DD HH:mm"),
+    "identity_basis": st.column_config.TextColumn(
+        "GPU known from", help="instance table: the provider's documented instance type; row evidence: the "
+        "row's own name, memory or vendor id; name default: the name said too little (bare 'H100' read as "
+        "SXM): check before you rely on the form factor"),
+    "identity_note": st.column_config.TextColumn("how we know", width="large"),
+    "underlying_provider": st.column_config.TextColumn("cloud behind (resellers)"),
 }
 
 

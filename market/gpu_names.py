@@ -37,11 +37,15 @@ Defaults where a source is ambiguous (decided by what clouds actually sell)
 * Memory hints are matched within 12 %; values above 1,000 are read as MiB (SkyPilot's
   ``SizeInMiB``). A hint that fits no variant (a node total, a vGPU slice) is ignored.
 
-Besides GPU names the resolver understands the instance names that imply one GPU: AWS
-instance types (``p4d.24xlarge``), GCP machine types (``a3-highgpu-8g``) and accelerator ids
-(``nvidia-h100-mega-80gb``, ``ct5lp``), Azure VM sizes (``Standard_ND96amsr_A100_v4``,
-``NC40ads H100 v5``) and OCI shapes (``BM.GPU4.8``). Names that resolve to nothing return
-``None``: they are kept with a NULL gpu and listed in the ``unmapped_gpus`` view.
+Besides GPU names this module understands instance names that imply one GPU, by looking them
+up in the instance tables (``market/data/instances/<provider>.csv``, loaded by
+``market.instances``: AWS ``p4d.24xlarge``, GCP ``a3-highgpu-8g``, Azure
+``Standard_ND96amsr_A100_v4`` / ``NC40ads H100 v5``, OCI ``BM.GPU4.8``, Lambda
+``gpu_1x_a100``, ...), and, for sizes the tables do not hold yet, by the grammar of Azure size
+and OCI shape names. Names that resolve to nothing return ``None``.
+
+This is the name layer. Deciding what one *row* of a price list is (its count, per-GPU
+memory, form factor, and how we know) is ``market.identity.resolve``, which calls this module.
 """
 
 from __future__ import annotations
@@ -321,7 +325,6 @@ def normalise_alias(name: str | None) -> str:
 # means "known and deliberately unmapped" (a different product that must not borrow specs).
 ALIASES: dict[str, str | None] = {
     # GCP price-list keys and machine families (pricing.yml, machine types)
-    "A100 80GB": "A100-SXM-80GB",
     "H100 80GB MEGA": "H100-SXM-80GB",
     # SkyPilot / RunPod / Lambda
     "H100 MEGA": "H100-SXM-80GB",
@@ -342,101 +345,15 @@ ALIASES: dict[str, str | None] = {
     "T4G": "T4-16GB",  # AWS g5g: NVIDIA T4G is the T4 chip for Arm hosts
 }
 
-# AWS instance family -> GPU (https://aws.amazon.com/ec2/instance-types/ "Accelerated Computing").
-AWS_FAMILIES: dict[str, str | None] = {
-    "cg1": "M2050-3GB",
-    "g2": "K520-4GB",
-    "g3": "M60-8GB",
-    "g3s": "M60-8GB",
-    "p2": "K80-12GB",
-    "p3": "V100-SXM-16GB",
-    "p3dn": "V100-SXM-32GB",
-    "p4d": "A100-SXM-40GB",
-    "p4de": "A100-SXM-80GB",
-    "p5": "H100-SXM-80GB",
-    "p5e": "H200-SXM-141GB",
-    "p5en": "H200-SXM-141GB",
-    "p6-b200": "B200-180GB",
-    "p6-b300": "B300-288GB",
-    "p6e-gb200": "GB200-186GB",
-    "g4dn": "T4-16GB",
-    "g4ad": "RADEON-PRO-V520-8GB",
-    "g5": "A10G-24GB",
-    "g5g": "T4-16GB",
-    "g6": "L4-24GB",
-    "gr6": "L4-24GB",
-    "g6f": "L4-24GB",
-    "gr6f": "L4-24GB",
-    "g6e": "L40S-48GB",
-    "trn1": "TRAINIUM-32GB",
-    "trn1n": "TRAINIUM-32GB",
-    "trn2": "TRAINIUM2-96GB",
-    "trn2u": "TRAINIUM2-96GB",
-    "inf1": "INFERENTIA-8GB",
-    "inf2": "INFERENTIA2-32GB",
-    "dl1": "GAUDI-32GB",
-    "dl2q": None,  # Qualcomm AI 100: no spec row, not a GPU market we track
-    "f1": None,  # FPGA
-    "f2": None,  # FPGA
-}
-_AWS_INSTANCE = re.compile(r"^([a-z][a-z0-9]*(?:-[a-z0-9]+)?)\.(?:\d*x?large|\d+xlarge|metal(?:-\d+xl)?)$")
-
-# GCP machine family -> GPU (https://cloud.google.com/compute/docs/gpus).
-GCP_MACHINE_FAMILIES: dict[str, str] = {
-    "a2-highgpu": "A100-SXM-40GB",
-    "a2-megagpu": "A100-SXM-40GB",
-    "a2-ultragpu": "A100-SXM-80GB",
-    "a3-highgpu": "H100-SXM-80GB",
-    "a3-megagpu": "H100-SXM-80GB",
-    "a3-edgegpu": "H100-SXM-80GB",
-    "a3-ultragpu": "H200-SXM-141GB",
-    "a4-highgpu": "B200-180GB",
-    "a4x-highgpu": "GB200-186GB",
-    "g2-standard": "L4-24GB",
-    "g4-standard": "RTXPRO6000-96GB",
-}
-_GCP_MACHINE = re.compile(r"^([a-z]\d+x?-[a-z]+)-\d+g?$")
-
-# Azure VM series -> GPU (https://learn.microsoft.com/azure/virtual-machines/sizes/overview,
-# "GPU accelerated"). Key: (family letters, model part of the size name).
+# Instance names that imply a GPU are looked up in the instance tables
+# (market/data/instances/<provider>.csv via market.instances), the one place those facts live.
+# Names the tables do not hold are read by their grammar only: an Azure size's model part
+# ("ND96isr_H100_v5" -> "H100") and an OCI shape's model token ("BM.GPU.B200.8" -> "B200").
 _AZURE_SIZE = re.compile(
     r"^(?:Standard[_ ])?(N[CDGV])(C?)([a-z]*)(\d+)([a-z]*)[ _]?([A-Za-z0-9_ ]*?)(?:[ _]?NU)?$"
 )
-AZURE_SERIES: dict[tuple[str, str], str | None] = {
-    ("NC", ""): "K80-12GB",  # NC (retired) and NC Promo
-    ("NC", "V2"): "P100-PCIE-16GB",
-    ("NC", "V3"): "V100-PCIE-16GB",  # NCv3 uses PCIe V100 16 GB
-    ("NC", "T4V3"): "T4-16GB",
-    ("NC", "A10V4"): "A10-24GB",
-    ("NC", "A100V4"): "A100-PCIE-80GB",
-    ("NC", "H100V5"): "H100-NVL-94GB",  # NCads / NCCads H100 v5: H100 NVL 94 GB
-    ("NC", "RTX6KV6"): "RTXPRO6000-96GB",  # NCv6: RTX PRO 6000 Blackwell Server Edition
-    ("ND", ""): "P40-24GB",
-    ("ND", "V2"): "V100-SXM-32GB",  # NDv2: 8x V100 SXM2 32 GB, NVLink
-    ("ND", "V4"): "A100-SXM-40GB",  # ND96asr_v4
-    ("ND", "A100V4"): "A100-SXM-40GB",  # ND96asr_A100_v4; with "m" feature: 80 GB
-    ("ND", "H100V5"): "H100-SXM-80GB",
-    ("ND", "IBH100V5"): "H100-SXM-80GB",
-    ("ND", "H200V5"): "H200-SXM-141GB",
-    ("ND", "MI300XV5"): "MI300X-192GB",
-    ("ND", "GB200V6"): "GB200-186GB",
-    ("ND", "GB300V6"): "GB300-288GB",
-    ("NG", "V620"): "RADEON-PRO-V620-32GB",
-    ("NG", "V620V1"): "RADEON-PRO-V620-32GB",
-    ("NV", ""): "M60-8GB",
-    ("NV", "V3"): "M60-8GB",
-    ("NV", "V4"): "MI25-16GB",  # NVv4: partitions of a Radeon Instinct MI25
-    ("NV", "A10V5"): "A10-24GB",
-    ("NV", "V710V5"): "RADEON-PRO-V710-28GB",
-}
-
-# OCI shapes (https://docs.oracle.com/iaas/Content/Compute/References/computeshapes.htm).
-OCI_NUMBERED_SHAPES: dict[str, str] = {
-    "GPU2": "P100-PCIE-16GB",
-    "GPU3": "V100-SXM-16GB",
-    "GPU4": "A100-SXM-40GB",
-}
 _OCI_SHAPE = re.compile(r"^(?:BM|VM)\.(GPU\d?)(?:\.([A-Za-z0-9-]+))?\.\d+$")
+_PRICE_SUFFIX = re.compile(r"\s+(Spot|Low Priority)$", re.IGNORECASE)
 
 
 def _memory_matches(variant_gb: float | None, hint_gb: float) -> bool:
@@ -506,10 +423,11 @@ def _parse_tokens(name: str) -> tuple[str | None, str | None, float | None]:
     while i < len(tokens):
         tok = tokens[i]
         mem = _MEMORY.match(tok)
+        # The first memory in a name is the per-GPU one: "A100-80GB-160GB" (a 2-GPU total after it).
         if mem:
-            memory = float(mem.group(1))
+            memory = memory if memory is not None else float(mem.group(1))
         elif tok.replace(".", "").isdigit() and i + 1 < len(tokens) and tokens[i + 1] in ("GB", "G", "GIB"):
-            memory = float(tok)
+            memory = memory if memory is not None else float(tok)
             i += 1
         elif _COUNT.match(tok):
             pass
@@ -539,48 +457,46 @@ def _parse_tokens(name: str) -> tuple[str | None, str | None, float | None]:
     return None, form, memory
 
 
-def _azure(name: str) -> tuple[bool, str | None]:
-    cleaned = re.sub(r"\s+(Spot|Low Priority|Promo)$", "", name.strip())
-    m = _AZURE_SIZE.match(cleaned)
+def _azure_model(name: str) -> tuple[bool, str | None]:
+    """An Azure size the table does not hold: its model part names the GPU, if any."""
+    m = _AZURE_SIZE.match(name)
     if not m:
         return False, None
-    family, _confidential, pre, _size, features, model = m.groups()
-    model_key = re.sub(r"[ _]", "", model).upper()
-    model_key = re.sub(r"NU$", "", model_key)
-    key = (family, model_key)
-    if key not in AZURE_SERIES:
+    # "xl RTXPRO6000BSE v6" -> "RTXPRO6000BSE"; "H100_v5" -> "H100"; "A100v4_NU" -> "A100"
+    words = [w for w in re.split(r"[ _]+", m.group(6).upper()) if w and w not in ("XL", "NU")]
+    model = re.sub(r"(NU)?(V\d+)?$", "", " ".join(words)).strip()
+    if not model:
         return False, None
-    gpu = AZURE_SERIES[key]
-    if gpu == "A100-SXM-40GB" and "m" in (pre + features):
-        gpu = "A100-SXM-80GB"  # NDm A100 v4 (ND96amsr): the 80 GB parts
-    return True, gpu
+    family, form, memory = _parse_tokens(model)
+    if family is None:
+        return False, None
+    return True, _pick(family, form, memory)
+
+
+def _oci_model(name: str) -> tuple[bool, str | None]:
+    """An OCI shape the table does not hold: ``BM.GPU.<MODEL>.<n>``; data-centre parts are SXM."""
+    m = _OCI_SHAPE.match(name)
+    if not m or not m.group(2):
+        return False, None
+    family, form, memory = _parse_tokens(m.group(2))
+    if family is None:
+        return False, None
+    return True, _pick(family, form or "SXM", memory)
 
 
 def _instance_name(name: str) -> tuple[bool, str | None]:
-    """Names of instances that imply one GPU model: AWS, GCP, Azure, OCI."""
-    stripped = name.strip()
-    lower = stripped.lower()
-    aws = _AWS_INSTANCE.match(lower)
-    if aws:
-        family = aws.group(1)
-        if family in AWS_FAMILIES:
-            return True, AWS_FAMILIES[family]
-        return False, None
-    gcp = _GCP_MACHINE.match(lower)
-    if gcp and gcp.group(1) in GCP_MACHINE_FAMILIES:
-        return True, GCP_MACHINE_FAMILIES[gcp.group(1)]
-    oci = _OCI_SHAPE.match(stripped)
-    if oci:
-        numbered, model = oci.groups()
-        if numbered in OCI_NUMBERED_SHAPES and not model:
-            return True, OCI_NUMBERED_SHAPES[numbered]
-        if model:
-            if model.upper() == "A100-V2":
-                return True, "A100-SXM-80GB"  # OCI BM.GPU.A100-v2.8: A100 80 GB SXM4
-            family, form, memory = _parse_tokens(model)
-            if family:
-                return True, _pick(family, form or "SXM", memory)
-    return _azure(stripped)
+    """(matched, gpu) for an instance name: the instance tables first, then the name grammar."""
+    from market.instances import find_instance  # data tables beside this module
+
+    stripped = _PRICE_SUFFIX.sub("", name.strip())
+    facts = find_instance(stripped)
+    if facts is not None and not facts.is_pattern:
+        return True, facts.gpu
+    for reader in (_oci_model, _azure_model):
+        matched, gpu = reader(stripped)
+        if matched:
+            return True, gpu
+    return False, None
 
 
 @lru_cache(maxsize=4096)
@@ -604,6 +520,88 @@ def _canonical(name: str, memory_hint: float | None) -> str | None:
             memory = candidate
             break
     return _pick(family, form, memory)
+
+
+@dataclass(frozen=True)
+class NameReading:
+    """What a raw GPU name says by itself, before any other evidence of its row."""
+
+    family: str | None  # a key of FAMILIES; None = not a GPU name we can read
+    form: str | None  # SXM | PCIE | NVL written in the name, else None
+    memory_gb: float | None  # per-GPU memory written in the name, else None
+    gpu: str | None = None  # set when the name alone names one canonical id (alias, instance)
+    known_unmapped: bool = False  # an alias kept deliberately unmapped (a different product)
+
+
+@lru_cache(maxsize=4096)
+def read_name(name: str | None) -> NameReading:
+    """Read a raw name into family, form and memory (see canonical_gpu for the full resolution)."""
+    text = str(name or "").strip()
+    key = normalise_alias(text)
+    if not key:
+        return NameReading(None, None, None)
+    _, written_form, written_memory = _parse_tokens(text)
+    gpu: str | None = None
+    if key in ALIASES:
+        gpu = ALIASES[key]
+        if gpu is None:
+            return NameReading(None, None, None, known_unmapped=True)
+    else:
+        matched, gpu = _instance_name(text)
+        if matched and gpu is None:
+            return NameReading(None, None, None, known_unmapped=True)
+    if gpu is not None:
+        # The alias or instance names the variant; form and memory stay what the text writes,
+        # so other evidence of the row can still tell a PCIe card from the alias's default.
+        return NameReading(family_of(gpu), written_form, written_memory, gpu=gpu)
+    family, form, memory = _parse_tokens(text)
+    return NameReading(family, form, memory)
+
+
+@lru_cache(maxsize=1)
+def _variant_index() -> dict[str, tuple[str, Variant]]:
+    index: dict[str, tuple[str, Variant]] = {}
+    for family, variants in FAMILIES.items():
+        for variant in variants:
+            # A shared id (RTX6000ADA-48GB is also a variant of bare "RTX6000") belongs to the
+            # family of its own name, listed first in FAMILIES.
+            index.setdefault(variant.gpu, (family, variant))
+    return index
+
+
+def known_gpu_ids() -> frozenset[str]:
+    """Every canonical id this module can return."""
+    return frozenset(_variant_index())
+
+
+def family_of(gpu: str | None) -> str | None:
+    hit = _variant_index().get(gpu or "")
+    return hit[0] if hit else None
+
+
+def form_of(gpu: str | None) -> str | None:
+    hit = _variant_index().get(gpu or "")
+    return hit[1].form if hit else None
+
+
+def memory_of(gpu: str | None) -> float | None:
+    hit = _variant_index().get(gpu or "")
+    return hit[1].memory_gb if hit else None
+
+
+def variants_of(family: str) -> tuple[Variant, ...]:
+    """The variants of a family in order of preference (the first is the bare name's default)."""
+    return tuple(FAMILIES.get(family, ()))
+
+
+def memory_fits(variant_gb: float | None, memory_gb: float) -> bool:
+    """Whether a memory figure is this variant's (within 12 %: vendors round, drivers reserve)."""
+    return _memory_matches(variant_gb, memory_gb)
+
+
+def pick_variant(family: str, form: str | None, memory_gb: float | None) -> str | None:
+    """The first variant of `family` that fits the form and memory hints (see FAMILIES)."""
+    return _pick(family, form, memory_gb)
 
 
 def canonical_gpu(name: str | None, memory_gb: float | None = None) -> str | None:

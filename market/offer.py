@@ -4,7 +4,14 @@
   *instance* hour in the source's currency; `market.rules.finalize_offers` converts and
   derives the rest.
 * `OFFER_COLUMNS`: the `offers` table (one row per snapshot date, source, provider, region,
-  instance type and pricing kind: `OFFER_KEY`); `QUARANTINE_COLUMNS` adds the reason.
+  instance type and pricing kind: `OFFER_KEY`); `QUARANTINE_COLUMNS` adds the reason, the
+  outcome (quarantined | unmapped) and the row's reference.
+
+A parser hands *evidence*, never a guessed identity: the GPU name, count and memory exactly as
+the source gives them (and whether that memory is per GPU or the instance total), vendor ids,
+the reseller's underlying cloud. `market.identity.resolve` decides what the GPU is. A row the
+parser does not turn into an offer is still handed over, with `excluded_by` naming the rule
+(`market.rules.EXCLUSION_RULES`), so every source row is accounted for.
 """
 
 from __future__ import annotations
@@ -43,8 +50,20 @@ PARSED_OFFER_SCHEMA: dict[str, pl.DataType] = {
     "source_url": pl.String,  # the URL of the raw response the row came from
     "observed_at": pl.Datetime("us", "UTC"),  # when that response was fetched (or recorded)
     "raw_response_id": pl.String,  # RawResponse.id, to trace every number to its bytes
+    # -- evidence (see the module docstring) ----------------------------------------------
+    "memory_is_total": pl.Boolean,  # gpu_memory_gb is the instance total (True), per GPU (False), unknown (null)
+    "vendor_gpu_id": pl.String,  # a vendor's own id for the accelerator or upstream instance (UpstreamCloudId)
+    "underlying_provider": pl.String,  # resellers: the cloud behind the offer (Shadeform's prefix); else null
+    "excluded_by": pl.String,  # a rule of market.rules.EXCLUSION_RULES when the row is not an offer
+    "parse_error": pl.String,  # a cell the parser could not read: the row is quarantined with this reason
+    "row_ref": pl.String,  # where in the response: "line 12", "items[3]", "data['gpu_1x_a10']"
 }
 
+# The columns a parser must fill; the evidence columns above may be left out (null).
+REQUIRED_PARSED_COLUMNS = tuple(PARSED_OFFER_SCHEMA)[: list(PARSED_OFFER_SCHEMA).index("memory_is_total")]
+
+IDENTITY_BASES = ("instance table", "row evidence", "name default")
+OUTCOMES = ("quarantined", "unmapped")
 
 OFFER_KEY = ["snapshot_date", "source", "provider", "region", "instance_type", "pricing"]
 
@@ -69,6 +88,14 @@ OFFER_COLUMNS: dict[str, pl.DataType] = {
     "source_url": pl.String,
     "observed_at": pl.Datetime("us", "UTC"),
     "raw_response_id": pl.String,
+    "identity_basis": pl.String,  # one of IDENTITY_BASES (market.identity)
+    "identity_note": pl.String,  # how we know which GPU this is, and what was corrected
+    "underlying_provider": pl.String,  # resellers: the real cloud behind the offer; null for direct clouds
 }
 
-QUARANTINE_COLUMNS: dict[str, pl.DataType] = {**OFFER_COLUMNS, "reason": pl.String}
+QUARANTINE_COLUMNS: dict[str, pl.DataType] = {
+    **OFFER_COLUMNS,
+    "reason": pl.String,
+    "outcome": pl.String,  # one of OUTCOMES
+    "row_ref": pl.String,
+}

@@ -11,6 +11,12 @@ PROVIDER_ALIASES: dict[str, str] = {
     "oracle": "oci",
     "google": "gcp",
     "amazon": "aws",
+    # resellers' spellings of the clouds behind their offers (SkyPilot shadeform, primeintellect,
+    # spheron catalogs)
+    "crusoecloud": "crusoe",
+    "data-crunch": "verda",
+    "massed-compute": "massedcompute",
+    "spheron-ai": "spheron",
 }
 
 

@@ -253,7 +253,14 @@ OFFER_CHECKS = {
     "row_count_vs_previous_day": "No source lost more than half its offers since its previous day.",
     "prices_within_bounds": "Every stored price per GPU-hour is positive and below the absurdity bound.",
     "every_offer_has_source_url": "Every offer traces to a source URL and a fetch time.",
+    "rows_accounted_for": (
+        "BLOCKING. For every source parsed that day, rows read = offers + quarantined + unmapped + "
+        "excluded, counted from the stored tables (offers, quarantined_offers, source_exclusions) "
+        "and equal to what ingest_runs recorded. Downstream metrics and the index do not build on "
+        "a day where a source lost rows."
+    ),
 }
+BLOCKING_CHECKS = {"rows_accounted_for"}
 
 
 def offer_checks(writer, snapshot_date: date) -> list[dg.AssetCheckResult]:
@@ -270,6 +277,12 @@ def offer_checks(writer, snapshot_date: date) -> list[dg.AssetCheckResult]:
                             metadata={"out_of_bounds": quality.out_of_bounds}),
         dg.AssetCheckResult(check_name="every_offer_has_source_url", passed=quality.without_url == 0,
                             metadata={"without_url": quality.without_url}),
+        dg.AssetCheckResult(
+            check_name="rows_accounted_for",
+            passed=not quality.unaccounted,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"sources_not_adding_up": dg.MetadataValue.json(quality.unaccounted)},
+        ),
     ]
 
 
@@ -290,7 +303,10 @@ def build_offers_asset(sources: list[Source]) -> dg.AssetsDefinition:
         group_name="warehouse",
         partitions_def=daily_partitions,
         kinds={"polars", "duckdb"},
-        check_specs=[dg.AssetCheckSpec(name, asset="offers", description=doc) for name, doc in OFFER_CHECKS.items()],
+        check_specs=[
+            dg.AssetCheckSpec(name, asset="offers", description=doc, blocking=name in BLOCKING_CHECKS)
+            for name, doc in OFFER_CHECKS.items()
+        ],
     )
     def offers(context: dg.AssetExecutionContext, config: OffersConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Every price source's archived responses for the day, parsed into the common offer schema
@@ -315,7 +331,9 @@ def build_offers_asset(sources: list[Source]) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": sum(o.offers for o in outcomes),
                 "sources": dg.MetadataValue.json(
-                    {o.source: {"status": o.status, "offers": o.offers, "message": o.message} for o in outcomes}
+                    {o.source: {"status": o.status, "rows_read": o.rows_read, "offers": o.offers,
+                                "quarantined": o.quarantined, "unmapped": o.unmapped, "excluded": o.excluded,
+                                "message": o.message} for o in outcomes}
                 ),
             },
         )

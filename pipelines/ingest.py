@@ -15,6 +15,7 @@ from datetime import date, datetime, timezone
 from typing import Callable
 
 import httpx
+import polars as pl
 
 from connectors.base import FetchContext, RawResponse, Source, SourceError, check_responses
 from market.rules import finalize_offers
@@ -37,6 +38,9 @@ class IngestEvent:
     message: str
     offers: int = 0
     quarantined: int = 0
+    rows_read: int = 0
+    unmapped: int = 0
+    excluded: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -66,6 +70,9 @@ class Outcome:
     responses: int = 0
     offers: int = 0
     quarantined: int = 0
+    rows_read: int = 0
+    unmapped: int = 0
+    excluded: int = 0
 
 
 def _now() -> datetime:
@@ -198,23 +205,40 @@ def parse_source(
     if source.kind == "specs":
         return _parse_specs(warehouse, source, snapshot_date, raws, say)
     try:
-        parsed = source.parse(raws)
-        offers, quarantined = finalize_offers(parsed, source.id, snapshot_date)
+        parsed, file_failures = source.parse_isolated(raws)
+        finalized = finalize_offers(parsed, source.id, snapshot_date)
     except Exception as exc:  # noqa: BLE001
         return _parse_failed(warehouse, source, snapshot_date, exc, len(raws), say)
 
+    counts = finalized.accounting()
     with warehouse.writer() as w:
-        w.replace_offers(snapshot_date, source.id, offers, quarantined)
-        w.record_aliases(offers, source.id, snapshot_date)
+        w.replace_offers(snapshot_date, source.id, finalized)
+        unmapped = finalized.quarantined.filter(pl.col("outcome") == "unmapped")
+        w.record_aliases(finalized.offers, source.id, snapshot_date, unmapped)
         # The fetch's warnings (partial gaps) stay; a re-parse adds nothing twice.
         earlier = (state.get("message") or "") if state["status"] in ("fetched", "ok") else ""
-        fetch_warnings = [m for m in earlier.split("; ") if m and not m.endswith("quarantined")]
-        message = "; ".join(fetch_warnings + ([f"{quarantined.height} row(s) quarantined"] if quarantined.height else []))
+        fetch_warnings = [m for m in earlier.split("; ") if m and not _is_parse_note(m)]
+        notes = [f"file failed: {f}" for f in file_failures]
+        if counts["quarantined"]:
+            notes.append(f"{counts['quarantined']} row(s) quarantined")
+        if counts["unmapped"]:
+            notes.append(f"{counts['unmapped']} row(s) with an unmapped GPU")
         w.record_run(snapshot_date, source.id, status="ok", stage="write", finished_at=_now(),
-                     offers_written=offers.height, quarantined=quarantined.height, message=message)
-    say(f"{offers.height:,} offers" + (f", {quarantined.height} quarantined" if quarantined.height else ""),
-        "ok", offers=offers.height, quarantined=quarantined.height)
-    return Outcome(source.id, "ok", responses=len(raws), offers=offers.height, quarantined=quarantined.height)
+                     offers_written=counts["offers"], quarantined=counts["quarantined"],
+                     rows_read=counts["rows_read"], unmapped=counts["unmapped"], excluded=counts["excluded"],
+                     message="; ".join(fetch_warnings + notes))
+    summary = f"{counts['offers']:,} offers of {counts['rows_read']:,} rows read"
+    extras = [f"{counts[k]:,} {k}" for k in ("quarantined", "unmapped", "excluded") if counts[k]]
+    say(summary + (f" ({', '.join(extras)})" if extras else "") + "".join(f"; file failed: {f}" for f in file_failures),
+        "ok", offers=counts["offers"], quarantined=counts["quarantined"], rows_read=counts["rows_read"],
+        unmapped=counts["unmapped"], excluded=counts["excluded"])
+    return Outcome(source.id, "ok", responses=len(raws), offers=counts["offers"], quarantined=counts["quarantined"],
+                   rows_read=counts["rows_read"], unmapped=counts["unmapped"], excluded=counts["excluded"])
+
+
+def _is_parse_note(message: str) -> bool:
+    """A note the parse step wrote on an earlier run (re-written on every parse, never kept twice)."""
+    return message.startswith("file failed: ") or message.endswith(("quarantined", "with an unmapped GPU"))
 
 
 def _parse_specs(warehouse: Warehouse, source: Source, snapshot_date: date, raws, say: _Reporter) -> Outcome:

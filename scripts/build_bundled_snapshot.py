@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from connectors.azure import first_page_url  # noqa: E402
-from connectors.skypilot import catalog_url  # noqa: E402
+from connectors.skypilot import CATALOG_VERSIONS, catalog_url  # noqa: E402
 
 BUNDLED = REPO / "snapshots" / "bundled"
 DESCRIPTION = (
@@ -197,10 +197,12 @@ def build_skypilot(data: Path) -> list[Recorded]:
             f"for {cloud} in ../shared/data). The commit date is unknown, so fetched_at is "
             f"approximated to the snapshot date."
         )
-        if schema != "v8":
+        requested = CATALOG_VERSIONS.get(cloud)
+        if schema != requested:
             note += (
-                f" It is a {schema}-schema file served here at the v8 URL the connector requests; "
-                "the parser reads columns by name, so the older column order is handled."
+                f" It is a {schema}-schema file served here at the {requested} URL the connector "
+                "requests (the newest directory holding this cloud); the parser reads columns by "
+                "name, so the older column order is handled."
             )
         if excerpt:
             note += f" Excerpt of the real file: {excerpt} (the rest of the file is not recorded)."

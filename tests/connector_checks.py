@@ -53,7 +53,10 @@ def fetch_all(source: Source, handler: Handler, api_key: str | None = None, said
 
 
 def finalize(frame: pl.DataFrame, source_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return finalize_offers(frame, source_id, DAY)
+    """(offers, quarantined rows of every outcome), with the accounting identity asserted."""
+    result = finalize_offers(frame, source_id, DAY)
+    assert result.unaccounted == 0, result.accounting()
+    return result.offers, result.quarantined
 
 
 def live_fetch(source: Source, handler: Handler, tmp_path: Path) -> tuple[Outcome, list[dict]]:

@@ -94,4 +94,7 @@ def fetch_checked(source: Source, transport: httpx.BaseTransport) -> list[RawRes
 
 
 def finalize(source: Source, parsed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return finalize_offers(parsed, source.id, date(2026, 1, 1))
+    """(offers, quarantined rows of every outcome), with the accounting identity asserted."""
+    result = finalize_offers(parsed, source.id, date(2026, 1, 1))
+    assert result.unaccounted == 0, result.accounting()
+    return result.offers, result.quarantined

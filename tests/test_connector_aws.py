@@ -135,7 +135,8 @@ def test_real_json_excerpt_p4d_on_demand():
     assert offer["observed_at"] == RECORDED
     assert offer["source_url"] == OFFER_JSON_URL
 
-    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    result = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    offers, quarantined = result.offers, result.quarantined
     assert quarantined.height == 0
     assert offers["price_usd_per_gpu_hour"].to_list() == [pytest.approx(32.7726 / 8)]
 
@@ -312,7 +313,8 @@ def test_bad_prices_are_quarantined_not_dropped():
     ]
     parsed = SOURCE.parse([raw(csv_body(rows))])
     assert parsed.height == 5
-    offers, quarantined = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    result = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    offers, quarantined = result.offers, result.quarantined
     assert offers["instance_type"].to_list() == ["g6.xlarge"]
     reasons = dict(zip(quarantined["instance_type"], quarantined["reason"]))
     assert reasons["p5.48xlarge"] == "price of zero"
@@ -324,7 +326,8 @@ def test_bad_prices_are_quarantined_not_dropped():
 def test_non_usd_currency_is_quarantined():
     parsed = SOURCE.parse([raw(csv_body([row(Currency="CNY", PricePerUnit="230.0")]))])
     assert parsed["currency"].to_list() == ["CNY"]
-    offers, quarantined = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    result = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    offers, quarantined = result.offers, result.quarantined
     assert offers.height == 0
     assert quarantined["reason"].to_list() == ["currency CNY has no recorded USD rate"]
 
@@ -349,7 +352,8 @@ def test_spot_estimated_from_real_p4d_on_demand():
     on_demand = parsed.filter(parsed["pricing"] == "on_demand").row(0, named=True)
     assert (on_demand["spot_is_estimate"], on_demand["source_url"]) == (False, OFFER_JSON_URL)
 
-    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    result = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    offers, quarantined = result.offers, result.quarantined
     assert quarantined.height == 0
     spot_offer = offers.filter(offers["pricing"] == "spot")
     assert spot_offer["spot_is_estimate"].to_list() == [True]
@@ -391,7 +395,8 @@ def test_odd_savings_are_quarantined(saving, reason):
         data["spot_advisor"]["us-east-1"]["Linux"]["p4d.24xlarge"]["s"] = saving
 
     parsed = SOURCE.parse([advisor_with(odd), raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
-    offers, quarantined = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    result = finalize_offers(parsed, "aws", date(2024, 5, 28))
+    offers, quarantined = result.offers, result.quarantined
     assert offers["pricing"].to_list() == ["on_demand"]
     assert quarantined["pricing"].to_list() == ["spot"]
     assert quarantined["reason"].to_list() == [reason]
@@ -646,7 +651,12 @@ def generated_csv(tmp_path_factory) -> Path:
 
 def _same_rows_as_before(parsed, case: str) -> None:
     expected = (FIXTURES / f"parse_before_issue12_{case}.csv").read_text().splitlines()
-    got = parsed.write_csv().splitlines()
+    # Columns added to the parsed schema since (issue 8's evidence columns) are compared apart:
+    # the AWS parser leaves them empty.
+    before = expected[0].split(",")
+    added = [c for c in parsed.columns if c not in before]
+    assert all(parsed[c].null_count() == parsed.height for c in added), added
+    got = parsed.select(before).write_csv().splitlines()
     assert got[0] == expected[0]  # the columns
     for number, (mine, theirs) in enumerate(zip(got[1:], expected[1:]), 1):
         assert mine == theirs, f"row {number} differs from the parser before issue 12"

@@ -1,6 +1,7 @@
 """Why: the Azure connector is half of the demo's spine. These tests pin what it reads from the
-real recorded Retail Prices records (bundled snapshot), its size -> GPU table against every
-GPU VM size in the shared data, its pricing rules (spot / low priority / reservation per-hour
+real recorded Retail Prices records (bundled snapshot), the Azure instance table
+(market/data/instances/azure.csv) against every GPU VM size in the recorded data, that every
+item is accounted for (an offer, or excluded by a named rule), its pricing rules (spot / low priority / reservation per-hour
 conversion / savings plans / Windows excluded), and that bad input (HTML, truncated body,
 a field gone, early-stopping pagination, bad prices) fails or is quarantined with a clear
 message instead of landing as a wrong price.
@@ -17,18 +18,12 @@ import httpx
 import polars as pl
 import pytest
 
-from connectors.azure import (
-    AZURE_GPU_SIZES,
-    AzureRetailPrices,
-    base_size,
-    first_page_url,
-    lookup_gpu,
-    normalise_size,
-)
+from connectors.azure import AzureRetailPrices, base_size, first_page_url, normalise_size
 from connectors.base import FetchContext, ParseError, RawResponse, SourceError, check_responses
 from connectors.http import build_client
 from market.rules import finalize_offers
 from connectors.snapshot import NotRecorded, ReplayTransport
+from market.instances import instance_facts
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "snapshots" / "bundled"
@@ -66,6 +61,16 @@ def envelope(items: list[dict], next_link: str | None = None) -> dict:
     }
 
 
+def offers_of(frame: pl.DataFrame) -> pl.DataFrame:
+    return finalize_offers(frame, "azure", DAY).offers
+
+
+def lookup_gpu(size: str) -> tuple[str, float] | None:
+    """(gpu, count) of a size in the Azure instance table, by any of its spellings."""
+    facts = instance_facts("azure", base_size(size))
+    return (facts.gpu, facts.gpu_count) if facts else None
+
+
 def real_item(sku: str = "NC40adsH100v5") -> dict:
     """One real westeurope record from the bundled snapshot (Linux, consumption)."""
     for page in sorted((BUNDLED / "2026-08-22" / "responses" / "azure").glob("page*.json")):
@@ -85,8 +90,11 @@ def test_bundled_snapshot_replays_every_page_with_its_real_date():
     assert {r.fetched_at.date() for r in raws[:4]} == {date(2026, 8, 20)}
     assert {r.fetched_at.date() for r in raws[4:]} == {date(2026, 8, 22)}
     frame = AzureRetailPrices().parse(raws)
-    # 500 records; the Windows ones (productName "... Windows" / "... Srs Win") are dropped.
-    assert frame.height == 250
+    # 500 records, every one a row; the Windows ones (productName "... Windows" / "... Srs Win")
+    # are excluded by name, never silently dropped.
+    assert frame.height == 500
+    assert dict(frame.group_by("excluded_by").len().rows()) == {None: 250, "windows-licence": 250}
+    frame = frame.filter(pl.col("excluded_by").is_null())
     assert set(frame["region"]) == {"westeurope", "francecentral"}
     assert set(frame["pricing"]) == {"on_demand", "spot", "low_priority"}
     assert set(frame["currency"]) == {"USD"}
@@ -98,46 +106,53 @@ def test_bundled_snapshot_replays_every_page_with_its_real_date():
 
 def test_known_real_prices_and_gpu_mapping():
     frame = AzureRetailPrices().parse(replay("2026-08-22"))
+    offers = offers_of(frame)
 
     def one(region, instance, pricing):
-        rows = frame.filter(
+        rows = offers.filter(
             (pl.col("region") == region) & (pl.col("instance_type") == instance) & (pl.col("pricing") == pricing)
         )
         assert rows.height >= 1, (region, instance, pricing)
         return rows.row(0, named=True)
 
     h100 = one("westeurope", "NC40adsH100v5", "on_demand")
-    assert (h100["price"], h100["gpu_name_raw"], h100["gpu_count"], h100["gpu_memory_gb"]) == (
+    assert (h100["price_usd_per_hour"], h100["gpu"], h100["gpu_count"], h100["gpu_memory_gb"]) == (
         9.08, "H100-NVL-94GB", 1.0, 94.0
     )
-    assert h100["vcpus"] == 40.0
-    assert one("westeurope", "NC40adsH100v5", "spot")["price"] == 5.23008
-    assert one("westeurope", "NC40adsH100v5", "low_priority")["price"] == 1.816
+    assert h100["identity_basis"] == "instance table" and h100["vcpus"] == 40.0
+    assert one("westeurope", "NC40adsH100v5", "spot")["price_usd_per_hour"] == 5.23008
+    assert one("westeurope", "NC40adsH100v5", "low_priority")["price_usd_per_hour"] == 1.816
     a10 = one("westeurope", "Standard_NV6ads_A10_v5", "on_demand")
-    assert a10["gpu_count"] == pytest.approx(1 / 6) and a10["gpu_name_raw"] == "A10"
+    assert a10["gpu_count"] == pytest.approx(1 / 6) and a10["gpu"] == "A10-24GB"
+    assert "fractional" in a10["identity_note"]
     h200 = one("francecentral", "ND96isrH200v5", "on_demand")
-    assert (h200["price"], h200["gpu_count"], h200["gpu_name_raw"]) == (106.0, 8.0, "H200-141GB")
+    assert (h200["price_usd_per_hour"], h200["gpu_count"], h200["gpu"]) == (106.0, 8.0, "H200-SXM-141GB")
     mi300 = one("francecentral", "ND96isrMI300Xv5", "on_demand")
-    assert (mi300["price"], mi300["gpu_count"]) == (60.0, 8.0)
+    assert (mi300["price_usd_per_hour"], mi300["gpu_count"], mi300["gpu"]) == (60.0, 8.0, "MI300X-192GB")
     a100 = one("westeurope", "Standard_ND96amsr_A100_v4", "on_demand")
-    assert (a100["price"], a100["gpu_name_raw"], a100["gpu_count"]) == (40.962, "A100-SXM-80GB", 8.0)
-    assert one("westeurope", "ND96asr_A100_v4", "on_demand")["gpu_name_raw"] == "A100-40GB"
+    assert (a100["price_usd_per_hour"], a100["gpu"], a100["gpu_count"]) == (40.962, "A100-SXM-80GB", 8.0)
+    assert one("westeurope", "ND96asr_A100_v4", "on_demand")["gpu"] == "A100-SXM-40GB"
+    # NC A100 v4 is a PCIe card, never the SXM module (issue 8, item 3).
+    assert set(offers.filter(pl.col("instance_type").str.contains("ads_A100_v4|adsA100v4"))["gpu"]) <= {"A100-PCIE-80GB"}
     # The radar kept one savingsPlanPrice whose term it did not record: not turned into offers.
     assert not frame["pricing"].str.starts_with("savings_plan").any()
 
 
 def test_every_bundled_day_parses_and_finalizes():
     for snapshot in ("2026-07-15", "2026-08-01", "2026-08-22"):
-        raws = replay(snapshot)
-        offers, quarantined = finalize_offers(AzureRetailPrices().parse(raws), "azure", DAY)
-        assert offers.height > 150 and quarantined.height == 0, snapshot
+        result = finalize_offers(AzureRetailPrices().parse(replay(snapshot)), "azure", DAY)
+        assert result.offers.height > 150 and result.quarantined_count == 0, snapshot
+        # NDmr40s v2 (the "NDSv2" product) is on no Learn size page: kept as unmapped, not guessed.
+        assert result.unmapped_count == 3 and result.unaccounted == 0, snapshot
 
 
 def test_spot_prices_moved_between_real_observations():
     """MANIFEST: 44 westeurope Spot GPU prices changed between 07-15 and 08-20."""
     keys = ["instance_type", "pricing"]
-    old = AzureRetailPrices().parse(replay("2026-07-15")).select(*keys, old="price")
-    new = AzureRetailPrices().parse(replay("2026-08-22")).filter(pl.col("region") == "westeurope")
+    old = AzureRetailPrices().parse(replay("2026-07-15")).filter(pl.col("excluded_by").is_null()).select(*keys, old="price")
+    new = AzureRetailPrices().parse(replay("2026-08-22")).filter(
+        (pl.col("region") == "westeurope") & pl.col("excluded_by").is_null()
+    )
     joined = new.join(old.unique(subset=keys), on=keys).filter(pl.col("price") != pl.col("old"))
     # Mostly spot; one real on-demand change too (NC144dsxlRTX6kv6 7.87 -> 9.129).
     assert joined.filter(pl.col("pricing") == "spot").height >= 20
@@ -166,7 +181,7 @@ def test_table_agrees_with_microsoft_gpu_counts():
     for size, gpus in GA4GH_SIZES.items():
         hit = lookup_gpu(size)
         assert hit is not None, size
-        count = hit[2]
+        count = hit[1]
         if count >= 1 and count == int(count):
             assert count == gpus, size
         else:
@@ -184,24 +199,23 @@ def _radar_sizes() -> set[str]:
 def test_table_covers_every_gpu_size_in_the_recorded_data():
     unknown = sorted(s for s in _radar_sizes() if lookup_gpu(s) is None)
     # NDmr40s v2 ("NDSv2" product) is not documented anywhere we could check: left unmapped
-    # (null count -> dropped by finalize_offers) rather than guessed.
+    # (kept in quarantined_offers as "unmapped") rather than guessed.
     assert unknown == ["NDmr40s v2"]
 
 
 def test_reference_sizes_are_in_the_table():
     expected = {
-        "Standard_ND96asr_v4": ("A100-40GB", 8), "Standard_NC24ads_A100_v4": ("A100-PCIE-80GB", 1),
+        "Standard_ND96asr_v4": ("A100-SXM-40GB", 8), "Standard_NC24ads_A100_v4": ("A100-PCIE-80GB", 1),
         "Standard_NC40ads_H100_v5": ("H100-NVL-94GB", 1), "Standard_ND96isr_H100_v5": ("H100-SXM-80GB", 8),
-        "Standard_ND96isr_H200_v5": ("H200-141GB", 8), "Standard_NV36ads_A10_v5": ("A10", 1),
-        "Standard_ND40rs_v2": ("V100-32GB", 8), "Standard_ND96isr_MI300X_v5": ("MI300X", 8),
-        "Standard_NG32ads_V620_v1": ("V620", 1), "Standard_NCC40ads_H100_v5": ("H100-NVL-94GB", 1),
-        "Standard_ND128isr_NDR_GB200_v6": ("GB200", 4), "Standard_NV4as_v4": ("MI25", 0.125),
-        "Standard_NC36ds_xl_RTXPRO6000BSE_v6": ("RTX-PRO-6000-96GB", 0.25),
+        "Standard_ND96isr_H200_v5": ("H200-SXM-141GB", 8), "Standard_NV36ads_A10_v5": ("A10-24GB", 1),
+        "Standard_ND40rs_v2": ("V100-SXM-32GB", 8), "Standard_ND96isr_MI300X_v5": ("MI300X-192GB", 8),
+        "Standard_NG32ads_V620_v1": ("RADEON-PRO-V620-32GB", 1), "Standard_NCC40ads_H100_v5": ("H100-NVL-94GB", 1),
+        "Standard_ND128isr_NDR_GB200_v6": ("GB200-186GB", 4), "Standard_NV4as_v4": ("MI25-16GB", 0.125),
+        "Standard_NC36ds_xl_RTXPRO6000BSE_v6": ("RTXPRO6000-96GB", 0.25),
     }
     for size, (gpu, count) in expected.items():
-        hit = lookup_gpu(size)
-        assert hit is not None and (hit[0], hit[2]) == (gpu, count), size
-    fractions = [lookup_gpu(f"Standard_NV{n}ads_A10_v5")[2] for n in (6, 12, 18, 36, 72)]
+        assert lookup_gpu(size) == (gpu, count), size
+    fractions = [lookup_gpu(f"Standard_NV{n}ads_A10_v5")[1] for n in (6, 12, 18, 36, 72)]
     assert fractions == pytest.approx([1 / 6, 1 / 3, 1 / 2, 1, 2])
 
 
@@ -211,7 +225,24 @@ def test_name_spellings_resolve_to_one_size():
     assert lookup_gpu("NC36dsxlRTX6kv6") == lookup_gpu("Standard_NC36ds_xl_RTXPRO6000BSE_v6")
     assert lookup_gpu("NG8adsV620 Spot") == lookup_gpu("Standard_NG8ads_V620_v1")
     assert base_size("NC24s v3 Low Priority") == "NC24s v3"
-    assert all(count > 0 for _, _, count in AZURE_GPU_SIZES.values())
+
+
+def test_a_size_the_table_does_not_know_is_never_silently_dropped():
+    """Issue 8, item 5: a new ND H100 v5 variant and an unknown RTX PRO size are quarantined or
+    kept as unmapped with the reason; nothing disappears."""
+    new_nd = {**real_item(), "skuName": "ND96isrf H100 v5", "meterName": "ND96isrf H100 v5",
+              "productName": "Virtual Machines NDisrfH100v5 Series"}
+    new_rtx = {**real_item(), "skuName": "NC48ds xl RTXPRO6000BSE v6", "meterName": "NC48ds xl RTXPRO6000BSE v6",
+               "productName": "Virtual Machines NCdsxlRTXPRO6000BSEv6 Series"}
+    mystery = {**real_item(), "skuName": "NX8 Zeta v1", "meterName": "NX8 Zeta v1",
+               "productName": "Virtual Machines NXZetav1 Series"}
+    client = mock_client({"0": envelope([new_nd, new_rtx, mystery])})
+    result = finalize_offers(AzureRetailPrices().parse(list(AzureRetailPrices().fetch(client, FetchContext()))), "azure", DAY)
+    assert result.rows_read == 3 and result.unaccounted == 0 and result.offers.height == 0
+    rows = {r["instance_type"]: r for r in result.quarantined.iter_rows(named=True)}
+    assert rows["ND96isrf H100 v5"]["gpu"] == "H100-SXM-80GB" and "count unknown" in rows["ND96isrf H100 v5"]["reason"]
+    assert rows["NC48ds xl RTXPRO6000BSE v6"]["gpu"] == "RTXPRO6000-96GB"
+    assert rows["NX8 Zeta v1"]["outcome"] == "unmapped"
 
 
 # --- pricing rules on API-shaped items (hand-made variants of one real record) ----------------
@@ -231,6 +262,8 @@ def test_reservations_are_divided_by_the_term_hours_and_savings_plans_are_hourly
     dev_test = {**base, "type": "DevTestConsumption"}
     client = mock_client({"0": envelope([one_year, three_year, five_year, with_plan, dev_test])})
     frame = AzureRetailPrices().parse(list(AzureRetailPrices().fetch(client, FetchContext())))
+    assert sorted(frame["excluded_by"].drop_nulls()) == ["not-a-list-price", "untracked-term"]
+    frame = frame.filter(pl.col("excluded_by").is_null())
     prices = dict(zip(frame["pricing"], frame["price"]))
     assert prices == {
         "reserved_1y": pytest.approx(5.0),
@@ -250,7 +283,9 @@ def test_windows_non_hourly_and_non_gpu_items_are_skipped():
     cpu = {**linux, "skuName": "Standard_D4s_v5", "meterName": "D4s v5", "productName": "Virtual Machines Dsv5 Series"}
     client = mock_client({"0": envelope([linux, windows, monthly, fpga, cpu])})
     frame = AzureRetailPrices().parse(list(AzureRetailPrices().fetch(client, FetchContext())))
-    assert frame.height == 1 and frame["instance_type"][0] == "NC40adsH100v5"
+    assert frame["excluded_by"].to_list() == [None, "windows-licence", "untracked-term", "not-a-gpu", "cpu-only"]
+    kept = frame.filter(pl.col("excluded_by").is_null())
+    assert kept.height == 1 and kept["instance_type"][0] == "NC40adsH100v5"
 
 
 def test_currency_falls_back_to_the_envelope_then_usd():
@@ -278,9 +313,9 @@ def test_zero_negative_absurd_and_non_usd_prices_are_quarantined_not_dropped():
     frame = AzureRetailPrices().parse(
         list(AzureRetailPrices().fetch(mock_client({"0": envelope(rows)}), FetchContext()))
     )
-    offers, quarantined = finalize_offers(frame, "azure", DAY)
-    assert offers.height == 0
-    reasons = sorted(quarantined["reason"])
+    result = finalize_offers(frame, "azure", DAY)
+    assert result.offers.height == 0
+    reasons = sorted(result.quarantined["reason"])
     assert reasons[0].startswith("absurd price")
     assert "currency EUR has no recorded USD rate" in reasons
     assert "negative price" in reasons and "price of zero" in reasons

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from connectors.base import ParseError
@@ -54,12 +55,14 @@ def test_parses_sizes_per_data_centre_in_dollars(tmp_path):
     assert (one["price"], one["gpu_count"], one["gpu_memory_gb"]) == (0.40, 1, 24.0)
     assert one["ram_gb"] == 50.0
     two = rows[("rtx49-7-50-500-nr.2", "eu-west-nl-1")]
-    assert (two["price"], two["gpu_count"], two["gpu_memory_gb"]) == (0.80, 2, 24.0)
+    # vram is the variant's total, handed over as such; the resolver divides it (below).
+    assert (two["price"], two["gpu_count"], two["gpu_memory_gb"], two["memory_is_total"]) == (0.80, 2, 48.0, True)
     assert rows[("rtxpro6000-16-100-1000.1", "us-east-nc-nr-1")]["gpu_memory_gb"] == 96.0
     assert set(parsed["currency"]) == {"USD"}  # cents of USD; no currency field in the payload
 
     offers, quarantined = finalize(CloudriftSource(), parsed)
     assert (offers.height, quarantined.height) == (4, 0)
+    assert set(offers.filter(pl.col("instance_type") == "rtx49-7-50-500-nr.2")["gpu_memory_gb"]) == {24.0}
 
 
 def test_truncated_body_is_a_clear_parse_error(tmp_path):

@@ -63,15 +63,22 @@ def test_fixture_parses_with_exact_prices():
     gpus = frame.filter(pl.col("gpu_count").is_not_null())
     got = sorted((r["instance_type"], r["region"], r["price"], r["gpu_name_raw"], r["gpu_count"], r["gpu_memory_gb"]) for r in gpus.to_dicts())
     assert got == [
-        ("gpu-h100x8-640gb", "nyc1", 23.92, "nvidia_h100", 8.0, 80.0),
-        ("gpu-mi300x8-1536gb", "nyc1", 15.92, "amd_mi300x", 8.0, 192.0),
+        # gpu_info.vram is the size's total, handed over as such (memory_is_total).
+        ("gpu-h100x8-640gb", "nyc1", 23.92, "nvidia_h100", 8.0, 640.0),
+        ("gpu-mi300x8-1536gb", "nyc1", 15.92, "amd_mi300x", 8.0, 1536.0),
     ]
+    assert set(gpus["memory_is_total"]) == {True}
     h100 = gpus.filter(instance_type="gpu-h100x8-640gb").to_dicts()[0]
     assert (h100["vcpus"], h100["ram_gb"], h100["currency"], h100["pricing"]) == (160.0, 1920.0, "USD", "on_demand")
     # the CPU Droplet is parsed (8 regions) but has no GPU: finalize_offers drops it.
     assert frame.filter(instance_type="s-1vcpu-512mb-10gb").height == 8
     offers, quarantined = finalize(frame, SOURCE.id)
     assert offers.height == 2 and quarantined.height == 0
+    identity = {r["instance_type"]: (r["gpu"], r["gpu_memory_gb"], r["identity_basis"]) for r in offers.to_dicts()}
+    assert identity == {
+        "gpu-h100x8-640gb": ("H100-SXM-80GB", 80.0, "instance table"),
+        "gpu-mi300x8-1536gb": ("MI300X-192GB", 192.0, "instance table"),
+    }
 
 
 def test_size_with_no_region_keeps_its_list_price():

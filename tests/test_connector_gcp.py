@@ -86,11 +86,13 @@ def test_fixture_assembles_a2_prices_exactly():
         abs=1e-9,
     )
     row = frame.filter(instance_type="a2-highgpu-1g", region="us-east1").to_dicts()[0]
-    assert (row["gpu_name_raw"], row["gpu_count"], row["gpu_memory_gb"], row["vcpus"], row["ram_gb"]) == (
-        "Nvidia Tesla A100", 1.0, 40.0, 12.0, 85.0,
+    assert (row["gpu_name_raw"], row["gpu_count"], row["vcpus"], row["ram_gb"]) == (
+        "Nvidia Tesla A100", 1.0, 12.0, 85.0,
     )
     offers, quarantined = finalize(frame, SOURCE.id)
     assert offers.height == 15 and quarantined.height == 0
+    a2 = offers.filter(instance_type="a2-highgpu-1g", region="us-east1").to_dicts()[0]
+    assert (a2["gpu"], a2["gpu_memory_gb"], a2["identity_basis"]) == ("A100-SXM-40GB", 40.0, "instance table")
     assert "key=***" in row["source_url"] and KEY not in row["source_url"]
 
 

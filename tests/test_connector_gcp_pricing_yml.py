@@ -67,12 +67,14 @@ def test_2023_file_parses_with_exact_prices():
     assert price(frame, "a2-highgpu-1g", "us-central1", "reserved_1y") == pytest.approx(1689.3711392 / 730)
     assert price(frame, "a2-highgpu-1g", "us-central1", "reserved_3y") == pytest.approx(938.56707798 / 730)
     row = frame.filter(instance_type="a2-ultragpu-8g", region="us-central1", pricing="on_demand").to_dicts()[0]
-    assert (row["provider"], row["gpu_name_raw"], row["gpu_count"], row["gpu_memory_gb"], row["vcpus"], row["ram_gb"]) == (
-        "gcp", "a100-80gb", 8.0, 80.0, 96.0, 1360.0,
+    assert (row["provider"], row["gpu_name_raw"], row["gpu_count"], row["vcpus"], row["ram_gb"]) == (
+        "gcp", "a100-80gb", 8.0, 96.0, 1360.0,
     )
     assert set(frame["currency"]) == {"USD"}
     offers, quarantined = finalize(frame, SOURCE.id)
     assert offers.height == frame.height and quarantined.height == 0
+    ultra = offers.filter(instance_type="a2-ultragpu-8g", region="us-central1", pricing="on_demand").to_dicts()[0]
+    assert (ultra["gpu"], ultra["gpu_memory_gb"], ultra["identity_basis"]) == ("A100-SXM-80GB", 80.0, "instance table")
 
 
 def test_2022_file_has_no_spot_and_2026_has_fractional_gpus():

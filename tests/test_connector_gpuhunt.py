@@ -14,6 +14,7 @@ import io
 import zipfile
 
 import httpx
+import polars as pl
 import pytest
 
 from connectors.base import ParseError, SourceError
@@ -192,7 +193,8 @@ def test_flagged_offers_are_skipped():
     rows = fixture_rows("lambdalabs")
     rows[0][FIELDS.index("flags")] = "gcp-dws-calendar-mode"
     frame = parse_zip("lambdalabs", make_zip("lambdalabs", rows))
-    assert list(frame["instance_type"]) == ["gpu_1x_h100_pcie"]
+    assert frame["excluded_by"].to_list() == ["not-a-list-price", None]  # kept, excluded by name
+    assert list(frame.filter(pl.col("excluded_by").is_null())["instance_type"]) == ["gpu_1x_h100_pcie"]
 
 
 @pytest.mark.parametrize("price, reason", [("0", "price of zero"), ("-2.49", "negative price"), ("24900", "absurd price")])

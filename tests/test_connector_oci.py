@@ -13,6 +13,7 @@ import copy
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from connectors.base import ParseError, SourceError
@@ -68,14 +69,15 @@ def test_parses_real_price_list_through_a_replayed_snapshot(tmp_path):
     source = OciSource()
     parsed = source.parse(fetch_checked(source, ReplayTransport(snap)))
 
-    assert parsed.height == 13  # the 13 GPU shapes of the map
+    # Every shape of the map is a row: the 13 GPU shapes, and 59 CPU shapes excluded by name.
+    assert parsed.height == 72
+    assert dict(parsed.group_by("excluded_by").len().rows()) == {None: 13, "cpu-only": 59}
+    parsed = parsed.filter(pl.col("excluded_by").is_null())
     by_shape = {r["instance_type"]: r for r in parsed.to_dicts()}
     assert by_shape["BM.GPU.H100.8"]["price"] == 80.0  # 10.00 per GPU-hour x 8
     assert by_shape["BM.GPU.H100.8"]["gpu_count"] == 8
     assert by_shape["BM.GPU.A100-v2.8"]["price"] == 32.0  # 4.00 x 8
-    assert by_shape["BM.GPU.A100-v2.8"]["gpu_memory_gb"] == 80
     assert by_shape["BM.GPU4.8"]["price"] == pytest.approx(24.4)  # 3.05 x 8, A100 40 GB
-    assert by_shape["BM.GPU4.8"]["gpu_memory_gb"] == 40
     assert by_shape["VM.GPU.A10.1"]["price"] == 2.0
     assert by_shape["VM.GPU.A10.2"]["gpu_count"] == 2
     assert by_shape["VM.GPU3.4"]["price"] == pytest.approx(11.8)  # 2.95 x 4
@@ -92,6 +94,10 @@ def test_parses_real_price_list_through_a_replayed_snapshot(tmp_path):
     ]
     h100 = offers.filter(offers["instance_type"] == "BM.GPU.H100.8").to_dicts()[0]
     assert h100["price_usd_per_gpu_hour"] == 10.0
+    # OCI names no GPU: the shape is the evidence and the OCI instance table decides.
+    identity = {r["instance_type"]: r["gpu"] for r in offers.to_dicts()}
+    assert (identity["BM.GPU.A100-v2.8"], identity["BM.GPU4.8"]) == ("A100-SXM-80GB", "A100-SXM-40GB")
+    assert set(offers["identity_basis"]) == {"instance table"}
 
 
 def test_bundled_snapshot_replays_to_the_fixture_rows():
@@ -186,5 +192,7 @@ def test_gpu_shape_gaining_cpu_parts_fails_rather_than_underpricing():
 def test_unreadable_gpu_shape_name_fails_clearly():
     shapes = json.loads(SHAPES)
     shapes["BM.GPU.H100"] = {"OCPU": "", "Memory": "", "GPU": H100_PART, "Disk": ""}
-    with pytest.raises(ParseError, match="'BM.GPU.H100'.*GPU count"):
-        _parse(shapes=as_bytes(shapes))
+    offers, quarantined = finalize(OciSource(), _parse(shapes=as_bytes(shapes)))
+    reason = quarantined.filter(pl.col("instance_type") == "BM.GPU.H100")["reason"].to_list()
+    assert len(reason) == 1 and "'BM.GPU.H100'" in reason[0] and "GPU count" in reason[0]
+    assert offers.height == 12  # the other shapes still land

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from connectors.base import ParseError
@@ -57,7 +58,10 @@ def test_query_asks_for_every_price_field():
 
 def test_parses_four_price_kinds_per_gpu(tmp_path):
     parsed = _parse(tmp_path)
-    assert parsed.height == 12  # A100 4 + H100 2 + MI300X 2 + RTX 4090 4 (nulls give no row)
+    # 4 GPU types x 4 price fields; a null price (not offered that way) is an excluded row.
+    assert parsed.height == 16
+    assert parsed["excluded_by"].drop_nulls().to_list() == ["no-price-offered"] * 4
+    parsed = parsed.filter(pl.col("excluded_by").is_null())
     rows = {(r["instance_type"], r["pricing"]): r for r in parsed.to_dicts()}
     assert rows[("NVIDIA A100 80GB PCIe", "on_demand")]["price"] == 1.9
     assert rows[("NVIDIA A100 80GB PCIe", "community")]["price"] == 1.6

@@ -73,12 +73,14 @@ def test_fixture_parses_with_exact_prices():
         ("2A6000.20V", "FIN-01", "spot", 0.70),
     ]
     a6000 = frame.filter(instance_type="2A6000.20V", pricing="on_demand").to_dicts()[0]
-    assert (a6000["gpu_name_raw"], a6000["gpu_count"], a6000["gpu_memory_gb"], a6000["vcpus"], a6000["ram_gb"]) == (
-        "RTX A6000 48GB", 2.0, 48.0, 20.0, 120.0,
-    )
+    # gpu_memory.size_in_gigabytes is the instance's total (96 for 2 GPUs), handed over as such.
+    assert (a6000["gpu_name_raw"], a6000["gpu_count"], a6000["gpu_memory_gb"], a6000["memory_is_total"],
+            a6000["vcpus"], a6000["ram_gb"]) == ("RTX A6000 48GB", 2.0, 96.0, True, 20.0, 120.0)
     assert set(frame["currency"]) == {"USD"} and set(frame["provider"]) == {"verda"}
     offers, quarantined = finalize(frame, SOURCE.id)
-    assert offers.height == 6 and quarantined.height == 0  # the CPU type (0 GPUs) is dropped
+    assert offers.height == 6 and quarantined.height == 0  # the CPU type (0 GPUs) is excluded
+    two = offers.filter(instance_type="2A6000.20V", pricing="on_demand").to_dicts()[0]
+    assert (two["gpu"], two["gpu_memory_gb"], two["identity_basis"]) == ("RTXA6000-48GB", 48.0, "instance table")
 
 
 def test_truncated_body_is_a_parse_error():

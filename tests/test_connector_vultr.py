@@ -71,15 +71,13 @@ def test_parses_vm_and_bare_metal_plans():
     rows = {(r["instance_type"], r["pricing"]): r for r in parsed.to_dicts()}
 
     small = rows[("vcg-a100-1c-6g-4vram", "on_demand")]
-    assert small["gpu_count"] == pytest.approx(0.05)  # 4 GB of an 80 GB A100: kept fractional
+    # The plan's GPU memory is handed over as its total; the count is decided downstream.
+    assert (small["gpu_memory_gb"], small["memory_is_total"], small["gpu_count"]) == (4.0, True, None)
     assert small["price"] == 0.123
     assert small["region"] == "ewr"
-    assert rows[("vcg-a100-12c-120g-80vram", "on_demand")]["gpu_count"] == 1.0
-    assert rows[("vcg-a100-6c-60g-40vram", "on_demand")]["gpu_count"] == 0.5
 
     mi300x = rows[("vbm-256c-2048gb-8-mi300x-gpu", "on_demand")]
     assert (mi300x["gpu_name_raw"], mi300x["gpu_count"], mi300x["price"]) == ("MI300X", 8.0, 17.52)
-    assert mi300x["gpu_memory_gb"] == 192
     assert rows[("vbm-256c-2048gb-8-mi300x-gpu", "spot")]["price"] == 14.72
     assert rows[("vbm-112c-2048gb-8-h100-gpu", "on_demand")]["price"] == 23.92
     assert rows[("vbm-112c-2048gb-8-h100-gpu", "spot")]["region"] == "sea"
@@ -88,8 +86,14 @@ def test_parses_vm_and_bare_metal_plans():
 
     offers, quarantined = finalize(VultrSource(), parsed)
     assert (offers.height, quarantined.height) == (7, 0)
+    counts = {r["instance_type"]: r["gpu_count"] for r in offers.to_dicts()}
+    assert counts["vcg-a100-1c-6g-4vram"] == pytest.approx(0.05)  # 4 GB of an 80 GB A100: kept fractional
+    assert counts["vcg-a100-12c-120g-80vram"] == 1.0 and counts["vcg-a100-6c-60g-40vram"] == 0.5
     small_offer = offers.filter(offers["instance_type"] == "vcg-a100-1c-6g-4vram").to_dicts()[0]
     assert small_offer["price_usd_per_gpu_hour"] == pytest.approx(2.46)  # a whole A100's price
+    assert "fractional" in small_offer["identity_note"]
+    mi300 = offers.filter(offers["instance_type"] == "vbm-256c-2048gb-8-mi300x-gpu").to_dicts()[0]
+    assert (mi300["gpu"], mi300["gpu_memory_gb"]) == ("MI300X-192GB", 192.0)
 
 
 def test_follows_every_page_through_a_replayed_snapshot(tmp_path):
@@ -177,9 +181,14 @@ def test_missing_hourly_and_monthly_names_hourly_cost():
         _parse(plans=_plans_with(strip))
 
 
-def test_unknown_gpu_model_fails_rather_than_guessing_a_count():
-    with pytest.raises(ParseError, match="NVIDIA_B300"):
-        _parse(plans=_plans_with(lambda plan: plan.update(gpu_type="NVIDIA_B300")))
+def test_unknown_gpu_model_is_quarantined_rather_than_given_a_guessed_count():
+    """A model the Vultr instance table does not know: the count (total / card memory) cannot be
+    told, so the row is quarantined with the reason and the other plans still land."""
+    parsed = _parse(plans=_plans_with(lambda plan: plan.update(gpu_type="NVIDIA_B300", id="vcg-b300-12c-120g-80vram")))
+    offers, quarantined = finalize(VultrSource(), parsed)
+    reasons = quarantined.filter(quarantined["instance_type"] == "vcg-b300-12c-120g-80vram")["reason"].to_list()
+    assert reasons and all("GPU count unknown" in r for r in reasons)
+    assert offers.filter(offers["instance_type"].str.starts_with("vcg-a100")).height == 2
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,8 @@ def test_replayed_materialisation_through_dagster(tmp_path):
     assert {"raw/oci", "offers", "cost_metrics", "price_index", "published_warehouse"} <= materialised
     checks = result.get_asset_check_evaluations()
     assert {c.check_name for c in checks} == {
-        "fetch_succeeded", "row_count_vs_previous_day", "prices_within_bounds", "every_offer_has_source_url"
+        "fetch_succeeded", "row_count_vs_previous_day", "prices_within_bounds", "every_offer_has_source_url",
+        "rows_accounted_for",
     }
     assert all(c.passed for c in checks)
     offers = read.query("SELECT count(*) AS n, count(DISTINCT gpu) AS gpus FROM offers", path=tmp_path / "gpu_prices.duckdb")
@@ -139,6 +140,7 @@ def test_source_disagreements_pairs_quotes_more_than_five_percent_apart(tmp_path
 
     import polars as pl
 
+    from market.rules import FinalizedOffers
     from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
     from warehouse.store import Warehouse
 
@@ -153,12 +155,17 @@ def test_source_disagreements_pairs_quotes_more_than_five_percent_apart(tmp_path
         }
 
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    empty = pl.DataFrame(schema=QUARANTINE_COLUMNS)
+
+    def finalized(source, rows):
+        return FinalizedOffers(source, len(rows), pl.DataFrame(rows, schema=OFFER_COLUMNS),
+                               pl.DataFrame(schema=QUARANTINE_COLUMNS),
+                               pl.DataFrame(schema={"rule": pl.String, "rows": pl.Int64}))
+
     with warehouse.writer() as w:
-        w.replace_offers(date(2026, 8, 22), "direct_a", pl.DataFrame(
-            [row("direct_a", "close", 2.00), row("direct_a", "far", 2.00)], schema=OFFER_COLUMNS), empty)
-        w.replace_offers(date(2026, 8, 22), "catalog_b", pl.DataFrame(
-            [row("catalog_b", "close", 2.08), row("catalog_b", "far", 2.40)], schema=OFFER_COLUMNS), empty)
+        w.replace_offers(date(2026, 8, 22), "direct_a",
+                         finalized("direct_a", [row("direct_a", "close", 2.00), row("direct_a", "far", 2.00)]))
+        w.replace_offers(date(2026, 8, 22), "catalog_b",
+                         finalized("catalog_b", [row("catalog_b", "close", 2.08), row("catalog_b", "far", 2.40)]))
     warehouse.publish()
     pairs = read.query("SELECT instance_type, diff_pct FROM source_disagreements", path=warehouse.path)
     assert pairs.to_dicts() == [{"instance_type": "far", "diff_pct": 20.0}]

@@ -531,8 +531,7 @@ def test_reference_tables_and_spec_views(tmp_path, specs):
              "source_url": "https://example.invalid/recorded", "observed_at": OBSERVED, "raw_response_id": "r"}
             for name in ("Mystery X1", "H100 SXM") for r in ("us", "eu")
         ]
-        offers, _ = finalize_offers(offers_frame(rows, "vast"), "vast", date(2026, 4, 22))
-        w.replace_offers(date(2026, 4, 22), "vast", offers, offers.clear().with_columns(reason=pl.lit("")))
+        w.replace_offers(date(2026, 4, 22), "vast", finalize_offers(offers_frame(rows, "vast"), "vast", date(2026, 4, 22)))
         unmapped = con.sql("SELECT * FROM unmapped_gpus").pl()
         assert unmapped["gpu_name_raw"].to_list() == ["Mystery X1"]
         assert unmapped["offers"][0] == 2 and unmapped["sources"][0].to_list() == ["vast"]

@@ -191,6 +191,27 @@ MIGRATIONS: list[str] = [
         overridden BOOLEAN DEFAULT false
     );
     """,
+    # 4: GPU identity on every offer, and every source row accounted for
+    """
+    ALTER TABLE offers ADD COLUMN identity_basis VARCHAR;       -- instance table | row evidence | name default
+    ALTER TABLE offers ADD COLUMN identity_note VARCHAR;        -- how we know the GPU; what was corrected
+    ALTER TABLE offers ADD COLUMN underlying_provider VARCHAR;  -- resellers: the cloud behind the offer
+    ALTER TABLE quarantined_offers ADD COLUMN identity_basis VARCHAR;
+    ALTER TABLE quarantined_offers ADD COLUMN identity_note VARCHAR;
+    ALTER TABLE quarantined_offers ADD COLUMN underlying_provider VARCHAR;
+    ALTER TABLE quarantined_offers ADD COLUMN outcome VARCHAR DEFAULT 'quarantined';  -- quarantined | unmapped
+    ALTER TABLE quarantined_offers ADD COLUMN row_ref VARCHAR;  -- where in the response the row was
+    ALTER TABLE ingest_runs ADD COLUMN rows_read INTEGER;       -- = offers_written + quarantined + unmapped + excluded
+    ALTER TABLE ingest_runs ADD COLUMN unmapped INTEGER;
+    ALTER TABLE ingest_runs ADD COLUMN excluded INTEGER;
+    CREATE TABLE source_exclusions (  -- parsed rows that are not offers, per named rule (market.rules)
+        snapshot_date DATE NOT NULL,
+        source VARCHAR NOT NULL,
+        rule VARCHAR NOT NULL,
+        rows INTEGER NOT NULL,
+        PRIMARY KEY (snapshot_date, source, rule)
+    );
+    """,
 ]
 
 

@@ -32,7 +32,7 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import duckdb
 import polars as pl
@@ -40,6 +40,9 @@ import zstandard
 
 from connectors.base import ARCHIVE_SUFFIXES, ZSTD_SUFFIX, RawResponse
 from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
+
+if TYPE_CHECKING:  # the domain's result type; warehouse only reads its frames
+    from market.rules import FinalizedOffers
 from warehouse.schema import migrate
 
 # Relative to the folder the command runs in: the project root for `make demo`, any folder for
@@ -287,28 +290,32 @@ class WarehouseWriter:
         by_id = {r["id"]: r for r in rows}
         return [self.warehouse.load_raw(by_id[i]) for i in ids if i in by_id]
 
-    def replace_offers(
-        self, snapshot_date: date, source: str, offers: pl.DataFrame, quarantined: pl.DataFrame
-    ) -> None:
-        """Replace one source's rows for one day, in one transaction. Other rows are untouched."""
-        offers = offers.select(list(OFFER_COLUMNS))
-        quarantined = quarantined.select(list(QUARANTINE_COLUMNS))
+    def replace_offers(self, snapshot_date: date, source: str, finalized: "FinalizedOffers") -> None:
+        """Replace one source's rows for one day (offers, quarantined and unmapped rows, exclusion
+        counts) in one transaction. Other sources and days are untouched."""
+        offers = finalized.offers.select(list(OFFER_COLUMNS))
+        quarantined = finalized.quarantined.select(list(QUARANTINE_COLUMNS))
+        exclusions = finalized.exclusions.select("rule", "rows")
         self.con.execute("BEGIN TRANSACTION")
         try:
             params = [snapshot_date, source]
-            self.con.execute("DELETE FROM offers WHERE snapshot_date = ? AND source = ?", params)
-            self.con.execute("DELETE FROM quarantined_offers WHERE snapshot_date = ? AND source = ?", params)
+            for table in ("offers", "quarantined_offers", "source_exclusions"):
+                self.con.execute(f"DELETE FROM {table} WHERE snapshot_date = ? AND source = ?", params)
             self.con.register("incoming_offers", offers)
             self.con.register("incoming_quarantine", quarantined)
+            self.con.register("incoming_exclusions", exclusions)
             self.con.execute("INSERT INTO offers BY NAME SELECT * FROM incoming_offers")
             self.con.execute("INSERT INTO quarantined_offers BY NAME SELECT * FROM incoming_quarantine")
+            self.con.execute(
+                "INSERT INTO source_exclusions SELECT ?, ?, rule, rows FROM incoming_exclusions", params
+            )
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
         finally:
-            self.con.unregister("incoming_offers")
-            self.con.unregister("incoming_quarantine")
+            for name in ("incoming_offers", "incoming_quarantine", "incoming_exclusions"):
+                self.con.unregister(name)
 
     def replace_day(self, table: str, snapshot_date: date, frame: pl.DataFrame) -> None:
         """Replace one day's rows of a derived table (cost_metrics, price_index), in one transaction."""
@@ -326,15 +333,17 @@ class WarehouseWriter:
         finally:
             self.con.unregister("incoming_rows")
 
-    def record_aliases(self, offers: pl.DataFrame, source: str, snapshot_date: date) -> None:
+    def record_aliases(
+        self, offers: pl.DataFrame, source: str, snapshot_date: date, unmapped: pl.DataFrame | None = None
+    ) -> None:
         """Remember every GPU name a source used, mapped or not (unmapped ones surface in a view)."""
         from market.gpu_names import normalise_alias
 
-        seen = (
-            offers.select("gpu_name_raw", "gpu").unique()
-            .filter(pl.col("gpu_name_raw").is_not_null())
-            .sort("gpu_name_raw", "gpu", nulls_last=True)
-        )
+        seen = offers.select("gpu_name_raw", "gpu").unique().filter(pl.col("gpu_name_raw").is_not_null())
+        if unmapped is not None and unmapped.height:
+            names = unmapped.select("gpu_name_raw").unique().filter(pl.col("gpu_name_raw").is_not_null())
+            seen = pl.concat([seen, names.with_columns(gpu=pl.lit(None, dtype=pl.String))])
+        seen = seen.unique().sort("gpu_name_raw", "gpu", nulls_last=True)
         rows: dict[str, str | None] = {}
         for name, gpu in seen.iter_rows():
             rows[normalise_alias(name)] = gpu
@@ -377,7 +386,7 @@ class WarehouseWriter:
         columns = [
             "snapshot_date", "source", "status", "stage", "mode", "run_id", "started_at",
             "finished_at", "responses", "offers_written", "quarantined", "message",
-            "good_raw_ids", "last_success_at",
+            "good_raw_ids", "last_success_at", "rows_read", "unmapped", "excluded",
         ]
         self.con.execute(
             f"INSERT OR REPLACE INTO ingest_runs ({', '.join(columns)}) "

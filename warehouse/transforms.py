@@ -125,11 +125,18 @@ PRICE_INDEX_COLUMNS = {
 
 
 def build_price_index(market: pl.DataFrame, day: date) -> pl.DataFrame:
-    """Per GPU and pricing kind, in USD per GPU-hour; each provider counts once in the index."""
+    """Per GPU and pricing kind, in USD per GPU-hour; each provider counts once in the index.
+
+    A reseller's offer counts for the cloud behind it (``underlying_provider``): Shadeform's
+    resale of Lambda and Lambda's own list are one provider, not two, in `providers` and in the
+    median of per-provider medians.
+    """
     priced = market.filter(pl.col("gpu").is_not_null())
     if priced.is_empty():
         return pl.DataFrame(schema=PRICE_INDEX_COLUMNS)
-    per_provider = priced.group_by(["gpu", "pricing", "provider"]).agg(
+    underlying = pl.col("underlying_provider") if "underlying_provider" in priced.columns else pl.lit(None)
+    priced = priced.with_columns(index_provider=pl.coalesce(underlying, pl.col("provider")))
+    per_provider = priced.group_by(["gpu", "pricing", "index_provider"]).agg(
         provider_median=pl.col("price_usd_per_gpu_hour").median()
     )
     index = per_provider.group_by(["gpu", "pricing"]).agg(

@@ -1,9 +1,10 @@
 -- Documented, stable views: the SQL interface analysts query. Re-created when this text changes.
 -- Column meanings are in README.md ("SQL").
 
--- Every source's offers from its most recent day with data.
+-- Every source's offers from its most recent day with data. canonical_gpu is gpu, named for
+-- what it is (market.gpu_names ids); identity_basis says how the GPU was known.
 CREATE OR REPLACE VIEW latest_offers AS
-SELECT o.*
+SELECT o.*, o.gpu AS canonical_gpu
 FROM offers o
 JOIN (SELECT source, max(snapshot_date) AS snapshot_date FROM offers GROUP BY source) latest
   USING (source, snapshot_date);
@@ -52,6 +53,9 @@ SELECT
     r.responses AS last_responses,
     r.offers_written AS last_offers_written,
     r.quarantined AS last_quarantined,
+    r.rows_read AS last_rows_read,
+    r.unmapped AS last_unmapped,
+    r.excluded AS last_excluded,
     r.finished_at AS last_finished_at,
     ok.last_ok_snapshot_date,
     ok.last_success_at,
@@ -59,3 +63,14 @@ SELECT
 FROM ranked r
 LEFT JOIN last_ok ok USING (source)
 WHERE r.rn = 1;
+
+-- Every parsed source row, accounted for, per source and day: rows_read = offers +
+-- quarantined + unmapped + excluded (NULL counts: a run from before accounting, or a failure).
+CREATE OR REPLACE VIEW source_accounting AS
+SELECT
+    r.snapshot_date, r.source, r.status,
+    r.rows_read, r.offers_written AS offers, r.quarantined, r.unmapped, r.excluded,
+    r.rows_read - r.offers_written - r.quarantined - r.unmapped - r.excluded AS unaccounted,
+    (SELECT list(struct_pack(rule := e.rule, rows := e.rows) ORDER BY e.rows DESC, e.rule)
+       FROM source_exclusions e WHERE e.snapshot_date = r.snapshot_date AND e.source = r.source) AS exclusions
+FROM ingest_runs r;

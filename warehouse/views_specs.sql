@@ -39,20 +39,25 @@ WHERE c.curated_value IS NOT NULL
   AND c.curated_value <> 0
   AND abs(l.value - c.curated_value) > 0.10 * abs(c.curated_value);
 
--- GPU names in offers that map to no canonical GPU: never dropped, listed here to be added to
--- market/gpu_names.py. One row per raw name with where and when it was seen.
+-- GPU names that map to no canonical GPU: never dropped (their rows are kept in
+-- quarantined_offers with outcome 'unmapped'), listed here to be added to market/gpu_names.py or
+-- an instance table. One row per raw name (the instance type when the source names no GPU).
 CREATE OR REPLACE VIEW unmapped_gpus AS
 SELECT
-    gpu_name_raw,
+    coalesce(gpu_name_raw, instance_type) AS gpu_name_raw,
     count(*) AS offers,
     count(DISTINCT snapshot_date) AS days,
     list(DISTINCT source ORDER BY source) AS sources,
     list(DISTINCT provider ORDER BY provider) AS providers,
     min(snapshot_date) AS first_seen,
     max(snapshot_date) AS last_seen
-FROM offers
-WHERE gpu IS NULL
-GROUP BY gpu_name_raw
+FROM (
+    SELECT snapshot_date, source, provider, gpu_name_raw, instance_type FROM quarantined_offers
+    WHERE outcome = 'unmapped'
+    UNION ALL
+    SELECT snapshot_date, source, provider, gpu_name_raw, instance_type FROM offers WHERE gpu IS NULL
+)
+GROUP BY 1
 ORDER BY offers DESC, gpu_name_raw;
 
 -- Canonical GPUs that offers use but the spec sheet lacks: their offers get no cost metrics.

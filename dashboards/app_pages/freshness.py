@@ -74,8 +74,11 @@ for r in frame.iter_rows(named=True):
         "success_age_days": success_age,
         "newest_observation": obs,
         "offers_in_latest": r["offers_in_latest"],
+        "last_rows_read": r.get("last_rows_read"),
         "last_offers_written": r["last_offers_written"],
         "last_quarantined": r["last_quarantined"],
+        "last_unmapped": r.get("last_unmapped"),
+        "last_excluded": r.get("last_excluded"),
         "last_stage": r["last_stage"],
         "last_message": r["last_message"],
     })
@@ -126,8 +129,11 @@ st.dataframe(
         "success_age_days": ui.number("since success (days)", "%d"),
         "newest_observation": st.column_config.DatetimeColumn("prices observed (UTC)", format="YYYY-MM-DD"),
         "offers_in_latest": ui.number("offers (latest)", "%d"),
+        "last_rows_read": ui.number("rows read (last run)", "%d", "Every parsed row of the source's responses"),
         "last_offers_written": ui.number("offers written (last run)", "%d"),
-        "last_quarantined": ui.number("quarantined (last run)", "%d", "Rows rejected: zero, negative, absurd or non-USD prices"),
+        "last_quarantined": ui.number("quarantined (last run)", "%d", "Rows rejected with a reason: a bad cell, a zero, negative, absurd or non-USD price, an implausible GPU (memory above the family's, an impossible count)"),
+        "last_unmapped": ui.number("unmapped GPU (last run)", "%d", "Rows whose GPU name maps to no canonical GPU yet: kept, listed below"),
+        "last_excluded": ui.number("excluded (last run)", "%d", "Rows that are not offers, by a named rule (see below)"),
         "last_stage": "stage",
         "flags": st.column_config.TextColumn("flags", width="large"),
         "last_message": st.column_config.TextColumn("message / failure reason", width="large"),
@@ -139,6 +145,63 @@ ui.caption(
     f"newest snapshot, or when its prices are more than {STALE_AFTER_DAYS} days old. 'last success' is when the "
     "ingest ran; 'prices observed' is when the data were fetched."
 )
+
+st.subheader("Where every row went")
+st.markdown(
+    "Each source's last run: rows read = offers + quarantined + unmapped + excluded. A blocking "
+    "check stops the metrics and the index of a day on which a source's rows do not add up."
+)
+accounting = data.query(
+    """
+    SELECT a.source, a.snapshot_date, a.rows_read, a.offers, a.quarantined, a.unmapped, a.excluded, a.unaccounted
+    FROM source_accounting a JOIN ingest_status s
+      ON a.source = s.source AND a.snapshot_date = s.last_snapshot_date
+    ORDER BY a.source
+    """
+)
+if accounting.is_empty():
+    ui.empty("No accounting recorded yet.", "Run an ingest.")
+else:
+    bad = accounting.filter(pl.col("unaccounted").is_not_null() & (pl.col("unaccounted") != 0))
+    if not bad.is_empty():
+        st.error(ui.md(f"Rows unaccounted for in {', '.join(bad['source'])}: the day's metrics were not built."),
+                 icon=":material/error:")
+    st.dataframe(
+        accounting, hide_index=True, width="stretch",
+        column_config={
+            "snapshot_date": st.column_config.DateColumn("snapshot", format="YYYY-MM-DD"),
+            "rows_read": ui.number("rows read", "%d"),
+            "offers": ui.number("offers", "%d"),
+            "quarantined": ui.number("quarantined", "%d"),
+            "unmapped": ui.number("unmapped", "%d"),
+            "excluded": ui.number("excluded", "%d"),
+            "unaccounted": ui.number("unaccounted", "%d", "Must be 0"),
+        },
+    )
+exclusions = data.query(
+    """
+    SELECT e.source, e.rule, e.rows FROM source_exclusions e JOIN ingest_status s
+      ON e.source = s.source AND e.snapshot_date = s.last_snapshot_date
+    ORDER BY e.source, e.rows DESC
+    """
+)
+left, right = st.columns(2)
+with left:
+    st.markdown("**Excluded, by rule**")
+    if exclusions.is_empty():
+        st.caption("No rows excluded on the sources' last runs.")
+    else:
+        st.dataframe(exclusions, hide_index=True, width="stretch",
+                     column_config={"rows": ui.number("rows", "%d")})
+with right:
+    st.markdown("**Unmapped GPU names** (the `unmapped_gpus` view)")
+    unmapped_names = data.query("SELECT gpu_name_raw, offers, sources, last_seen FROM unmapped_gpus LIMIT 50")
+    if unmapped_names.is_empty():
+        st.caption("Every GPU name maps to a canonical GPU.")
+    else:
+        st.dataframe(unmapped_names, hide_index=True, width="stretch",
+                     column_config={"offers": ui.number("rows", "%d"),
+                                    "last_seen": st.column_config.DateColumn("last seen", format="YYYY-MM-DD")})
 
 st.subheader("Snapshots")
 per_day = data.query(

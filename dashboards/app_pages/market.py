@@ -198,8 +198,10 @@ st.subheader("Offers")
 table = filtered.select(
     "gpu", "provider", "region", "instance_type", "pricing", "price_usd_per_gpu_hour",
     "usd_per_effective_tflop_hour", "price_usd_per_hour", "gpu_count", "gpu_memory_gb", "source_url",
-    "effective_tflops", "interconnect", "spot_is_estimate", "source", "snapshot_date",
+    "effective_tflops", "interconnect", "spot_is_estimate", "identity_basis", "identity_note",
+    "underlying_provider", "source", "snapshot_date",
 ).sort("price_usd_per_gpu_hour")
+defaulted = table.filter(pl.col("identity_basis") == "name default").height
 ui.caption(f"{table.height:,} offers, cheapest per GPU-hour first. 'open ↗' goes to the page or API the price came from.")
 st.dataframe(
     table,
@@ -208,8 +210,16 @@ st.dataframe(
     height=480,
     column_config=ui.OFFER_COLUMNS,
 )
-if not unmapped.is_empty():
+if defaulted:
     ui.caption(
-        f"{unmapped.height:,} further offers name a GPU we cannot map to a spec sheet yet; they are "
-        "left out above. Query the `unmapped_gpus` view on the SQL page to see them."
+        f"{defaulted:,} of these offers name their GPU too vaguely to tell the form factor or memory "
+        "(a bare 'H100' or 'A100'); the documented default of that name was assumed. They show "
+        "'name default' under 'GPU known from'."
+    )
+unmapped_rows = unmapped.height + int(data.query("SELECT coalesce(sum(offers), 0) AS n FROM unmapped_gpus")["n"][0])
+if unmapped_rows:
+    ui.caption(
+        f"{unmapped_rows:,} further rows name a GPU we cannot map to a canonical GPU yet; they are "
+        "kept out of the market above. The `unmapped_gpus` view on the SQL page and the Freshness "
+        "page list them."
     )
