@@ -39,6 +39,23 @@ SOURCES: list[Source] = [
 ]
 
 
+# How old a source's newest snapshot may be and still describe the market on a day
+# (`offers_as_of(day)` in warehouse/views.sql): a few days for a daily source, so one missed run
+# does not empty it, and longer for a source that publishes weekly. Older, it drops out of
+# "latest" offers and the price index; it stays in history. Specs sources carry no offers.
+DAILY_MAX_AGE_DAYS = 3
+MAX_AGE_DAYS: dict[str, int] = {
+    "cyclenerd": 10,  # Cyclenerd rebuilds pricing.yml about weekly
+}
+
+
+def max_age_days(source: Source) -> int | None:
+    """Days a source's newest snapshot stays current; None for specs sources (no offers)."""
+    if source.kind == "specs":
+        return None
+    return MAX_AGE_DAYS.get(source.id, DAILY_MAX_AGE_DAYS)
+
+
 def all_sources() -> list[Source]:
     return list(SOURCES)
 

@@ -14,7 +14,7 @@ import pytest
 
 from market.offer import OFFER_COLUMNS
 from market.specs import load_assumptions
-from warehouse.transforms import build_cost_metrics, build_price_index, offers_as_of
+from warehouse.transforms import build_cost_metrics, build_price_index
 
 DAY = date(2026, 8, 22)
 SEEN = datetime(2026, 8, 22, tzinfo=timezone.utc)
@@ -107,18 +107,3 @@ def test_pricing_kinds_are_never_mixed():
     market = pl.concat([_market({"a": [1], "b": [1], "c": [1]}, "spot"), _market({"a": [3], "b": [3], "c": [3]})])
     index = build_price_index(market, DAY)
     assert dict(zip(index["pricing"], index["index_usd"])) == {"on_demand": 3.0, "spot": 1.0}
-
-
-def test_direct_source_wins_over_aggregator_and_old_days_carry_forward():
-    rows = [
-        offer(source="azure", provider="azure", price_usd_per_gpu_hour=4.0),
-        offer(source="skypilot", provider="azure", price_usd_per_gpu_hour=5.0),
-        offer(source="skypilot", provider="lambda", price_usd_per_gpu_hour=3.0,
-              snapshot_date=date(2026, 8, 10)),
-        offer(source="old", provider="x", price_usd_per_gpu_hour=9.0, snapshot_date=date(2026, 1, 1)),
-    ]
-    market = offers_as_of(frame(rows), DAY, {"azure": "direct", "skypilot": "aggregator", "old": "direct"})
-    assert sorted(zip(market["provider"], market["price_usd_per_gpu_hour"])) == [("azure", 4.0)]
-    # skypilot's latest day is 2026-08-22, so its older lambda row is not "current" for skypilot
-    later = offers_as_of(frame(rows[2:]), DAY, {"skypilot": "aggregator", "old": "direct"})
-    assert later["provider"].to_list() == ["lambda"]  # 12 days old: carried; 233 days old: not

@@ -11,7 +11,8 @@ from datetime import date
 import polars as pl
 
 from warehouse.store import WarehouseWriter
-from warehouse.transforms import CARRY_FORWARD_DAYS, build_cost_metrics, build_price_index, offers_as_of
+from costmodel.offers import one_quote_per_offer
+from warehouse.transforms import build_cost_metrics, build_price_index
 
 
 def _frame(con, sql: str, params: dict | None = None) -> pl.DataFrame:
@@ -38,12 +39,10 @@ def refresh_all_cost_metrics(writer: WarehouseWriter) -> int:
 
 
 def refresh_price_index(writer: WarehouseWriter, snapshot_date: date, source_kinds: dict[str, str]) -> pl.DataFrame:
-    """Rebuild one day's price index from the market as of that day (see docs/price-index.md)."""
-    recent = _frame(
-        writer.con,
-        f"SELECT * FROM offers WHERE snapshot_date <= $d AND snapshot_date > $d - INTERVAL {CARRY_FORWARD_DAYS} DAY",
-        {"d": snapshot_date},
-    )
-    index = build_price_index(offers_as_of(recent, snapshot_date, source_kinds), snapshot_date)
+    """Rebuild one day's price index from the market as of that day (see docs/price-index.md):
+    the SQL `offers_as_of` decides which sources are current, so the index and latest_offers
+    share one staleness rule; an offer quoted by a direct source and an aggregator counts once."""
+    current = _frame(writer.con, "SELECT * EXCLUDE (canonical_gpu) FROM offers_as_of($d)", {"d": snapshot_date})
+    index = build_price_index(one_quote_per_offer(current, source_kinds), snapshot_date)
     writer.replace_day("price_index", snapshot_date, index)
     return index

@@ -238,8 +238,42 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("ROLLBACK")
             raise
         version = number
+    sync_source_cadence(con)  # before the views: offers_as_of reads it
     define_views(con, version)
     return version
+
+
+# The source a warehouse row names but the registry does not know (a test's or a retired
+# source) gets the daily cadence; `offers_as_of` reads this row for it.
+ANY_SOURCE = "*"
+
+
+def sync_source_cadence(con: duckdb.DuckDBPyConnection) -> bool:
+    """Mirror the registry's per-source cadence (connectors.registry.max_age_days) into the
+    `source_cadence` table the SQL as-of rule reads. Like view_definitions it is a copy of code,
+    not a fact, so it is rewritten (only when it differs) instead of migrated. Returns whether
+    it wrote."""
+    from connectors.registry import DAILY_MAX_AGE_DAYS, all_sources, max_age_days
+
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS source_cadence "
+        "(source VARCHAR PRIMARY KEY, kind VARCHAR, max_age_days INTEGER)"
+    )
+    wanted = sorted(
+        [(s.id, s.kind, max_age_days(s)) for s in all_sources()] + [(ANY_SOURCE, None, DAILY_MAX_AGE_DAYS)],
+        key=lambda r: r[0],
+    )
+    if con.sql("SELECT source, kind, max_age_days FROM source_cadence ORDER BY source").fetchall() == wanted:
+        return False
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM source_cadence")
+        con.executemany("INSERT INTO source_cadence VALUES (?, ?, ?)", wanted)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return True
 
 
 def views_fingerprint(version: int) -> str:

@@ -8,18 +8,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import polars as pl
 
 from costmodel.assumptions import Assumptions
 from costmodel.gpus import PRECISION_COLUMNS
 from costmodel.metrics import add_cost_metrics, metric_utilisation
-from costmodel.offers import one_quote_per_offer
 
-# The price index carries a source's last observation forward this many days, so a day's index
-# sees every source that reported recently, not only those that happened to run that day.
-CARRY_FORWARD_DAYS = 30
 MIN_PROVIDERS = 3
 
 
@@ -95,18 +91,6 @@ COST_METRIC_COLUMNS = {
 
 def _empty_metrics() -> pl.DataFrame:
     return pl.DataFrame(schema=COST_METRIC_COLUMNS)
-
-
-def offers_as_of(offers: pl.DataFrame, day: date, source_kinds: dict[str, str]) -> pl.DataFrame:
-    """The market on `day`: each source's latest day on or before it (within the carry-forward
-    window); an offer quoted by a direct source and an aggregator counts once, the direct one."""
-    window = offers.filter(
-        (pl.col("snapshot_date") <= day)
-        & (pl.col("snapshot_date") > day - timedelta(days=CARRY_FORWARD_DAYS))
-    )
-    latest = window.group_by("source").agg(pl.col("snapshot_date").max().alias("latest"))
-    current = window.join(latest, on="source").filter(pl.col("snapshot_date") == pl.col("latest")).drop("latest")
-    return one_quote_per_offer(current, source_kinds)
 
 
 PRICE_INDEX_COLUMNS = {

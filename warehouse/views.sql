@@ -1,13 +1,33 @@
 -- Documented, stable views: the SQL interface analysts query. Re-created when this text changes.
 -- Column meanings are in README.md ("SQL").
 
--- Every source's offers from its most recent day with data. canonical_gpu is gpu, named for
--- what it is (market.gpu_names ids); identity_basis says how the GPU was known.
-CREATE OR REPLACE VIEW latest_offers AS
+-- The market on day D, the one way to ask it: for each source, its newest snapshot on or
+-- before D, kept only while D - that snapshot <= the source's max age (source_cadence, mirrored
+-- from connectors.registry: 3 days for a daily source, 10 for a weekly one). An older source
+-- drops out here (and so out of latest offers and the index) but stays in offers_history.
+-- Same columns as latest_offers.
+CREATE OR REPLACE MACRO offers_as_of(day) AS TABLE
+WITH newest AS (
+    SELECT source, max(snapshot_date) AS snapshot_date
+    FROM (SELECT DISTINCT source, snapshot_date FROM offers)
+    WHERE snapshot_date <= CAST(day AS DATE)
+    GROUP BY source
+), current_days AS (
+    SELECT n.source, n.snapshot_date
+    FROM newest n
+    LEFT JOIN source_cadence c ON c.source = n.source
+    CROSS JOIN (SELECT max_age_days FROM source_cadence WHERE source = '*') any_source
+    WHERE CAST(day AS DATE) - n.snapshot_date
+          <= CASE WHEN c.source IS NULL THEN any_source.max_age_days ELSE c.max_age_days END
+)
 SELECT o.*, o.gpu AS canonical_gpu
 FROM offers o
-JOIN (SELECT source, max(snapshot_date) AS snapshot_date FROM offers GROUP BY source) latest
-  USING (source, snapshot_date);
+JOIN current_days USING (source, snapshot_date);
+
+-- Every source's current offers: offers_as_of the warehouse's newest snapshot date. "Now" is
+-- the newest data held, not the wall clock, so a replayed warehouse is not empty.
+CREATE OR REPLACE VIEW latest_offers AS
+SELECT * FROM offers_as_of((SELECT max(snapshot_date) FROM offers));
 
 -- Every offer on every day, with the previous observed price of the same offer.
 CREATE OR REPLACE VIEW offers_history AS

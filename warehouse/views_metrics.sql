@@ -4,7 +4,7 @@
 -- the precision of mixed-precision training. Every metric column is filled.
 CREATE OR REPLACE VIEW gpu_cost_metrics AS
 WITH latest AS (
-    SELECT source, max(snapshot_date) AS snapshot_date FROM offers GROUP BY source
+    SELECT DISTINCT source, snapshot_date FROM latest_offers
 ), headline AS (
     SELECT m.*,
            row_number() OVER (
@@ -33,7 +33,7 @@ WHERE h.rn = 1
 CREATE OR REPLACE VIEW gpu_cost_metrics_by_precision AS
 SELECT m.*
 FROM cost_metrics m
-JOIN (SELECT source, max(snapshot_date) AS snapshot_date FROM offers GROUP BY source) latest
+JOIN (SELECT DISTINCT source, snapshot_date FROM latest_offers) latest
   USING (source, snapshot_date);
 
 -- The daily price index (USD per GPU-hour). index_usd is NULL when withheld; the reason says why.
