@@ -177,12 +177,12 @@ SKYPILOT_FILES = {
 # written out unchanged, header first, original order kept; only whole lines were selected.
 EXCERPTS = BUNDLED / "excerpts" / "skypilot-catalog"
 SKYPILOT_EXCERPTS = {
-    "aws": ("v8/aws/vms@00148f2a_p4d-to-p5e_excerpt.csv", "v8", "00148f2af3672e2229b4f7bf8157d5a3f36e3c35",
-            "header + the 104 consecutive lines from the first p4d.24xlarge line to the last "
-            "p5e.48xlarge line (p4d.24xlarge, p4de.24xlarge, p5.48xlarge, p5.4xlarge, "
-            "p5e.48xlarge in every region and availability zone listed; chars 2,549,433-2,580,567 "
-            "of 3,654,773); every other instance type (CPU, g*, p2/p3, p5en, p6, trn, inf ...) "
-            "is not recorded"),
+    "aws": ("v8/aws/vms@00148f2a_p4d-to-p6_excerpt.csv", "v8", "00148f2af3672e2229b4f7bf8157d5a3f36e3c35",
+            "header + the 135 consecutive lines from the first p4d.24xlarge line to the last line "
+            "before r3 (p4d.24xlarge, p4de.24xlarge, p5.48xlarge, p5.4xlarge, p5e.48xlarge, "
+            "p5en.48xlarge, p6-b200.48xlarge, p6-b300.48xlarge in every region and availability "
+            "zone listed; chars 2,551,130-2,589,582 of 3,654,773); every other instance type "
+            "(CPU, g*, p2/p3, trn, inf ...) is not recorded"),
     "azure": ("v6/azure/vms@098741e7_H100-A100_excerpt.csv", "v6", "098741e70562f65d7af1cceb81e33b284f742604",
               "header + the 31 lines of the H100 and A100 sizes (NC40ads_H100_v5, NC48ads_A100_v4, "
               "NC80adis_H100_v5, NC96ads_A100_v4, ND96amsr_A100_v4, ND96asr_v4, ND96isr_H100_v5), "

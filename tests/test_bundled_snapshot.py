@@ -1,7 +1,7 @@
 """Why: issue 10. The offline demo had no AWS at all and Azure only in two European regions, so
 the H100 index it showed was not the market's. The bundled snapshot now carries real lines of
 SkyPilot's public AWS (v8) and Azure (v6) catalogs. These tests pin that the demo's replay
-lands them (AWS p4d/p4de/p5/p5e in US, EU and Asia regions; Azure in US regions next to the
+lands them (AWS p4d/p4de/p5/p5e/p5en/p6 in US, EU and Asia regions; Azure in US regions next to the
 European radar pages), that every line of the two excerpts is accounted for, that the files
 served are exactly the excerpts kept in the repo, whose provenance the manifest names, and that
 the live Azure query asks for every region (no region clause), so the live path is not
@@ -33,7 +33,7 @@ BUNDLED = REPO / "snapshots" / "bundled"
 DAY_DIR = BUNDLED / "2026-08-22"
 DAY = date(2026, 8, 22)
 EXCERPTS = BUNDLED / "excerpts" / "skypilot-catalog"
-AWS_EXCERPT = EXCERPTS / "v8" / "aws" / "vms@00148f2a_p4d-to-p5e_excerpt.csv"
+AWS_EXCERPT = EXCERPTS / "v8" / "aws" / "vms@00148f2a_p4d-to-p6_excerpt.csv"
 AZURE_EXCERPT = EXCERPTS / "v6" / "azure" / "vms@098741e7_H100-A100_excerpt.csv"
 
 
@@ -65,11 +65,13 @@ def test_aws_lands_from_the_bundled_replay(skypilot_day):
     aws = result.offers.filter(pl.col("provider") == "aws")
     assert set(aws["instance_type"]) == {
         "p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5.4xlarge", "p5e.48xlarge",
+        "p5en.48xlarge", "p6-b200.48xlarge", "p6-b300.48xlarge",
     }
     gpus = dict(aws.select("instance_type", "gpu").unique().iter_rows())
     assert gpus == {
         "p4d.24xlarge": "A100-SXM-40GB", "p4de.24xlarge": "A100-SXM-80GB",
         "p5.48xlarge": "H100-SXM-80GB", "p5.4xlarge": "H100-SXM-80GB", "p5e.48xlarge": "H200-SXM-141GB",
+        "p5en.48xlarge": "H200-SXM-141GB", "p6-b200.48xlarge": "B200-180GB", "p6-b300.48xlarge": "B300-288GB",
     }
     regions = set(aws["region"])
     assert {"us-east-1", "us-west-2"} <= regions
@@ -87,6 +89,8 @@ def test_aws_lands_from_the_bundled_replay(skypilot_day):
     assert price("p5.48xlarge", "us-east-1", "on_demand") == 55.04
     assert price("p4d.24xlarge", "us-east-1", "on_demand") == 21.957642
     assert price("p5.48xlarge", "ap-northeast-1", "on_demand") == 68.8
+    assert price("p5en.48xlarge", "us-east-1", "on_demand") == 63.296
+    assert price("p6-b200.48xlarge", "us-west-2", "on_demand") == 113.9328
     # p5e has no on-demand price in this catalog version: spot only, never a made-up on-demand.
     assert set(aws.filter(pl.col("instance_type") == "p5e.48xlarge")["pricing"]) == {"spot"}
 
@@ -185,11 +189,12 @@ def test_served_file_is_the_excerpt_and_the_manifest_names_its_origin(cloud, exc
 
 def test_aws_excerpt_is_one_sorted_run_of_gpu_lines():
     lines = _lines(AWS_EXCERPT)
-    assert len(lines) == 104
+    assert len(lines) == 135
     # The catalog is sorted by InstanceType, then Region and zone: an excerpt of consecutive
     # lines keeps that order, and a line typed or moved by hand would likely break it.
     keys = [(line["InstanceType"], line["Region"], line["AvailabilityZone"]) for line in lines]
-    order = ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5.4xlarge", "p5e.48xlarge"]
+    order = ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5.4xlarge", "p5e.48xlarge",
+             "p5en.48xlarge", "p6-b200.48xlarge", "p6-b300.48xlarge"]
     assert [k[0] for k in keys] == sorted((k[0] for k in keys), key=order.index)
     for instance in order:
         run = [k[1:] for k in keys if k[0] == instance]
