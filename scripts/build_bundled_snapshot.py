@@ -172,6 +172,23 @@ SKYPILOT_FILES = {
     "vast": ("v8/vast/vms@01b8cdda.csv", "v8", "01b8cdda287814b30ff0acb49746cca19fbd4355", None),
     "verda": ("v8/verda/vms@000c1d0b.csv", "v8", "000c1d0bf24621f4ac37cfa585f0897c1aa1d9cf", None),
 }
+# Excerpts of catalogs too big for ../shared/data, kept in this repo (EXCERPTS, with their
+# PROVENANCE.md): lines read with the `read_file` tool from the stored public repository and
+# written out unchanged, header first, original order kept; only whole lines were selected.
+EXCERPTS = BUNDLED / "excerpts" / "skypilot-catalog"
+SKYPILOT_EXCERPTS = {
+    "aws": ("v8/aws/vms@00148f2a_p4d-to-p6_excerpt.csv", "v8", "00148f2af3672e2229b4f7bf8157d5a3f36e3c35",
+            "header + the 135 consecutive lines from the first p4d.24xlarge line to the last line "
+            "before r3 (p4d.24xlarge, p4de.24xlarge, p5.48xlarge, p5.4xlarge, p5e.48xlarge, "
+            "p5en.48xlarge, p6-b200.48xlarge, p6-b300.48xlarge in every region and availability "
+            "zone listed; chars 2,551,130-2,589,582 of 3,654,773); every other instance type "
+            "(CPU, g*, p2/p3, trn, inf ...) is not recorded"),
+    "azure": ("v6/azure/vms@098741e7_H100-A100_excerpt.csv", "v6", "098741e70562f65d7af1cceb81e33b284f742604",
+              "header + the 31 lines of the H100 and A100 sizes (NC40ads_H100_v5, NC48ads_A100_v4, "
+              "NC80adis_H100_v5, NC96ads_A100_v4, ND96amsr_A100_v4, ND96asr_v4, ND96isr_H100_v5), "
+              "original order; this catalog version lists US regions only; every other size is "
+              "not recorded"),
+}
 
 
 def _full_commit(shared_manifest: str, origin_path: str, short: str) -> str:
@@ -188,15 +205,28 @@ def _full_commit(shared_manifest: str, origin_path: str, short: str) -> str:
 def build_skypilot(data: Path) -> list[Recorded]:
     shared_manifest = (data / "MANIFEST.md").read_text()
     out: list[Recorded] = []
-    for cloud, (shared_file, schema, commit, excerpt) in sorted(SKYPILOT_FILES.items()):
-        path = data / "skypilot-catalog" / shared_file
+    files = [(cloud, spec, data / "skypilot-catalog") for cloud, spec in SKYPILOT_FILES.items()]
+    files += [(cloud, spec, EXCERPTS) for cloud, spec in SKYPILOT_EXCERPTS.items()]
+    for cloud, (shared_file, schema, commit, excerpt), root in sorted(files, key=lambda f: f[0]):
+        path = root / shared_file
         origin_path = f"catalogs/{schema}/{cloud}/vms.csv"
-        commit = _full_commit(shared_manifest, origin_path, commit)
-        note = (
-            f"Byte-for-byte copy of {SKYPILOT_REPO}@{commit[:12]} {origin_path} (the newest file "
-            f"for {cloud} in ../shared/data). The commit date is unknown, so fetched_at is "
-            f"approximated to the snapshot date."
-        )
+        in_repo = root == EXCERPTS
+        commit = commit if in_repo else _full_commit(shared_manifest, origin_path, commit)
+        copy = (f"snapshots/bundled/excerpts/skypilot-catalog/{shared_file}" if in_repo
+                else f"../shared/data/skypilot-catalog/{shared_file}")
+        if in_repo:
+            note = (
+                f"Lines of {SKYPILOT_REPO}@{commit[:12]} {origin_path}, read from the stored public "
+                "repository and written out unchanged (whole lines selected, header first, "
+                "original order, LF as the original); no value edited. The commit date is "
+                "unknown, so fetched_at is approximated to the snapshot date."
+            )
+        else:
+            note = (
+                f"Byte-for-byte copy of {SKYPILOT_REPO}@{commit[:12]} {origin_path} (the newest file "
+                f"for {cloud} in ../shared/data). The commit date is unknown, so fetched_at is "
+                f"approximated to the snapshot date."
+            )
         requested = CATALOG_VERSIONS.get(cloud)
         if schema != requested:
             note += (
@@ -220,7 +250,7 @@ def build_skypilot(data: Path) -> list[Recorded]:
                     "path": origin_path,
                     "commit": commit,
                     "licence": "no LICENSE file in the catalog repo (SkyPilot itself is Apache-2.0)",
-                    "shared_copy": f"../shared/data/skypilot-catalog/{shared_file}",
+                    ("repo_copy" if in_repo else "shared_copy"): copy,
                 },
                 "origin_url": f"https://raw.githubusercontent.com/{SKYPILOT_REPO}/{commit}/{origin_path}",
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),

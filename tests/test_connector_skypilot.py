@@ -262,16 +262,18 @@ def test_fetch_replays_the_bundled_snapshot_and_skips_unrecorded_clouds():
     messages: list[str] = []
     raws = list(SkyPilotCatalog().fetch(client, FetchContext(progress=messages.append)))
     check_responses("skypilot", raws)
-    assert len(raws) == 11
-    assert "aws: not in this snapshot; skipped" in messages
+    assert len(raws) == 13
+    assert "gcp: not in this snapshot; skipped" in messages
     assert {r.fetched_at.date() for r in raws} == {date(2026, 8, 22)}
     frame = SkyPilotCatalog().parse(raws)
     result = finalize_offers(frame, "skypilot", date(2026, 8, 22))
-    assert result.quarantined.height == 2 and result.unaccounted == 0  # the two Vast cards above
-    # 10 clouds with their own lists plus Shadeform, whose offers name 9 clouds behind it (6 of them new).
-    assert result.offers["provider"].n_unique() == 11
+    # The two Vast cards above, and five AWS p5e.48xlarge lines with neither price nor spot price.
+    assert result.quarantined.height == 7 and result.unaccounted == 0
+    # 12 clouds with their own lists (aws and azure excerpts included) plus Shadeform, whose
+    # offers name 9 clouds behind it (6 of them new).
+    assert result.offers["provider"].n_unique() == 13
     behind = result.offers.select(pl.coalesce("underlying_provider", "provider")).to_series()
-    assert behind.n_unique() == 16
+    assert behind.n_unique() == 18
 
 
 def _mock(statuses: dict[str, int]) -> httpx.Client:
