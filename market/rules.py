@@ -54,6 +54,8 @@ EXCLUSION_RULES: dict[str, str] = {
     "cpu-only": "no accelerator: a CPU instance listed beside the GPU ones",
     "not-a-gpu": "an accelerator that is not a GPU market we track (FPGA, NP series)",
     "windows-licence": "the price includes a Windows licence; we compare Linux list prices",
+    "licensed-software": "the price includes another paid OS or software licence (RHEL, SUSE, SQL Server)",
+    "dedicated-tenancy": "single-tenant capacity (a dedicated instance or host); we compare shared-tenancy prices",
     "not-a-list-price": "not a public list price (DevTest, capacity block, a flagged special offer)",
     "untracked-term": "a term or billing unit we do not track (5-year reservation, not per hour)",
     "host-price-only": "a GPU host's price without its GPU (the accelerator is priced on its own row)",
