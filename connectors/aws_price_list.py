@@ -5,12 +5,13 @@ streamed from the archive) or JSON (the form the AWS docs show, and our recorded
 each with ``excluded_by``: null for an offer, else the rule of ``market.rules.EXCLUSION_RULES``
 that keeps it out. connectors/aws.py turns records into the source's rows.
 
-Which rows are READ: those whose Instance Type is of a GPU or ML-accelerator family (p, g, gr,
-trn, inf, dl, then the generation digit: ``GPU_INSTANCE_REGEX``). The rest of a region file -
-CPU types, storage, transfer, about 95% of its bytes - is skipped unparsed by the line scan
-below; counting it would cost the full parse the scan exists to avoid. Which GPU a read row
-carries is not decided here: the row hands on its instance type and the file's GPU count and
-memory, and ``market.identity.resolve`` decides through market/data/instances/aws.csv.
+Which rows are READ: those whose Instance Type is of a GPU or ML-accelerator family (p, g,
+gr, cg, trn, inf, dl, then the generation digit: ``GPU_INSTANCE_REGEX``). The rest of a region
+file - CPU, FPGA and video types, storage, transfer, about 95% of its bytes - is skipped
+unparsed by the line scan below; counting it would cost the full parse the scan exists to
+avoid. Which GPU a read row carries is not decided here: the row hands on its instance type
+and the file's GPU count and memory, and ``market.identity.resolve`` decides through
+market/data/instances/aws.csv.
 
 Which read rows are OFFERS (the documented columns of the offer file), and the rule of the rest,
 first match wins (``exclusion_rule``):
@@ -47,7 +48,9 @@ from connectors.base import ParseError, RawResponse, require_columns, require_fi
 OPERATING_SYSTEM = "Linux"  # the only operating system whose prices are offers (see above)
 DISCLAIMER_LINES = 5  # FormatVersion, Disclaimer, Publication Date, Version, OfferCode
 
-GPU_FAMILY_PREFIXES = ("p", "g", "gr", "trn", "inf", "dl")  # then the generation digit: p5, trn2, ...
+# Then the generation digit: p5, trn2, ... (cg1: the first GPU type, now retired). Wider than
+# the instance table on purpose: a new family (p9) is read, and shows up unmapped, not lost.
+GPU_FAMILY_PREFIXES = ("p", "g", "gr", "cg", "trn", "inf", "dl")
 GPU_FAMILY_PATTERN = "(?:" + "|".join(rf"{prefix}\d" for prefix in GPU_FAMILY_PREFIXES) + ")"
 GPU_INSTANCE_REGEX = "^" + GPU_FAMILY_PATTERN
 

@@ -46,19 +46,13 @@ import httpx
 import pytest
 
 from benchmarks.aws_price_list import HEADER, csv_body
-from connectors.aws import (
-    DISCLAIMER_LINES,
-    GPU_FAMILIES,
-    GPU_INSTANCE_REGEX,
-    INDEX_URL,
-    REQUIRED_COLUMNS,
-    SPOT_ADVISOR_URL,
-    AwsPriceList,
-    gpu_for,
-)
+from connectors import aws_price_list
+from connectors.aws import INDEX_URL, SPOT_ADVISOR_URL, AwsPriceList
+from connectors.aws_price_list import DISCLAIMER_LINES, GPU_INSTANCE_REGEX, REQUIRED_COLUMNS
 from connectors.base import FetchContext, ParseError, RawResponse, SourceError, check_responses
 from connectors.http import build_client
-from market.rules import finalize_offers
+from market.instances import instance_table
+from market.rules import EXCLUSION_RULES, finalize_offers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aws"
 P4D_EXCERPT = FIXTURES / "aws_pricelist_offer_AmazonEC2_us-east-1_p4d_excerpt.json"
@@ -94,6 +88,17 @@ def spot_only(parsed):
     return parsed.filter(parsed["pricing"] == "spot")
 
 
+def offers_only(parsed):
+    """The rows the parser hands over as offers (the others carry their exclusion rule)."""
+    return parsed.filter(parsed["excluded_by"].is_null())
+
+
+def identities(parsed, day: date = date(2025, 9, 12)) -> list[tuple]:
+    """(instance type, canonical GPU, count, memory per GPU) of the offers, as resolved."""
+    offers = finalize_offers(parsed, "aws", day).offers
+    return sorted(set(offers.select("instance_type", "gpu", "gpu_count", "gpu_memory_gb").rows()))
+
+
 def row(**overrides: str) -> dict:
     """A GPU on-demand offer row that passes every filter; tests change one thing at a time."""
     base = {
@@ -121,16 +126,19 @@ def reserved(lease: str, option: str = "No Upfront", klass: str = "standard", **
 
 def test_real_json_excerpt_p4d_on_demand():
     parsed = SOURCE.parse([raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
-    # The Capacity Block product (marketoption CapacityBlock, 0.00) is not an on-demand offer.
-    assert parsed.height == 1
+    # The Capacity Block product (marketoption CapacityBlock, 0.00) is read and excluded by rule.
+    assert parsed.height == 2
+    assert parsed["excluded_by"].to_list() == [None, "not-a-list-price"]
+    assert parsed["row_ref"].to_list() == ["RateCode H7NGEAC6UEHNTKSJ.JRTCKXETXF.6YS6EN2CT7",
+                                           "RateCode YSXJGN78QTXNVGDQ.JRTCKXETXF.6YS6EN2CT7"]
     offer = parsed.row(0, named=True)
     assert offer["instance_type"] == "p4d.24xlarge"
     assert offer["region"] == "us-east-1"
     assert offer["pricing"] == "on_demand"
     assert offer["price"] == pytest.approx(32.7726)
     assert offer["currency"] == "USD"
-    assert offer["gpu_count"] == 8  # from the file's "gpu" attribute
-    assert (offer["gpu_name_raw"], offer["gpu_memory_gb"]) == ("A100", 40)
+    assert offer["gpu_count"] == 8  # the file's "gpu" attribute, handed on as evidence
+    assert (offer["gpu_name_raw"], offer["gpu_memory_gb"]) == (None, None)  # the file names no GPU
     assert (offer["vcpus"], offer["ram_gb"]) == (96, 1152)
     assert offer["observed_at"] == RECORDED
     assert offer["source_url"] == OFFER_JSON_URL
@@ -138,7 +146,11 @@ def test_real_json_excerpt_p4d_on_demand():
     result = finalize_offers(parsed, "aws", date(2024, 5, 28))
     offers, quarantined = result.offers, result.quarantined
     assert quarantined.height == 0
+    assert result.accounting() == {"rows_read": 2, "offers": 1, "quarantined": 0, "unmapped": 0, "excluded": 1}
     assert offers["price_usd_per_gpu_hour"].to_list() == [pytest.approx(32.7726 / 8)]
+    # The identity is the instance table's (market/data/instances/aws.csv), not the parser's.
+    assert offers.select("gpu", "gpu_count", "gpu_memory_gb", "identity_basis").row(0) == (
+        "A100-SXM-40GB", 8, 40, "instance table")
 
 
 def test_json_missing_attribute_names_it():
@@ -164,7 +176,7 @@ def test_csv_keeps_on_demand_and_standard_no_upfront_reserved_only():
         row(),
         reserved("1yr", PricePerUnit="6.0"),
         reserved("3yr", PricePerUnit="4.0"),
-        # everything below must be dropped
+        # everything below is read and excluded, each by its rule
         reserved("1yr", "Partial Upfront", PricePerUnit="3.0"),
         reserved("1yr", "Partial Upfront", Unit="Quantity", PricePerUnit="26280", StartingRange="", EndingRange=""),
         reserved("3yr", "All Upfront", PricePerUnit="0.0"),
@@ -177,15 +189,27 @@ def test_csv_keeps_on_demand_and_standard_no_upfront_reserved_only():
         row(CapacityStatus="AllocatedCapacityReservation", PricePerUnit="0.0"),
         row(**{"Pre Installed S/W": "SQL Std", "PricePerUnit": "14.0"}),
         row(MarketOption="CapacityBlock", PricePerUnit="0.0"),
-        row(**{"Instance Type": "m5.large", "GPU": "", "PricePerUnit": "0.096"}),
         row(**{"Product Family": "Dedicated Host", "PricePerUnit": "99.0"}),
         row(TermType="Spot"),
+        # ... and a CPU type is not read at all (the line scan skips it unparsed)
+        row(**{"Instance Type": "m5.large", "GPU": "", "PricePerUnit": "0.096"}),
     ]
     parsed = SOURCE.parse([raw(csv_body(rows))])
-    got = sorted(zip(parsed["pricing"], parsed["price"]))
+    assert parsed["excluded_by"].to_list() == [
+        None, None, None,
+        "untracked-term", "untracked-term", "untracked-term", "untracked-term",
+        "windows-licence", "licensed-software", "dedicated-tenancy", "dedicated-tenancy",
+        "not-a-list-price", "not-a-list-price", "licensed-software", "not-a-list-price",
+        "dedicated-tenancy", "untracked-term",
+    ]
+    got = sorted(zip(offers_only(parsed)["pricing"], offers_only(parsed)["price"]))
     assert got == [("on_demand", 10.0), ("reserved_1y", 6.0), ("reserved_3y", 4.0)]
-    assert set(parsed["gpu_name_raw"]) == {"H100 SXM"}
-    assert set(parsed["gpu_count"]) == {8.0}
+    assert set(parsed["gpu_name_raw"]) == {None}  # evidence only: the instance table names the GPU
+    assert identities(parsed) == [("p5.48xlarge", "H100-SXM-80GB", 8.0, 80.0)]
+    result = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    assert result.accounting() == {"rows_read": 17, "offers": 3, "quarantined": 0, "unmapped": 0, "excluded": 14}
+    assert dict(result.exclusions.rows()) == {"untracked-term": 5, "windows-licence": 1, "licensed-software": 2,
+                                              "dedicated-tenancy": 3, "not-a-list-price": 3}
 
 
 def test_csv_empty_pre_installed_software_counts_as_none():
@@ -201,11 +225,16 @@ def test_csv_accelerator_families_and_count_from_file():
         row(**{"Instance Type": "g6f.large", "GPU": "1"}),
     ]
     parsed = SOURCE.parse([raw(csv_body(rows))]).sort("instance_type")
-    assert parsed.select("instance_type", "gpu_name_raw", "gpu_count").rows() == [
-        ("g5.12xlarge", "A10G", 4.0),
-        ("g6f.large", "L4", 0.125),
-        ("inf2.48xlarge", "Inferentia2", 12.0),
-        ("trn1.32xlarge", "Trainium", 16.0),
+    # The file's counts are handed on as they are ("0" and "" say nothing) ...
+    assert parsed.select("instance_type", "gpu_count").rows() == [
+        ("g5.12xlarge", 4.0), ("g6f.large", 1.0), ("inf2.48xlarge", None), ("trn1.32xlarge", None),
+    ]
+    # ... and the instance table decides: a fractional L4 stays a fraction, whatever the file says.
+    assert identities(parsed) == [
+        ("g5.12xlarge", "A10G-24GB", 4.0, 24.0),
+        ("g6f.large", "L4-24GB", 0.125, 24.0),
+        ("inf2.48xlarge", "INFERENTIA2-32GB", 12.0, 32.0),
+        ("trn1.32xlarge", "TRAINIUM-32GB", 16.0, 32.0),
     ]
 
 
@@ -217,55 +246,85 @@ def test_csv_from_gzipped_archive_body(tmp_path):
     assert sorted(parsed["pricing"]) == ["on_demand", "reserved_3y"]
 
 
-# -- family table ------------------------------------------------------------------------------
+# -- identity: the instance table decides ----------------------------------------------------
+#
+# The parser used to carry its own family -> GPU table; it now hands over the instance type and
+# the file's count, and market.identity.resolve looks the type up in market/data/instances/aws.csv.
+# These are the cases the old table pinned, as the resolver now answers them (canonical ids).
 
 
 @pytest.mark.parametrize(
     ("instance_type", "file_count", "expected"),
     [
-        ("p5.48xlarge", None, ("H100 SXM", 8, 80)),
-        ("p5e.48xlarge", None, ("H200", 8, 141)),
-        ("p5en.48xlarge", None, ("H200", 8, 141)),
-        ("p4d.24xlarge", None, ("A100", 8, 40)),
-        ("p4de.24xlarge", None, ("A100", 8, 80)),
-        ("p3.2xlarge", None, ("V100", 1, 16)),
-        ("p3.16xlarge", None, ("V100", 8, 16)),
-        ("p3dn.24xlarge", None, ("V100", 8, 32)),
-        ("g6.xlarge", None, ("L4", 1, 24)),
-        ("g6e.48xlarge", None, ("L40S", 8, 48)),
-        ("g5.48xlarge", None, ("A10G", 8, 24)),
-        ("g5g.16xlarge", None, ("T4G", 2, 16)),
-        ("g4dn.12xlarge", None, ("T4", 4, 16)),
-        ("g4ad.16xlarge", None, ("Radeon Pro V520", 4, 8)),
-        ("g6f.large", 1, ("L4", 0.125, 24)),  # fractional: our table wins over the file
-        ("gr6f.4xlarge", None, ("L4", 0.5, 24)),
-        ("p6-b200.48xlarge", None, ("B200", 8, 180)),
-        ("p6e-gb200.36xlarge", None, ("GB200", 4, None)),
-        ("trn1.32xlarge", None, ("Trainium", 16, 32)),
-        ("trn2.48xlarge", None, ("Trainium2", 16, 96)),
-        ("inf1.24xlarge", None, ("Inferentia", 16, 8)),
-        ("inf2.xlarge", None, ("Inferentia2", 1, 32)),
-        ("dl1.24xlarge", None, ("Gaudi", 8, 32)),
-        ("dl2q.24xlarge", None, ("Qualcomm AI100", 8, 16)),
-        ("g3.16xlarge", None, ("M60", 4, 8)),
-        ("g2.8xlarge", None, ("K520", 4, 4)),
-        ("g5.12xlarge", 4, ("A10G", 4, 24)),  # the file's count is kept
-        ("p5.48xlarge", 8, ("H100 SXM", 8, 80)),
-        ("p9.48xlarge", 8, (None, 8, None)),  # a family we do not know yet: count kept, no name
-        ("g7e.2xlarge", None, ("RTX PRO 6000 Blackwell Server", None, 96)),  # no table count
+        ("p5.48xlarge", None, ("H100-SXM-80GB", 8, 80)),
+        ("p5e.48xlarge", None, ("H200-SXM-141GB", 8, 141)),
+        ("p5en.48xlarge", None, ("H200-SXM-141GB", 8, 141)),
+        ("p4d.24xlarge", None, ("A100-SXM-40GB", 8, 40)),
+        ("p4de.24xlarge", None, ("A100-SXM-80GB", 8, 80)),
+        ("p3.2xlarge", None, ("V100-SXM-16GB", 1, 16)),
+        ("p3.16xlarge", None, ("V100-SXM-16GB", 8, 16)),
+        ("p3dn.24xlarge", None, ("V100-SXM-32GB", 8, 32)),
+        ("g6.xlarge", None, ("L4-24GB", 1, 24)),
+        ("g6e.48xlarge", None, ("L40S-48GB", 8, 48)),
+        ("g5.48xlarge", None, ("A10G-24GB", 8, 24)),
+        ("g5g.16xlarge", None, ("T4-16GB", 2, 16)),  # NVIDIA T4G: the T4 chip on Graviton hosts
+        ("g4dn.12xlarge", None, ("T4-16GB", 4, 16)),
+        ("g4ad.16xlarge", None, ("RADEON-PRO-V520-8GB", 4, 8)),
+        ("g6f.large", 1, ("L4-24GB", 0.125, 24)),  # fractional: the table wins over the file
+        ("gr6f.4xlarge", None, ("L4-24GB", 0.5, 24)),
+        ("p6-b200.48xlarge", None, ("B200-180GB", 8, 180)),
+        ("p6e-gb200.36xlarge", None, ("GB200-186GB", 4, 186)),  # the old table knew no memory
+        ("trn1.32xlarge", None, ("TRAINIUM-32GB", 16, 32)),
+        ("trn2.48xlarge", None, ("TRAINIUM2-96GB", 16, 96)),
+        ("inf1.24xlarge", None, ("INFERENTIA-8GB", 16, 8)),
+        ("inf2.xlarge", None, ("INFERENTIA2-32GB", 1, 32)),
+        ("dl1.24xlarge", None, ("GAUDI-32GB", 8, 32)),
+        ("g3.16xlarge", None, ("M60-8GB", 4, 8)),
+        ("g2.8xlarge", None, ("K520-4GB", 4, 4)),
+        ("cg1.4xlarge", None, ("M2050-3GB", 2, 3)),  # in the table, and now read too
+        ("g5.12xlarge", 4, ("A10G-24GB", 4, 24)),
+        ("p5.48xlarge", 12, ("H100-SXM-80GB", 8, 80)),  # a count the table contradicts is corrected
+        ("g7e.2xlarge", 1, ("RTXPRO6000-96GB", 1, 96)),  # a family row: the count is the file's
     ],
 )
-def test_family_mapping(instance_type, file_count, expected):
-    assert gpu_for(instance_type, file_count) == expected
+def test_identity_comes_from_the_instance_table(instance_type, file_count, expected):
+    parsed = SOURCE.parse([raw(csv_body([row(**{"Instance Type": instance_type, "GPU": str(file_count or "")})]))])
+    assert identities(parsed) == [(instance_type, *map(lambda v: v if isinstance(v, str) else float(v), expected))]
+    note = finalize_offers(parsed, "aws", date(2025, 9, 12)).offers["identity_note"].item()
+    assert note.startswith("instance table: aws ")
 
 
-def test_every_mapped_family_passes_the_instance_filter():
+@pytest.mark.parametrize(
+    ("instance_type", "file_count", "outcome", "reason"),
+    [
+        ("p9.48xlarge", 8, "unmapped", "no canonical GPU for p9.48xlarge"),  # a family we do not know yet
+        ("dl2q.24xlarge", 8, "unmapped", "no canonical GPU for dl2q.24xlarge"),  # Qualcomm AI 100: not tracked
+        ("g7e.2xlarge", None, "quarantined", "GPU count unknown"),  # neither table nor file gives a count
+    ],
+)
+def test_a_gpu_type_the_table_cannot_size_stays_visible(instance_type, file_count, outcome, reason):
+    parsed = SOURCE.parse([raw(csv_body([row(**{"Instance Type": instance_type, "GPU": str(file_count or "")})]))])
+    result = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    assert result.offers.height == 0
+    assert result.quarantined.select("outcome").item() == outcome
+    assert result.quarantined["reason"].item().startswith(reason)
+
+
+def test_every_instance_table_row_is_read_and_cpu_types_are_not():
     import re
 
     pattern = re.compile(GPU_INSTANCE_REGEX)
-    assert [f for f in GPU_FAMILIES if not pattern.match(f + ".x")] == []
+    table = instance_table().filter(provider="aws")["instance_type"].to_list()
+    assert len(table) > 50 and [t for t in table if not pattern.match(t)] == []
     for cpu in ("m5.large", "c7g.xlarge", "r6i.2xlarge", "t3.micro", "x2idn.metal", "f1.2xlarge", "vt1.3xlarge"):
         assert not pattern.match(cpu)
+
+
+def test_every_exclusion_is_a_named_rule():
+    rules = {"dedicated-tenancy", "untracked-term", "windows-licence", "licensed-software", "not-a-list-price"}
+    assert rules <= set(EXCLUSION_RULES)
+    source = Path(aws_price_list.__file__).read_text()
+    assert {r for r in EXCLUSION_RULES if f'"{r}"' in source} == rules
 
 
 # -- bad input ---------------------------------------------------------------------------------
