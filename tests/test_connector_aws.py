@@ -397,7 +397,9 @@ def test_non_usd_currency_is_quarantined():
 def test_spot_estimated_from_real_p4d_on_demand():
     adv = advisor()
     parsed = SOURCE.parse([adv, raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
-    assert sorted(parsed["pricing"]) == ["on_demand", "spot"]
+    # The Capacity Block row (excluded, 0.00) gives no estimate: only offers are discounted.
+    assert sorted(offers_only(parsed)["pricing"]) == ["on_demand", "spot"]
+    assert parsed.height == 3
     spot = spot_only(parsed).row(0, named=True)
     assert (spot["instance_type"], spot["region"]) == ("p4d.24xlarge", "us-east-1")
     # 32.7726 USD/h on-demand (real, 2024-05-28) x (100 - 60) / 100 (fixture saving, invented)
@@ -439,7 +441,7 @@ def test_windows_savings_are_not_used():
     # Only the Windows figure is left for p4d: no spot row, the on-demand row stays.
     adv = advisor_with(lambda d: d["spot_advisor"]["us-east-1"]["Linux"].pop("p4d.24xlarge"))
     parsed = SOURCE.parse([adv, raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
-    assert parsed["pricing"].to_list() == ["on_demand"]
+    assert offers_only(parsed)["pricing"].to_list() == ["on_demand"]
 
 
 def test_no_advisor_response_means_no_spot_rows_and_nothing_else_lost():
@@ -708,18 +710,53 @@ def generated_csv(tmp_path_factory) -> Path:
     return path
 
 
+# Identity columns: the old parser wrote its own table's GPU name, count and memory; the parser
+# now hands on the file's evidence and the instance table decides. They are compared as
+# resolved identities (canonical GPU, count, memory per GPU), old against new, and every offer
+# whose identity changed must be listed here with why. On these inputs none did.
+IDENTITY_COLUMNS = ("gpu_name_raw", "gpu_count", "gpu_memory_gb")
+IDENTITY_CHANGES: dict[str, str] = {}  # instance type -> why its identity changed
+
+
+def _identity(evidence) -> tuple:
+    from market.identity import resolve
+
+    found = resolve(evidence)
+    return found.gpu, found.gpu_count, found.gpu_memory_gb
+
+
 def _same_rows_as_before(parsed, case: str) -> None:
-    expected = (FIXTURES / f"parse_before_issue12_{case}.csv").read_text().splitlines()
+    import polars as pl
+
+    from market.identity import Evidence
+
+    expected = pl.read_csv(FIXTURES / f"parse_before_issue12_{case}.csv", infer_schema=False)
+    offers = offers_only(parsed)
     # Columns added to the parsed schema since (issue 8's evidence columns) are compared apart:
-    # the AWS parser leaves them empty.
-    before = expected[0].split(",")
-    added = [c for c in parsed.columns if c not in before]
-    assert all(parsed[c].null_count() == parsed.height for c in added), added
-    got = parsed.select(before).write_csv().splitlines()
-    assert got[0] == expected[0]  # the columns
-    for number, (mine, theirs) in enumerate(zip(got[1:], expected[1:]), 1):
-        assert mine == theirs, f"row {number} differs from the parser before issue 12"
-    assert len(got) == len(expected) == BEFORE["cases"][case] + 1
+    # the AWS parser fills only where each row is in the file.
+    added = [c for c in offers.columns if c not in expected.columns]
+    refs = offers["row_ref"]
+    assert (refs.str.starts_with("RateCode ") | refs.str.starts_with("spot_advisor.")).all()
+    assert all(offers[c].null_count() == offers.height for c in added if c != "row_ref"), added
+    same = [c for c in expected.columns if c not in IDENTITY_COLUMNS]
+    got = offers.select(same).write_csv().splitlines()
+    theirs = expected.select(same).write_csv().splitlines()
+    assert got[0] == theirs[0]  # the columns
+    for number, (mine, before) in enumerate(zip(got[1:], theirs[1:]), 1):
+        assert mine == before, f"row {number} differs from the parser before issue 12"
+    assert len(got) == len(theirs) == BEFORE["cases"][case] + 1
+
+    changed = {}
+    number = lambda v: None if v in (None, "") else float(v)  # noqa: E731
+    for old, new in zip(expected.iter_rows(named=True), offers.iter_rows(named=True)):
+        before = _identity(Evidence("aws", gpu_name_raw=old["gpu_name_raw"], gpu_count=number(old["gpu_count"]),
+                                    memory_gb=number(old["gpu_memory_gb"]), memory_is_total=False))
+        now = _identity(Evidence("aws", instance_type=new["instance_type"], gpu_count=new["gpu_count"],
+                                 memory_gb=new["gpu_memory_gb"]))
+        assert before[0] is not None  # the old name resolves: a comparison with something to lose
+        if before != now:
+            changed[new["instance_type"]] = (before, now)
+    assert set(changed) == set(IDENTITY_CHANGES), changed
 
 
 def _archived(tmp_path: Path, plain: Path, url: str = OFFER_CSV_URL) -> RawResponse:
@@ -760,18 +797,14 @@ def test_old_gzip_archive_body_parses_as_before(generated_csv, tmp_path):
 
 
 def _full_scan(plain: Path):
-    """Oracle: the offers of a full polars parse of every row, no line pick (the old way)."""
+    """Oracle: the records of a full polars parse of every row, no line pick (the old way)."""
     import polars as pl
-
-    from connectors import aws
 
     with plain.open(encoding="utf-8") as stream:
         header = next(csv.reader(stream.readlines()[DISCLAIMER_LINES:DISCLAIMER_LINES + 1]))
-    return (
-        pl.read_csv(plain, skip_rows=DISCLAIMER_LINES, infer_schema=False)
-        .filter(aws._offer_filter(header))
-        .select([pl.col(c).alias(k) for k, c in aws._record_columns(header).items()])
-    )
+    frame = pl.read_csv(plain, skip_rows=DISCLAIMER_LINES, infer_schema=False)
+    gpu_rows = frame.filter(pl.col("Instance Type").str.contains(GPU_INSTANCE_REGEX).fill_null(False))
+    return aws_price_list._records(gpu_rows, header)
 
 
 def _rewrite(source: Path, target: Path, columns: list[str], quote_style: str) -> None:
@@ -786,9 +819,9 @@ def _rewrite(source: Path, target: Path, columns: list[str], quote_style: str) -
 
 LAYOUTS = {
     "as published": None,
-    # SKU not first: no per-SKU memory, the GPU test runs on every Linux line
+    # SKU not first: no per-SKU memory, the GPU test runs on every line
     "SKU last": lambda h: [c for c in h if c != "SKU"] + ["SKU"],
-    # Operating System first: the substring can no longer be delimited on both sides
+    # Operating System first (it used to be delimited on both sides by the scan)
     "OS first": lambda h: ["Operating System"] + [c for c in h if c != "Operating System"],
     "Instance Type first": lambda h: ["Instance Type"] + [c for c in h if c != "Instance Type"],
 }
@@ -796,32 +829,29 @@ LAYOUTS = {
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("quote_style", ["always", "necessary"])
-def test_line_pick_keeps_exactly_the_offers_of_a_full_parse(generated_csv, tmp_path, layout, quote_style):
-    from connectors import aws
-
+def test_line_pick_keeps_exactly_the_rows_of_a_full_parse(generated_csv, tmp_path, layout, quote_style):
     head = tmp_path / "head.csv"
     head.write_bytes(b"".join(generated_csv.open("rb").readlines()[:25_000]))
     plain = tmp_path / "layout.csv"
     _rewrite(head, plain, (LAYOUTS[layout] or list)(HEADER), quote_style)
     expected = _full_scan(plain)
     assert expected.height > 100  # a test with something to lose
-    got = aws._csv_records(raw(b"", path=plain), "aws")
+    assert expected["excluded_by"].null_count() > 50  # offers and excluded rows alike
+    got = aws_price_list._csv_records(raw(b"", path=plain), "aws")
     assert got == expected.to_dicts()
 
 
 @pytest.mark.parametrize("block_bytes", [1, 97, 4096])
 def test_lines_split_across_read_blocks_are_whole(generated_csv, tmp_path, monkeypatch, block_bytes):
     # Every block boundary falls mid-line somewhere: the carried line must be joined, once.
-    from connectors import aws
-
     head = b"".join(generated_csv.open("rb").readlines()[:4000])
     plain = tmp_path / "head.csv"
     plain.write_bytes(head)
     expected = _full_scan(plain).to_dicts()
     assert len(expected) > 10
-    monkeypatch.setattr(aws, "READ_BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(aws, "CANDIDATE_BATCH_BYTES", 10_000)  # several polars batches too
-    assert aws._csv_records(raw(b"", path=plain), "aws") == expected
+    monkeypatch.setattr(aws_price_list, "READ_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(aws_price_list, "CANDIDATE_BATCH_BYTES", 10_000)  # several polars batches too
+    assert aws_price_list._csv_records(raw(b"", path=plain), "aws") == expected
 
 
 def test_a_kept_row_with_missing_fields_is_an_error_not_a_padded_offer():
