@@ -5,9 +5,13 @@ is hundreds of megabytes of mostly irrelevant rows (CPU types, Windows, dedicate
 partial-upfront reservations, capacity-reservation accounting rows, Capacity Blocks at 0.00),
 so a wrong filter silently publishes a wrong price rather than failing. These tests pin:
 the real recorded JSON offer excerpt (p4d.24xlarge, 2024-05-28) parses to 32.7726 USD/h for
-8 GPUs; the CSV filters keep exactly the offers we mean; the family -> GPU table; clear errors
-for truncated bodies, HTML pages and a renamed column; bad prices and non-USD rows reach
-quarantine instead of `offers`; and the fetch chain advisor -> index -> region index -> spooled CSV.
+8 GPUs; every row of a GPU type that is not an offer is handed over with its exclusion rule
+(so rows read = offers + quarantined + unmapped + excluded) and the offers are exactly the ones
+we mean; the GPU identity comes from market/data/instances/aws.csv through market.identity
+(issue 11/12: the connector's own family table is gone), and a type the table cannot size
+stays visible as unmapped or quarantined; clear errors for truncated bodies, HTML pages and a
+renamed column; bad prices and non-USD rows reach quarantine instead of `offers`; and the
+fetch chain advisor -> index -> region index -> spooled CSV.
 
 AWS publishes no keyless spot price, so the same source ESTIMATES one from the Spot Instance
 Advisor's typical saving (OD x (100 - s) / 100). An estimate must never pass as a quote: every
@@ -20,7 +24,8 @@ failed or unusable advisor is skipped with a reason so the on-demand and reserve
 Issue 12 made the CSV parse stream from the compressed archive and pick lines by substring
 before any CSV parsing, and the region downloads concurrent. Because a wrong line pick loses
 offers silently, the parse is compared row by row with the output of the parser from before
-(golden files), and with a full parse of every row under other column orders and quoting; a
+(golden files: same offers and prices; identities compared as resolved, old table against the
+instance table), and with a full parse of every row under other column orders and quoting; a
 cut or damaged archive file (zstd or the old gzip) and a cut CSV fail with a reason naming the
 file, and the day's earlier rows stay; old .gz archive bodies still read; downloads overlap
 within the per-host limit, each is handed over (archived) as it arrives, and a failure stops
