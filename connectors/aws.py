@@ -73,6 +73,7 @@ from connectors.base import (
     provenance,
     require_fields,
 )
+from market.offer import PARSED_OFFER_SCHEMA
 
 __all__ = ["AwsPriceList", "DISCLAIMER_LINES", "GPU_INSTANCE_REGEX", "INDEX_URL", "REQUIRED_COLUMNS",
            "SPOT_ADVISOR_URL"]
@@ -84,22 +85,6 @@ SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.
 ADVISOR_OS = OPERATING_SYSTEM  # the advisor's savings for the rows that are offers
 # A region CSV is ~0.1-0.7 GB today; the cap guards against a runaway body, not a real file.
 MAX_OFFER_FILE_BYTES = 8 * 1024**3
-
-
-def _number(text: object) -> float | None:
-    """'1152 GiB' -> 1152.0, '96' -> 96.0, 'NA'/'' -> None."""
-    if text is None:
-        return None
-    match = re.match(r"\s*([0-9]+(?:\.[0-9]+)?)", str(text).replace(",", ""))
-    return float(match.group(1)) if match else None
-
-
-def _price(text: object) -> float | None:
-    try:
-        return float(str(text))
-    except (TypeError, ValueError):
-        return None  # quarantined as "no price" downstream, not dropped here
-
 
 
 class AwsPriceList(Source):
@@ -138,15 +123,17 @@ class AwsPriceList(Source):
         advisor = advisors[0] if advisors else None
         savings = savings_table(advisor, self.id) if advisor is not None else {}
         spot_base = provenance(advisor) if advisor is not None else {}
-        rows: list[dict] = []
+        frames: list[pl.DataFrame] = []
         for raw in responses:
             if raw is advisor or is_index_response(raw):
                 continue
             offer_rows = parse_offer_file(raw, self.id)
-            rows.extend(offer_rows)
+            frames.append(offer_rows)
             if savings:
-                rows.extend(spot_rows(offer_rows, savings, spot_base))
-        return offers_frame(rows, self.id)
+                frames.append(spot_rows(offer_rows, savings, spot_base))
+        if not frames:
+            return offers_frame([], self.id)
+        return pl.concat(frames)
 
 
 # -- spot, estimated from the Spot Instance Advisor ------------------------------------------
@@ -215,29 +202,28 @@ def savings_table(raw: RawResponse, source_id: str) -> dict[tuple[str, str], flo
     return table
 
 
-def spot_rows(offer_rows: list[dict], savings: dict[tuple[str, str], float], advisor_provenance: dict) -> list[dict]:
-    """Estimated spot rows from the on-demand offers that have an advisor saving."""
-    rows = []
-    for row in offer_rows:
-        if row["pricing"] != "on_demand" or row["excluded_by"] is not None:
-            continue
-        saving = savings.get((row["region"], row["instance_type"]))
-        if saving is None:
-            continue  # no spot market for this type in this region
-        od = row["price"]
-        rows.append(
-            {
-                **row,
-                "pricing": "spot",
-                # An odd saving (>100, <0) gives an odd price; finalize_offers quarantines it
-                # with a reason instead of us hiding it here.
-                "price": None if od is None else od * (100.0 - saving) / 100.0,
-                "spot_is_estimate": True,
-                "row_ref": f"spot_advisor.{row['region']}.{ADVISOR_OS}.{row['instance_type']}",
-                **advisor_provenance,
-            }
-        )
-    return rows
+def spot_rows(offer_rows: pl.DataFrame, savings: dict[tuple[str, str], float], advisor_provenance: dict) -> pl.DataFrame:
+    """Estimated spot rows from the on-demand offers that have an advisor saving (a type
+    without one has no spot market in that region)."""
+    table = pl.DataFrame(
+        [(region, instance_type, saving) for (region, instance_type), saving in savings.items()],
+        schema={"region": pl.String, "instance_type": pl.String, "_saving": pl.Float64}, orient="row",
+    )
+    on_demand = offer_rows.filter((pl.col("pricing") == "on_demand") & pl.col("excluded_by").is_null())
+    spot = on_demand.join(table, on=["region", "instance_type"], how="inner", maintain_order="left")
+    # od x (100 - s) / 100 in Python, as the rows published before: polars divides by a
+    # constant through its reciprocal, one rounding off in the last digit.
+    prices = [None if od is None else od * (100.0 - saving) / 100.0
+              for od, saving in zip(spot["price"], spot["_saving"])]
+    return spot.with_columns(
+        pricing=pl.lit("spot"),
+        # An odd saving (>100, <0) gives an odd price; finalize_offers quarantines it
+        # with a reason instead of us hiding it here.
+        price=pl.Series(prices, dtype=pl.Float64),
+        spot_is_estimate=pl.lit(True),
+        row_ref=pl.format("spot_advisor.{}.{}.{}", "region", pl.lit(ADVISOR_OS), "instance_type"),
+        **_provenance_columns(advisor_provenance),
+    ).drop("_saving")
 
 
 # -- the price-list fetch chain ----------------------------------------------------------------
@@ -349,31 +335,43 @@ def download_region_files(
 # -- parsing one offer file -----------------------------------------------------------------
 
 
-def parse_offer_file(raw: RawResponse, source_id: str) -> list[dict]:
-    """Rows (PARSED_OFFER_SCHEMA keys) from one region offer file, CSV or JSON: every row read,
+def _number(column: str) -> pl.Expr:
+    """'1152 GiB' -> 1152.0, '96' -> 96.0, 'NA'/''/absent -> null."""
+    return (
+        pl.col(column).str.replace_all(",", "", literal=True)
+        .str.extract(r"^\s*([0-9]+(?:\.[0-9]+)?)", 1).cast(pl.Float64)
+    )
+
+
+def _provenance_columns(base: dict) -> dict[str, pl.Expr]:
+    return {name: pl.lit(value, dtype=PARSED_OFFER_SCHEMA[name]) for name, value in base.items()}
+
+
+def parse_offer_file(raw: RawResponse, source_id: str) -> pl.DataFrame:
+    """Rows (PARSED_OFFER_SCHEMA) from one region offer file, CSV or JSON: every row read,
     offers and excluded rows alike, each with the file's evidence of its accelerator."""
-    base = provenance(raw)
-    rows = []
-    for rec in read_offer_records(raw, source_id):
-        file_count = _number(rec.get("gpu"))
-        pricing = "on_demand" if rec["term"] == "OnDemand" else RESERVED_PRICING.get(rec["lease"])
-        rows.append(
-            {
-                "provider": "aws",
-                "region": rec["region"],
-                "instance_type": rec["instance_type"],
-                "gpu_name_raw": None,  # the price list names no GPU; the instance table does
-                "gpu_count": file_count if file_count else None,  # "0" and "NA" say nothing
-                "gpu_memory_gb": _number(rec.get("gpu_memory")),  # per GPU or total: not said
-                "vcpus": _number(rec.get("vcpu")),
-                "ram_gb": _number(rec.get("memory")),
-                "pricing": pricing,
-                "price": _price(rec["price"]),
-                "currency": rec["currency"],
-                "spot_is_estimate": False,
-                "excluded_by": rec["excluded_by"],
-                "row_ref": rec["row_ref"],
-                **base,
-            }
-        )
-    return rows
+    records = read_offer_records(raw, source_id)
+    file_count = _number("gpu")
+    columns = {
+        "provider": pl.lit("aws"),
+        "region": pl.col("region"),
+        "instance_type": pl.col("instance_type"),
+        "gpu_name_raw": pl.lit(None),  # the price list names no GPU; the instance table does
+        "gpu_count": pl.when(file_count > 0).then(file_count),  # "0" and "NA" say nothing
+        "gpu_memory_gb": _number("gpu_memory"),  # per GPU or the total: the file does not say
+        "vcpus": _number("vcpu"),
+        "ram_gb": _number("memory"),
+        "pricing": pl.when(pl.col("term") == "OnDemand").then(pl.lit("on_demand"))
+        .otherwise(pl.col("lease").replace_strict(RESERVED_PRICING, default=None)),
+        # Unreadable -> null, quarantined as "no price" downstream, not dropped here.
+        "price": pl.col("price").str.strip_chars().cast(pl.Float64, strict=False),
+        "currency": pl.col("currency"),
+        "spot_is_estimate": pl.lit(False),
+        **_provenance_columns(provenance(raw)),
+        "excluded_by": pl.col("excluded_by"),
+        "row_ref": pl.col("row_ref"),
+    }
+    return records.select(
+        (columns[name] if name in columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in PARSED_OFFER_SCHEMA.items()
+    )

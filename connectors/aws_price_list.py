@@ -123,15 +123,16 @@ def exclusion_rule(columns: Collection[str]) -> pl.Expr:
 
 def _records(frame: pl.DataFrame, columns: Collection[str]) -> pl.DataFrame:
     """The read rows of a frame in CSV column names, as records with their rule."""
-    wanted = {**RECORD_COLUMNS, **{k: v for k, v in OPTIONAL_RECORD_COLUMNS.items() if v in columns}}
     return frame.select(
-        *[pl.col(column).alias(key) for key, column in wanted.items()],
+        *[pl.col(column).alias(key) for key, column in RECORD_COLUMNS.items()],
+        *[(pl.col(column) if column in columns else pl.lit(None, pl.String)).alias(key)
+          for key, column in OPTIONAL_RECORD_COLUMNS.items()],
         exclusion_rule(columns).alias("excluded_by"),
         (pl.format("RateCode {}", pl.col(COL_RATE)) if COL_RATE in columns else pl.lit(None, pl.String)).alias("row_ref"),
     )
 
 
-def read_offer_records(raw: RawResponse, source_id: str) -> list[dict]:
+def read_offer_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
     """One record per read row of a region offer file, CSV or JSON (see the module docstring)."""
     if _sniff(raw, source_id) == "csv":
         return _csv_records(raw, source_id)
@@ -330,7 +331,7 @@ def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label:
     return _records(frame, header)
 
 
-def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
+def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
     """The records of a price-list CSV body, streamed (see the comment above)."""
     label = f"{source_id}: {raw.url}"
     frames: list[pl.DataFrame] = []
@@ -351,10 +352,10 @@ def _csv_records(raw: RawResponse, source_id: str) -> list[dict]:
                 batch, batch_bytes = [], 0
         if batch or not frames:
             frames.append(_read_rows(batch, header, header_line, label))
-    return pl.concat(frames).to_dicts()
+    return pl.concat(frames)
 
 
-def _json_records(raw: RawResponse, source_id: str) -> list[dict]:
+def _json_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
     """The records of a JSON offer file: its products x terms, in the CSV's column names, so one
     ``exclusion_rule`` judges both forms."""
     offer = raw.json()
@@ -391,4 +392,4 @@ def _json_records(raw: RawResponse, source_id: str) -> list[dict]:
                                      **{k: term_attrs.get(k) for k in (COL_LEASE, COL_OPTION, COL_CLASS)}})
     columns = {*REQUIRED_COLUMNS, COL_FAMILY, COL_MARKET, COL_RATE, *JSON_COLUMNS.values()}
     frame = pl.DataFrame(rows, schema={column: pl.String for column in sorted(columns)})
-    return _records(frame, columns).to_dicts()
+    return _records(frame, columns)
