@@ -288,7 +288,8 @@ class _CandidateLines:
 
 
 def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label: str) -> pl.DataFrame:
-    """The records of the GPU rows among candidate lines, parsed by polars under the file's header.
+    """The GPU rows among candidate lines (the columns records need), parsed by polars under the
+    file's header.
 
     polars pads a short row with nulls and cuts a long one without a word, so every row that
     is read is checked to have exactly the header's fields (a cheap check: GPU rows are few).
@@ -319,7 +320,7 @@ def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label:
                 f"{label}: a GPU row has {widths[index]} fields where the header has {len(header)} "
                 f"({lines[index][:120]!r}...); the file is damaged or changed its layout"
             )
-    return _records(frame, header)
+    return frame.drop("_line")
 
 
 def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
@@ -343,7 +344,7 @@ def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
                 batch, batch_bytes = [], 0
         if batch or not frames:
             frames.append(_read_rows(batch, header, header_line, label))
-    return pl.concat(frames)
+    return _records(pl.concat(frames), header)  # the rules once, not per batch
 
 
 def _json_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
