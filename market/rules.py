@@ -151,7 +151,8 @@ def _is_cpu_only(e: Evidence) -> bool:
         return False
     for facts in (instance_facts(e.provider, e.instance_type),
                   instance_facts(e.underlying_provider or e.provider, e.vendor_gpu_id)):
-        if facts is not None and facts.gpu is not None:
+        # A table row with accelerators we do not track (AWS dl2q) is not CPU-only either.
+        if facts is not None and (facts.gpu is not None or facts.gpu_count):
             return False
     return True
 

@@ -304,6 +304,7 @@ def test_identity_comes_from_the_instance_table(instance_type, file_count, expec
     [
         ("p9.48xlarge", 8, "unmapped", "no canonical GPU for p9.48xlarge"),  # a family we do not know yet
         ("dl2q.24xlarge", 8, "unmapped", "no canonical GPU for dl2q.24xlarge"),  # Qualcomm AI 100: not tracked
+        ("dl2q.24xlarge", None, "unmapped", "no canonical GPU for dl2q.24xlarge"),  # no count: still not CPU-only
         ("g7e.2xlarge", None, "quarantined", "GPU count unknown"),  # neither table nor file gives a count
     ],
 )
