@@ -22,8 +22,8 @@ Spot prices, ESTIMATED. Quoted spot prices (DescribeSpotPriceHistory) need IAM c
 Without them, the public document behind https://aws.amazon.com/ec2/spot/instance-advisor/
 (``SPOT_ADVISOR_URL``) gives, per region, OS and instance type, the typical saving of spot over
 on-demand in percent (``spot_advisor[region]["Linux"][type] = {"s": saving %, "r": bucket}``).
-As ec2instances.info does when it has no price history, every Linux on-demand row of the region
-files that has an advisor entry also gives a spot row
+As ec2instances.info does when it has no price history, every on-demand offer (Linux, by the
+rules of connectors/aws_price_list.py) that has an advisor entry also gives a spot row
 
     spot = on_demand x (100 - s) / 100        marked spot_is_estimate = True,
 
