@@ -184,7 +184,7 @@ def _sniff(raw: RawResponse, source_id: str) -> str:
 # pattern, or the GPU test on every line. Slower, never different.
 
 READ_BLOCK_BYTES = 2 << 20  # at most this many inflated bytes scanned at a time
-CANDIDATE_BATCH_BYTES = 2 << 20  # candidate lines parsed with polars at a time
+CANDIDATE_BATCH_BYTES = 1 << 20  # candidate lines parsed with polars at a time (2 MiB: +16 MiB peak, measured)
 _GPU_TYPE = re.compile(GPU_INSTANCE_REGEX)
 
 
