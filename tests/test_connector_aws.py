@@ -42,6 +42,7 @@ import csv
 import gzip
 import hashlib
 import json
+import re
 import shutil
 import threading
 from datetime import date, datetime, timezone
@@ -317,7 +318,6 @@ def test_a_gpu_type_the_table_cannot_size_stays_visible(instance_type, file_coun
 
 
 def test_every_instance_table_row_is_read_and_cpu_types_are_not():
-    import re
 
     pattern = re.compile(GPU_INSTANCE_REGEX)
     table = instance_table().filter(provider="aws")["instance_type"].to_list()
@@ -866,6 +866,16 @@ def test_a_kept_row_with_missing_fields_is_an_error_not_a_padded_offer():
     lines = body.split("\n")
     lines[-2] = lines[-2].rsplit(",", 3)[0]  # the last row loses its last three fields
     with pytest.raises(ParseError, match=r"has 88 fields where the header has 91"):
+        SOURCE.parse([raw("\n".join(lines).encode())])
+
+
+def test_a_gpu_row_with_an_unbalanced_quote_fails_the_file_with_its_url():
+    # A quote left open would join the rows after it into one field: never read as offers.
+    body = csv_body([row(), row(**{"Instance Type": "g5.xlarge", "GPU": "1"}),
+                     row(**{"Instance Type": "g6.xlarge", "GPU": "1"})]).decode()
+    lines = body.split("\n")
+    lines[-3] = lines[-3].replace('"generated row"', '"generated row', 1)
+    with pytest.raises(ParseError, match=re.escape(OFFER_CSV_URL)):
         SOURCE.parse([raw("\n".join(lines).encode())])
 
 
