@@ -318,7 +318,6 @@ def test_a_gpu_type_the_table_cannot_size_stays_visible(instance_type, file_coun
 
 
 def test_every_instance_table_row_is_read_and_cpu_types_are_not():
-
     pattern = re.compile(GPU_INSTANCE_REGEX)
     table = instance_table().filter(provider="aws")["instance_type"].to_list()
     assert len(table) > 50 and [t for t in table if not pattern.match(t)] == []
