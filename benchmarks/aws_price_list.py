@@ -24,7 +24,12 @@ WHAT IS TIMED, each case in a fresh subprocess (peak memory = that process's VmH
 * ``ours`` - the parse step of ``pipelines.ingest.parse_source`` on that archive: the archived
   response loaded as parse_source loads it (``WarehouseWriter.raw_responses``, before the clock),
   then ``AwsPriceList.parse`` streaming it from the compressed archive file, and
-  ``finalize_offers``. "kept" is the parsed rows (comparable with pandas').
+  ``finalize_offers``. "kept" is the parsed offers (comparable with pandas'); "read" and
+  "excluded" are the rows of GPU types read and those excluded by rule (rows read = offers +
+  quarantined + unmapped + excluded is checked).
+* ``baseline`` - the same step with ``connectors/aws.py`` as it is at ``--baseline`` (default
+  ``main``), loaded from ``git show``, on the same archive in the same run: ours / baseline is
+  the cost of a change, measured on one machine at one load.
 * ``parse_source`` - all of ``parse_source(..., reparse=True)``, for the record: ours plus the
   warehouse reads and writes around it (opening the writer, which re-runs migrations, is most
   of the difference; issue 12 item 9). "kept" is the offers written plus quarantined.
@@ -59,6 +64,12 @@ table on the 1x file (361 MB), best of 2 - the basis of ARCHIVE_ZSTD_LEVEL = 1:
 
 zstd-1 archives ~7x faster than gzip-6 in a file no larger; parse times from the different
 archives were within the noise of that machine. Before/after tables: issue 12's report.
+
+Issue 11/12 "awssplit" (2026-12-02, same shared machine, ``--rows 200000 --factor 2 --repeat 3
+--no-codecs --no-pandas-on-large``, baseline = main): every row of a GPU type is now read and
+excluded by rule (Windows, RHEL, dedicated, ... rows are parsed, not skipped by the Linux
+substring), about 3x the lines through polars. ours / baseline 1.16x at 1x, 1.50x at 2x (best
+of 3; single runs varied 2x); peak 190 vs 182 MiB and 205 vs 184 MiB; offers identical.
 """
 
 from __future__ import annotations
@@ -362,8 +373,38 @@ def case_ours(warehouse_dir: Path) -> dict:
     before = _rss_bytes()  # the libraries ingest has loaded by then (duckdb, polars, pyarrow)
     started = time.perf_counter()
     parsed = AwsPriceList(regions=(REGION,)).parse(raws)
-    offers, quarantined = finalize_offers(parsed, "aws", DAY)
-    return {"seconds": time.perf_counter() - started, "kept": parsed.height, "start_rss": before}
+    result = finalize_offers(parsed, "aws", DAY)
+    seconds = time.perf_counter() - started
+    counts = result.accounting()
+    if result.unaccounted:
+        raise RuntimeError(f"rows do not add up: {counts}")
+    kept = parsed.filter(parsed["excluded_by"].is_null()).height  # offers as parsed (comparable with pandas')
+    return {"seconds": seconds, "kept": kept, "start_rss": before, "read": counts["rows_read"],
+            "excluded": counts["excluded"]}
+
+
+def case_baseline(warehouse_dir: Path, ref: str) -> dict:
+    """The same step with connectors/aws.py as it is at git `ref` (the baseline of this run):
+    loaded from `git show`, parse of the same archived responses, then finalize_offers."""
+    import importlib.util
+
+    from market.rules import finalize_offers
+
+    source = subprocess.run(["git", "show", f"{ref}:connectors/aws.py"], capture_output=True, text=True,
+                            check=True, cwd=ROOT).stdout
+    module_file = warehouse_dir / "aws_baseline.py"
+    module_file.write_text(source)
+    spec = importlib.util.spec_from_file_location("aws_baseline", module_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["aws_baseline"] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    _, raws = _archived_responses(warehouse_dir)
+    before = _rss_bytes()
+    started = time.perf_counter()
+    parsed = module.AwsPriceList(regions=(REGION,)).parse(raws)
+    finalize_offers(parsed, "aws", DAY)
+    kept = parsed.filter(parsed["excluded_by"].is_null()).height if "excluded_by" in parsed.columns else parsed.height
+    return {"seconds": time.perf_counter() - started, "kept": kept, "start_rss": before}
 
 
 def case_parse_source(warehouse_dir: Path) -> dict:
@@ -486,7 +527,7 @@ def case_codec_parse(archive: Path) -> dict:
 
 
 CASES = {
-    "archive": case_archive, "ours": case_ours, "parse_source": case_parse_source, "pandas": case_pandas, "grep": case_grep,
+    "archive": case_archive, "ours": case_ours, "baseline": case_baseline, "parse_source": case_parse_source, "pandas": case_pandas, "grep": case_grep,
     "grep -F": case_grep_fixed, "codec-archive": case_codec_archive, "codec-parse": case_codec_parse,
 }
 
@@ -560,6 +601,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="where to write the files (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--baseline", default="main",
+                        help="git ref whose connectors/aws.py is timed beside ours as the baseline (default main); "
+                             "'' to skip")
     args = parser.parse_args(argv)
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="aws-price-list-bench-"))).resolve()
@@ -590,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({time.perf_counter() - started:.0f} s to write or reuse)", flush=True)
             store = workdir / f"warehouse_{label}_{os.getpid()}"
             cases = ["archive", "ours", "parse_source", "pandas", "grep", "grep -F"]
+            if args.baseline:
+                cases.insert(2, "baseline")
             if args.no_pandas_on_large and label != "1x":
                 cases.remove("pandas")
             runs: dict[str, list[dict]] = {c: [] for c in cases}
@@ -599,11 +645,14 @@ def main(argv: list[str] | None = None) -> int:
                         result = run_case(case, plain, store)
                     elif case in ("ours", "parse_source"):
                         result = run_case(case, store)
+                    elif case == "baseline":
+                        result = run_case(case, store, args.baseline)
                     else:
                         result = run_case(case, plain)
                     runs[case].append(result)
+                    read = f"  (read {result['read']:,}, excluded {result['excluded']:,})" if "read" in result else ""
                     print(f"  {label} {case:<8} {result['seconds']:7.2f} s  peak {_mib(result['peak_rss']):>6} MiB"
-                          f"  kept {result['kept']:,}", flush=True)
+                          f"  kept {result['kept']:,}{read}", flush=True)
             for case in cases:
                 results[(label, case)] = _best(runs[case])
             if not args.no_codecs and label == "1x":
@@ -648,6 +697,13 @@ def report(results: dict, facts: dict, codec_rows: list, sizes: list) -> int:
     verdicts = []
     for label, _ in sizes:
         ours = results[(label, "ours")]
+        if (label, "baseline") in results:
+            baseline = results[(label, "baseline")]
+            print(f"{label:>3}: ours takes {ours['seconds'] / baseline['seconds']:4.2f}x the baseline's time "
+                  f"(connectors/aws.py at the baseline ref), peak {_mib(ours['peak_rss'])} vs "
+                  f"{_mib(baseline['peak_rss'])} MiB, offers {ours['kept']:,} vs {baseline['kept']:,}")
+            verdicts.append((f"ours keeps the baseline's offers at {label} ({ours['kept']:,} vs {baseline['kept']:,})",
+                             ours["kept"] == baseline["kept"]))
         if (label, "pandas") in results:
             speedup = results[(label, "pandas")]["seconds"] / ours["seconds"]
             print(f"{label:>3}: ours is {speedup:5.1f}x faster than pandas")

@@ -54,6 +54,8 @@ EXCLUSION_RULES: dict[str, str] = {
     "cpu-only": "no accelerator: a CPU instance listed beside the GPU ones",
     "not-a-gpu": "an accelerator that is not a GPU market we track (FPGA, NP series)",
     "windows-licence": "the price includes a Windows licence; we compare Linux list prices",
+    "licensed-software": "the price includes another paid OS or software licence (RHEL, SUSE, SQL Server)",
+    "dedicated-tenancy": "single-tenant capacity (a dedicated instance or host); we compare shared-tenancy prices",
     "not-a-list-price": "not a public list price (DevTest, capacity block, a flagged special offer)",
     "untracked-term": "a term or billing unit we do not track (5-year reservation, not per hour)",
     "host-price-only": "a GPU host's price without its GPU (the accelerator is priced on its own row)",
@@ -149,7 +151,8 @@ def _is_cpu_only(e: Evidence) -> bool:
         return False
     for facts in (instance_facts(e.provider, e.instance_type),
                   instance_facts(e.underlying_provider or e.provider, e.vendor_gpu_id)):
-        if facts is not None and facts.gpu is not None:
+        # A table row with accelerators we do not track (AWS dl2q) is not CPU-only either.
+        if facts is not None and (facts.gpu is not None or facts.gpu_count):
             return False
     return True
 

@@ -74,3 +74,23 @@ def test_no_dependency_ships_a_module_of_our_names(package):
     assert set(providers) <= {"gpu-prices", "gpu_prices"}, f"{package!r} is also provided by {providers}"
     module = importlib.import_module(package)
     assert Path(module.__file__).resolve().is_relative_to(ROOT), f"{package} resolves to {module.__file__}"
+
+
+# A connector longer than this is doing more than fetch + parse of one source (issue 11/12:
+# connectors/aws.py had grown to 818 lines, its own GPU table included). Modules already over
+# it are listed with their length when the rule came in, so the list can only shrink.
+MAX_CONNECTOR_LINES = 400
+CONNECTORS_OVER_THE_LIMIT: dict[str, int] = {}
+
+
+def test_no_connector_module_is_longer_than_the_limit():
+    lengths = {str(f.relative_to(ROOT)): len(f.read_text().splitlines())
+               for f in sorted((ROOT / "connectors").rglob("*.py"))}
+    offenders = {f: n for f, n in lengths.items()
+                 if n > max(MAX_CONNECTOR_LINES, CONNECTORS_OVER_THE_LIMIT.get(f, 0))}
+    assert not offenders, (
+        f"connector modules longer than {MAX_CONNECTOR_LINES} lines (split them; an allowlisted "
+        f"module may only shrink): {offenders}"
+    )
+    grown_or_gone = {f: n for f, n in CONNECTORS_OVER_THE_LIMIT.items() if lengths.get(f, 0) < n}
+    assert not grown_or_gone, f"shrunk or removed: lower or drop their allowlist entries {grown_or_gone}"

@@ -5,9 +5,13 @@ is hundreds of megabytes of mostly irrelevant rows (CPU types, Windows, dedicate
 partial-upfront reservations, capacity-reservation accounting rows, Capacity Blocks at 0.00),
 so a wrong filter silently publishes a wrong price rather than failing. These tests pin:
 the real recorded JSON offer excerpt (p4d.24xlarge, 2024-05-28) parses to 32.7726 USD/h for
-8 GPUs; the CSV filters keep exactly the offers we mean; the family -> GPU table; clear errors
-for truncated bodies, HTML pages and a renamed column; bad prices and non-USD rows reach
-quarantine instead of `offers`; and the fetch chain advisor -> index -> region index -> spooled CSV.
+8 GPUs; every row of a GPU type that is not an offer is handed over with its exclusion rule
+(so rows read = offers + quarantined + unmapped + excluded) and the offers are exactly the ones
+we mean; the GPU identity comes from market/data/instances/aws.csv through market.identity
+(issue 11/12: the connector's own family table is gone), and a type the table cannot size
+stays visible as unmapped or quarantined; clear errors for truncated bodies, HTML pages and a
+renamed column; bad prices and non-USD rows reach quarantine instead of `offers`; and the
+fetch chain advisor -> index -> region index -> spooled CSV.
 
 AWS publishes no keyless spot price, so the same source ESTIMATES one from the Spot Instance
 Advisor's typical saving (OD x (100 - s) / 100). An estimate must never pass as a quote: every
@@ -20,7 +24,8 @@ failed or unusable advisor is skipped with a reason so the on-demand and reserve
 Issue 12 made the CSV parse stream from the compressed archive and pick lines by substring
 before any CSV parsing, and the region downloads concurrent. Because a wrong line pick loses
 offers silently, the parse is compared row by row with the output of the parser from before
-(golden files), and with a full parse of every row under other column orders and quoting; a
+(golden files: same offers and prices; identities compared as resolved, old table against the
+instance table), and with a full parse of every row under other column orders and quoting; a
 cut or damaged archive file (zstd or the old gzip) and a cut CSV fail with a reason naming the
 file, and the day's earlier rows stay; old .gz archive bodies still read; downloads overlap
 within the per-host limit, each is handed over (archived) as it arrives, and a failure stops
@@ -37,6 +42,7 @@ import csv
 import gzip
 import hashlib
 import json
+import re
 import shutil
 import threading
 from datetime import date, datetime, timezone
@@ -46,19 +52,13 @@ import httpx
 import pytest
 
 from benchmarks.aws_price_list import HEADER, csv_body
-from connectors.aws import (
-    DISCLAIMER_LINES,
-    GPU_FAMILIES,
-    GPU_INSTANCE_REGEX,
-    INDEX_URL,
-    REQUIRED_COLUMNS,
-    SPOT_ADVISOR_URL,
-    AwsPriceList,
-    gpu_for,
-)
+from connectors import aws_price_list
+from connectors.aws import INDEX_URL, SPOT_ADVISOR_URL, AwsPriceList
+from connectors.aws_price_list import DISCLAIMER_LINES, GPU_INSTANCE_REGEX, REQUIRED_COLUMNS
 from connectors.base import FetchContext, ParseError, RawResponse, SourceError, check_responses
 from connectors.http import build_client
-from market.rules import finalize_offers
+from market.instances import instance_table
+from market.rules import EXCLUSION_RULES, finalize_offers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aws"
 P4D_EXCERPT = FIXTURES / "aws_pricelist_offer_AmazonEC2_us-east-1_p4d_excerpt.json"
@@ -94,6 +94,17 @@ def spot_only(parsed):
     return parsed.filter(parsed["pricing"] == "spot")
 
 
+def offers_only(parsed):
+    """The rows the parser hands over as offers (the others carry their exclusion rule)."""
+    return parsed.filter(parsed["excluded_by"].is_null())
+
+
+def identities(parsed, day: date = date(2025, 9, 12)) -> list[tuple]:
+    """(instance type, canonical GPU, count, memory per GPU) of the offers, as resolved."""
+    offers = finalize_offers(parsed, "aws", day).offers
+    return sorted(set(offers.select("instance_type", "gpu", "gpu_count", "gpu_memory_gb").rows()))
+
+
 def row(**overrides: str) -> dict:
     """A GPU on-demand offer row that passes every filter; tests change one thing at a time."""
     base = {
@@ -121,16 +132,19 @@ def reserved(lease: str, option: str = "No Upfront", klass: str = "standard", **
 
 def test_real_json_excerpt_p4d_on_demand():
     parsed = SOURCE.parse([raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
-    # The Capacity Block product (marketoption CapacityBlock, 0.00) is not an on-demand offer.
-    assert parsed.height == 1
+    # The Capacity Block product (marketoption CapacityBlock, 0.00) is read and excluded by rule.
+    assert parsed.height == 2
+    assert parsed["excluded_by"].to_list() == [None, "not-a-list-price"]
+    assert parsed["row_ref"].to_list() == ["RateCode H7NGEAC6UEHNTKSJ.JRTCKXETXF.6YS6EN2CT7",
+                                           "RateCode YSXJGN78QTXNVGDQ.JRTCKXETXF.6YS6EN2CT7"]
     offer = parsed.row(0, named=True)
     assert offer["instance_type"] == "p4d.24xlarge"
     assert offer["region"] == "us-east-1"
     assert offer["pricing"] == "on_demand"
     assert offer["price"] == pytest.approx(32.7726)
     assert offer["currency"] == "USD"
-    assert offer["gpu_count"] == 8  # from the file's "gpu" attribute
-    assert (offer["gpu_name_raw"], offer["gpu_memory_gb"]) == ("A100", 40)
+    assert offer["gpu_count"] == 8  # the file's "gpu" attribute, handed on as evidence
+    assert (offer["gpu_name_raw"], offer["gpu_memory_gb"]) == (None, None)  # the file names no GPU
     assert (offer["vcpus"], offer["ram_gb"]) == (96, 1152)
     assert offer["observed_at"] == RECORDED
     assert offer["source_url"] == OFFER_JSON_URL
@@ -138,7 +152,11 @@ def test_real_json_excerpt_p4d_on_demand():
     result = finalize_offers(parsed, "aws", date(2024, 5, 28))
     offers, quarantined = result.offers, result.quarantined
     assert quarantined.height == 0
+    assert result.accounting() == {"rows_read": 2, "offers": 1, "quarantined": 0, "unmapped": 0, "excluded": 1}
     assert offers["price_usd_per_gpu_hour"].to_list() == [pytest.approx(32.7726 / 8)]
+    # The identity is the instance table's (market/data/instances/aws.csv), not the parser's.
+    assert offers.select("gpu", "gpu_count", "gpu_memory_gb", "identity_basis").row(0) == (
+        "A100-SXM-40GB", 8, 40, "instance table")
 
 
 def test_json_missing_attribute_names_it():
@@ -164,7 +182,7 @@ def test_csv_keeps_on_demand_and_standard_no_upfront_reserved_only():
         row(),
         reserved("1yr", PricePerUnit="6.0"),
         reserved("3yr", PricePerUnit="4.0"),
-        # everything below must be dropped
+        # everything below is read and excluded, each by its rule
         reserved("1yr", "Partial Upfront", PricePerUnit="3.0"),
         reserved("1yr", "Partial Upfront", Unit="Quantity", PricePerUnit="26280", StartingRange="", EndingRange=""),
         reserved("3yr", "All Upfront", PricePerUnit="0.0"),
@@ -177,15 +195,27 @@ def test_csv_keeps_on_demand_and_standard_no_upfront_reserved_only():
         row(CapacityStatus="AllocatedCapacityReservation", PricePerUnit="0.0"),
         row(**{"Pre Installed S/W": "SQL Std", "PricePerUnit": "14.0"}),
         row(MarketOption="CapacityBlock", PricePerUnit="0.0"),
-        row(**{"Instance Type": "m5.large", "GPU": "", "PricePerUnit": "0.096"}),
         row(**{"Product Family": "Dedicated Host", "PricePerUnit": "99.0"}),
         row(TermType="Spot"),
+        # ... and a CPU type is not read at all (the line scan skips it unparsed)
+        row(**{"Instance Type": "m5.large", "GPU": "", "PricePerUnit": "0.096"}),
     ]
     parsed = SOURCE.parse([raw(csv_body(rows))])
-    got = sorted(zip(parsed["pricing"], parsed["price"]))
+    assert parsed["excluded_by"].to_list() == [
+        None, None, None,
+        "untracked-term", "untracked-term", "untracked-term", "untracked-term",
+        "windows-licence", "licensed-software", "dedicated-tenancy", "dedicated-tenancy",
+        "not-a-list-price", "not-a-list-price", "licensed-software", "not-a-list-price",
+        "dedicated-tenancy", "untracked-term",
+    ]
+    got = sorted(zip(offers_only(parsed)["pricing"], offers_only(parsed)["price"]))
     assert got == [("on_demand", 10.0), ("reserved_1y", 6.0), ("reserved_3y", 4.0)]
-    assert set(parsed["gpu_name_raw"]) == {"H100 SXM"}
-    assert set(parsed["gpu_count"]) == {8.0}
+    assert set(parsed["gpu_name_raw"]) == {None}  # evidence only: the instance table names the GPU
+    assert identities(parsed) == [("p5.48xlarge", "H100-SXM-80GB", 8.0, 80.0)]
+    result = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    assert result.accounting() == {"rows_read": 17, "offers": 3, "quarantined": 0, "unmapped": 0, "excluded": 14}
+    assert dict(result.exclusions.rows()) == {"untracked-term": 5, "windows-licence": 1, "licensed-software": 2,
+                                              "dedicated-tenancy": 3, "not-a-list-price": 3}
 
 
 def test_csv_empty_pre_installed_software_counts_as_none():
@@ -201,11 +231,16 @@ def test_csv_accelerator_families_and_count_from_file():
         row(**{"Instance Type": "g6f.large", "GPU": "1"}),
     ]
     parsed = SOURCE.parse([raw(csv_body(rows))]).sort("instance_type")
-    assert parsed.select("instance_type", "gpu_name_raw", "gpu_count").rows() == [
-        ("g5.12xlarge", "A10G", 4.0),
-        ("g6f.large", "L4", 0.125),
-        ("inf2.48xlarge", "Inferentia2", 12.0),
-        ("trn1.32xlarge", "Trainium", 16.0),
+    # The file's counts are handed on as they are ("0" and "" say nothing) ...
+    assert parsed.select("instance_type", "gpu_count").rows() == [
+        ("g5.12xlarge", 4.0), ("g6f.large", 1.0), ("inf2.48xlarge", None), ("trn1.32xlarge", None),
+    ]
+    # ... and the instance table decides: a fractional L4 stays a fraction, whatever the file says.
+    assert identities(parsed) == [
+        ("g5.12xlarge", "A10G-24GB", 4.0, 24.0),
+        ("g6f.large", "L4-24GB", 0.125, 24.0),
+        ("inf2.48xlarge", "INFERENTIA2-32GB", 12.0, 32.0),
+        ("trn1.32xlarge", "TRAINIUM-32GB", 16.0, 32.0),
     ]
 
 
@@ -217,55 +252,84 @@ def test_csv_from_gzipped_archive_body(tmp_path):
     assert sorted(parsed["pricing"]) == ["on_demand", "reserved_3y"]
 
 
-# -- family table ------------------------------------------------------------------------------
+# -- identity: the instance table decides ----------------------------------------------------
+#
+# The parser used to carry its own family -> GPU table; it now hands over the instance type and
+# the file's count, and market.identity.resolve looks the type up in market/data/instances/aws.csv.
+# These are the cases the old table pinned, as the resolver now answers them (canonical ids).
 
 
 @pytest.mark.parametrize(
     ("instance_type", "file_count", "expected"),
     [
-        ("p5.48xlarge", None, ("H100 SXM", 8, 80)),
-        ("p5e.48xlarge", None, ("H200", 8, 141)),
-        ("p5en.48xlarge", None, ("H200", 8, 141)),
-        ("p4d.24xlarge", None, ("A100", 8, 40)),
-        ("p4de.24xlarge", None, ("A100", 8, 80)),
-        ("p3.2xlarge", None, ("V100", 1, 16)),
-        ("p3.16xlarge", None, ("V100", 8, 16)),
-        ("p3dn.24xlarge", None, ("V100", 8, 32)),
-        ("g6.xlarge", None, ("L4", 1, 24)),
-        ("g6e.48xlarge", None, ("L40S", 8, 48)),
-        ("g5.48xlarge", None, ("A10G", 8, 24)),
-        ("g5g.16xlarge", None, ("T4G", 2, 16)),
-        ("g4dn.12xlarge", None, ("T4", 4, 16)),
-        ("g4ad.16xlarge", None, ("Radeon Pro V520", 4, 8)),
-        ("g6f.large", 1, ("L4", 0.125, 24)),  # fractional: our table wins over the file
-        ("gr6f.4xlarge", None, ("L4", 0.5, 24)),
-        ("p6-b200.48xlarge", None, ("B200", 8, 180)),
-        ("p6e-gb200.36xlarge", None, ("GB200", 4, None)),
-        ("trn1.32xlarge", None, ("Trainium", 16, 32)),
-        ("trn2.48xlarge", None, ("Trainium2", 16, 96)),
-        ("inf1.24xlarge", None, ("Inferentia", 16, 8)),
-        ("inf2.xlarge", None, ("Inferentia2", 1, 32)),
-        ("dl1.24xlarge", None, ("Gaudi", 8, 32)),
-        ("dl2q.24xlarge", None, ("Qualcomm AI100", 8, 16)),
-        ("g3.16xlarge", None, ("M60", 4, 8)),
-        ("g2.8xlarge", None, ("K520", 4, 4)),
-        ("g5.12xlarge", 4, ("A10G", 4, 24)),  # the file's count is kept
-        ("p5.48xlarge", 8, ("H100 SXM", 8, 80)),
-        ("p9.48xlarge", 8, (None, 8, None)),  # a family we do not know yet: count kept, no name
-        ("g7e.2xlarge", None, ("RTX PRO 6000 Blackwell Server", None, 96)),  # no table count
+        ("p5.48xlarge", None, ("H100-SXM-80GB", 8, 80)),
+        ("p5e.48xlarge", None, ("H200-SXM-141GB", 8, 141)),
+        ("p5en.48xlarge", None, ("H200-SXM-141GB", 8, 141)),
+        ("p4d.24xlarge", None, ("A100-SXM-40GB", 8, 40)),
+        ("p4de.24xlarge", None, ("A100-SXM-80GB", 8, 80)),
+        ("p3.2xlarge", None, ("V100-SXM-16GB", 1, 16)),
+        ("p3.16xlarge", None, ("V100-SXM-16GB", 8, 16)),
+        ("p3dn.24xlarge", None, ("V100-SXM-32GB", 8, 32)),
+        ("g6.xlarge", None, ("L4-24GB", 1, 24)),
+        ("g6e.48xlarge", None, ("L40S-48GB", 8, 48)),
+        ("g5.48xlarge", None, ("A10G-24GB", 8, 24)),
+        ("g5g.16xlarge", None, ("T4-16GB", 2, 16)),  # NVIDIA T4G: the T4 chip on Graviton hosts
+        ("g4dn.12xlarge", None, ("T4-16GB", 4, 16)),
+        ("g4ad.16xlarge", None, ("RADEON-PRO-V520-8GB", 4, 8)),
+        ("g6f.large", 1, ("L4-24GB", 0.125, 24)),  # fractional: the table wins over the file
+        ("gr6f.4xlarge", None, ("L4-24GB", 0.5, 24)),
+        ("p6-b200.48xlarge", None, ("B200-180GB", 8, 180)),
+        ("p6e-gb200.36xlarge", None, ("GB200-186GB", 4, 186)),  # the old table knew no memory
+        ("trn1.32xlarge", None, ("TRAINIUM-32GB", 16, 32)),
+        ("trn2.48xlarge", None, ("TRAINIUM2-96GB", 16, 96)),
+        ("inf1.24xlarge", None, ("INFERENTIA-8GB", 16, 8)),
+        ("inf2.xlarge", None, ("INFERENTIA2-32GB", 1, 32)),
+        ("dl1.24xlarge", None, ("GAUDI-32GB", 8, 32)),
+        ("g3.16xlarge", None, ("M60-8GB", 4, 8)),
+        ("g2.8xlarge", None, ("K520-4GB", 4, 4)),
+        ("cg1.4xlarge", None, ("M2050-3GB", 2, 3)),  # in the table, and now read too
+        ("g5.12xlarge", 4, ("A10G-24GB", 4, 24)),
+        ("p5.48xlarge", 12, ("H100-SXM-80GB", 8, 80)),  # a count the table contradicts is corrected
+        ("g7e.2xlarge", 1, ("RTXPRO6000-96GB", 1, 96)),  # a family row: the count is the file's
     ],
 )
-def test_family_mapping(instance_type, file_count, expected):
-    assert gpu_for(instance_type, file_count) == expected
+def test_identity_comes_from_the_instance_table(instance_type, file_count, expected):
+    parsed = SOURCE.parse([raw(csv_body([row(**{"Instance Type": instance_type, "GPU": str(file_count or "")})]))])
+    assert identities(parsed) == [(instance_type, *map(lambda v: v if isinstance(v, str) else float(v), expected))]
+    note = finalize_offers(parsed, "aws", date(2025, 9, 12)).offers["identity_note"].item()
+    assert note.startswith("instance table: aws ")
 
 
-def test_every_mapped_family_passes_the_instance_filter():
-    import re
+@pytest.mark.parametrize(
+    ("instance_type", "file_count", "outcome", "reason"),
+    [
+        ("p9.48xlarge", 8, "unmapped", "no canonical GPU for p9.48xlarge"),  # a family we do not know yet
+        ("dl2q.24xlarge", 8, "unmapped", "no canonical GPU for dl2q.24xlarge"),  # Qualcomm AI 100: not tracked
+        ("dl2q.24xlarge", None, "unmapped", "no canonical GPU for dl2q.24xlarge"),  # no count: still not CPU-only
+        ("g7e.2xlarge", None, "quarantined", "GPU count unknown"),  # neither table nor file gives a count
+    ],
+)
+def test_a_gpu_type_the_table_cannot_size_stays_visible(instance_type, file_count, outcome, reason):
+    parsed = SOURCE.parse([raw(csv_body([row(**{"Instance Type": instance_type, "GPU": str(file_count or "")})]))])
+    result = finalize_offers(parsed, "aws", date(2025, 9, 12))
+    assert result.offers.height == 0
+    assert result.quarantined.select("outcome").item() == outcome
+    assert result.quarantined["reason"].item().startswith(reason)
 
+
+def test_every_instance_table_row_is_read_and_cpu_types_are_not():
     pattern = re.compile(GPU_INSTANCE_REGEX)
-    assert [f for f in GPU_FAMILIES if not pattern.match(f + ".x")] == []
+    table = instance_table().filter(provider="aws")["instance_type"].to_list()
+    assert len(table) > 50 and [t for t in table if not pattern.match(t)] == []
     for cpu in ("m5.large", "c7g.xlarge", "r6i.2xlarge", "t3.micro", "x2idn.metal", "f1.2xlarge", "vt1.3xlarge"):
         assert not pattern.match(cpu)
+
+
+def test_every_exclusion_is_a_named_rule():
+    rules = {"dedicated-tenancy", "untracked-term", "windows-licence", "licensed-software", "not-a-list-price"}
+    assert rules <= set(EXCLUSION_RULES)
+    source = Path(aws_price_list.__file__).read_text()
+    assert {r for r in EXCLUSION_RULES if f'"{r}"' in source} == rules
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -338,7 +402,9 @@ def test_non_usd_currency_is_quarantined():
 def test_spot_estimated_from_real_p4d_on_demand():
     adv = advisor()
     parsed = SOURCE.parse([adv, raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
-    assert sorted(parsed["pricing"]) == ["on_demand", "spot"]
+    # The Capacity Block row (excluded, 0.00) gives no estimate: only offers are discounted.
+    assert sorted(offers_only(parsed)["pricing"]) == ["on_demand", "spot"]
+    assert parsed.height == 3
     spot = spot_only(parsed).row(0, named=True)
     assert (spot["instance_type"], spot["region"]) == ("p4d.24xlarge", "us-east-1")
     # 32.7726 USD/h on-demand (real, 2024-05-28) x (100 - 60) / 100 (fixture saving, invented)
@@ -380,7 +446,7 @@ def test_windows_savings_are_not_used():
     # Only the Windows figure is left for p4d: no spot row, the on-demand row stays.
     adv = advisor_with(lambda d: d["spot_advisor"]["us-east-1"]["Linux"].pop("p4d.24xlarge"))
     parsed = SOURCE.parse([adv, raw(P4D_EXCERPT.read_bytes(), OFFER_JSON_URL)])
-    assert parsed["pricing"].to_list() == ["on_demand"]
+    assert offers_only(parsed)["pricing"].to_list() == ["on_demand"]
 
 
 def test_no_advisor_response_means_no_spot_rows_and_nothing_else_lost():
@@ -649,18 +715,53 @@ def generated_csv(tmp_path_factory) -> Path:
     return path
 
 
+# Identity columns: the old parser wrote its own table's GPU name, count and memory; the parser
+# now hands on the file's evidence and the instance table decides. They are compared as
+# resolved identities (canonical GPU, count, memory per GPU), old against new, and every offer
+# whose identity changed must be listed here with why. On these inputs none did.
+IDENTITY_COLUMNS = ("gpu_name_raw", "gpu_count", "gpu_memory_gb")
+IDENTITY_CHANGES: dict[str, str] = {}  # instance type -> why its identity changed
+
+
+def _identity(evidence) -> tuple:
+    from market.identity import resolve
+
+    found = resolve(evidence)
+    return found.gpu, found.gpu_count, found.gpu_memory_gb
+
+
 def _same_rows_as_before(parsed, case: str) -> None:
-    expected = (FIXTURES / f"parse_before_issue12_{case}.csv").read_text().splitlines()
+    import polars as pl
+
+    from market.identity import Evidence
+
+    expected = pl.read_csv(FIXTURES / f"parse_before_issue12_{case}.csv", infer_schema=False)
+    offers = offers_only(parsed)
     # Columns added to the parsed schema since (issue 8's evidence columns) are compared apart:
-    # the AWS parser leaves them empty.
-    before = expected[0].split(",")
-    added = [c for c in parsed.columns if c not in before]
-    assert all(parsed[c].null_count() == parsed.height for c in added), added
-    got = parsed.select(before).write_csv().splitlines()
-    assert got[0] == expected[0]  # the columns
-    for number, (mine, theirs) in enumerate(zip(got[1:], expected[1:]), 1):
-        assert mine == theirs, f"row {number} differs from the parser before issue 12"
-    assert len(got) == len(expected) == BEFORE["cases"][case] + 1
+    # the AWS parser fills only where each row is in the file.
+    added = [c for c in offers.columns if c not in expected.columns]
+    refs = offers["row_ref"]
+    assert (refs.str.starts_with("RateCode ") | refs.str.starts_with("spot_advisor.")).all()
+    assert all(offers[c].null_count() == offers.height for c in added if c != "row_ref"), added
+    same = [c for c in expected.columns if c not in IDENTITY_COLUMNS]
+    got = offers.select(same).write_csv().splitlines()
+    theirs = expected.select(same).write_csv().splitlines()
+    assert got[0] == theirs[0]  # the columns
+    for number, (mine, before) in enumerate(zip(got[1:], theirs[1:]), 1):
+        assert mine == before, f"row {number} differs from the parser before issue 12"
+    assert len(got) == len(theirs) == BEFORE["cases"][case] + 1
+
+    changed = {}
+    number = lambda v: None if v in (None, "") else float(v)  # noqa: E731
+    for old, new in zip(expected.iter_rows(named=True), offers.iter_rows(named=True)):
+        before = _identity(Evidence("aws", gpu_name_raw=old["gpu_name_raw"], gpu_count=number(old["gpu_count"]),
+                                    memory_gb=number(old["gpu_memory_gb"]), memory_is_total=False))
+        now = _identity(Evidence("aws", instance_type=new["instance_type"], gpu_count=new["gpu_count"],
+                                 memory_gb=new["gpu_memory_gb"]))
+        assert before[0] is not None  # the old name resolves: a comparison with something to lose
+        if before != now:
+            changed[new["instance_type"]] = (before, now)
+    assert set(changed) == set(IDENTITY_CHANGES), changed
 
 
 def _archived(tmp_path: Path, plain: Path, url: str = OFFER_CSV_URL) -> RawResponse:
@@ -701,18 +802,14 @@ def test_old_gzip_archive_body_parses_as_before(generated_csv, tmp_path):
 
 
 def _full_scan(plain: Path):
-    """Oracle: the offers of a full polars parse of every row, no line pick (the old way)."""
+    """Oracle: the records of a full polars parse of every row, no line pick (the old way)."""
     import polars as pl
-
-    from connectors import aws
 
     with plain.open(encoding="utf-8") as stream:
         header = next(csv.reader(stream.readlines()[DISCLAIMER_LINES:DISCLAIMER_LINES + 1]))
-    return (
-        pl.read_csv(plain, skip_rows=DISCLAIMER_LINES, infer_schema=False)
-        .filter(aws._offer_filter(header))
-        .select([pl.col(c).alias(k) for k, c in aws._record_columns(header).items()])
-    )
+    frame = pl.read_csv(plain, skip_rows=DISCLAIMER_LINES, infer_schema=False)
+    gpu_rows = frame.filter(pl.col("Instance Type").str.contains(GPU_INSTANCE_REGEX).fill_null(False))
+    return aws_price_list._records(gpu_rows, header)
 
 
 def _rewrite(source: Path, target: Path, columns: list[str], quote_style: str) -> None:
@@ -727,9 +824,9 @@ def _rewrite(source: Path, target: Path, columns: list[str], quote_style: str) -
 
 LAYOUTS = {
     "as published": None,
-    # SKU not first: no per-SKU memory, the GPU test runs on every Linux line
+    # SKU not first: no per-SKU memory, the GPU test runs on every line
     "SKU last": lambda h: [c for c in h if c != "SKU"] + ["SKU"],
-    # Operating System first: the substring can no longer be delimited on both sides
+    # Operating System first (it used to be delimited on both sides by the scan)
     "OS first": lambda h: ["Operating System"] + [c for c in h if c != "Operating System"],
     "Instance Type first": lambda h: ["Instance Type"] + [c for c in h if c != "Instance Type"],
 }
@@ -737,32 +834,29 @@ LAYOUTS = {
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("quote_style", ["always", "necessary"])
-def test_line_pick_keeps_exactly_the_offers_of_a_full_parse(generated_csv, tmp_path, layout, quote_style):
-    from connectors import aws
-
+def test_line_pick_keeps_exactly_the_rows_of_a_full_parse(generated_csv, tmp_path, layout, quote_style):
     head = tmp_path / "head.csv"
     head.write_bytes(b"".join(generated_csv.open("rb").readlines()[:25_000]))
     plain = tmp_path / "layout.csv"
     _rewrite(head, plain, (LAYOUTS[layout] or list)(HEADER), quote_style)
     expected = _full_scan(plain)
     assert expected.height > 100  # a test with something to lose
-    got = aws._csv_records(raw(b"", path=plain), "aws")
-    assert got == expected.to_dicts()
+    assert expected["excluded_by"].null_count() > 50  # offers and excluded rows alike
+    got = aws_price_list._csv_records(raw(b"", path=plain), "aws")
+    assert got.to_dicts() == expected.to_dicts()
 
 
 @pytest.mark.parametrize("block_bytes", [1, 97, 4096])
 def test_lines_split_across_read_blocks_are_whole(generated_csv, tmp_path, monkeypatch, block_bytes):
     # Every block boundary falls mid-line somewhere: the carried line must be joined, once.
-    from connectors import aws
-
     head = b"".join(generated_csv.open("rb").readlines()[:4000])
     plain = tmp_path / "head.csv"
     plain.write_bytes(head)
     expected = _full_scan(plain).to_dicts()
     assert len(expected) > 10
-    monkeypatch.setattr(aws, "READ_BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(aws, "CANDIDATE_BATCH_BYTES", 10_000)  # several polars batches too
-    assert aws._csv_records(raw(b"", path=plain), "aws") == expected
+    monkeypatch.setattr(aws_price_list, "READ_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(aws_price_list, "CANDIDATE_BATCH_BYTES", 10_000)  # several polars batches too
+    assert aws_price_list._csv_records(raw(b"", path=plain), "aws").to_dicts() == expected
 
 
 def test_a_kept_row_with_missing_fields_is_an_error_not_a_padded_offer():
@@ -771,6 +865,16 @@ def test_a_kept_row_with_missing_fields_is_an_error_not_a_padded_offer():
     lines = body.split("\n")
     lines[-2] = lines[-2].rsplit(",", 3)[0]  # the last row loses its last three fields
     with pytest.raises(ParseError, match=r"has 88 fields where the header has 91"):
+        SOURCE.parse([raw("\n".join(lines).encode())])
+
+
+def test_a_gpu_row_with_an_unbalanced_quote_fails_the_file_with_its_url():
+    # A quote left open would join the rows after it into one field: never read as offers.
+    body = csv_body([row(), row(**{"Instance Type": "g5.xlarge", "GPU": "1"}),
+                     row(**{"Instance Type": "g6.xlarge", "GPU": "1"})]).decode()
+    lines = body.split("\n")
+    lines[-3] = lines[-3].replace('"generated row"', '"generated row', 1)
+    with pytest.raises(ParseError, match=re.escape(OFFER_CSV_URL)):
         SOURCE.parse([raw("\n".join(lines).encode())])
 
 

@@ -101,27 +101,10 @@ def test_every_table_file_is_read():
     assert files == sorted(instances.providers_with_tables())
 
 
-def test_the_aws_connectors_own_family_table_has_not_drifted_from_the_instance_table():
-    """connectors/aws.py still carries GPU_FAMILIES (being rewritten elsewhere; to be deleted in
-    favour of market/data/instances/aws.csv). Until then the two must agree, size by size."""
-    from connectors.aws import GPU_FAMILIES
-
-    for family, spec in GPU_FAMILIES.items():
-        assert instance_facts("aws", f"{family}.anything") is None or family == "g7e", family
-        for size, count in spec.counts.items():
-            facts = instance_facts("aws", f"{family}.{size}")
-            assert facts is not None, f"{family}.{size}"
-            assert facts.gpu_count == pytest.approx(count), f"{family}.{size}"
-            if spec.memory_gb:
-                assert facts.gpu_memory_gb == spec.memory_gb, f"{family}.{size}"
-
-
 def test_no_connector_keeps_its_own_instance_to_gpu_table():
     """One table per fact: the connectors hand over names; the tables live in market/data."""
     root = Path(__file__).resolve().parent.parent / "connectors"
     for path in root.glob("*.py"):
-        if path.name == "aws.py":  # see the test above
-            continue
         text = path.read_text()
         for marker in ("_FAMILIES", "GPU_MEMORY_GB", "_GPU_BY_TOKEN", "PCIE_WHEN_BARE", "LAMBDA_PCIE_INSTANCES", "GPU_KEYS"):
             assert marker not in text, f"{path.name} defines {marker}"

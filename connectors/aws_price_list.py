@@ -1,0 +1,387 @@
+"""The EC2 offer file of the AWS Price List: which of its rows we read, and reading them fast.
+
+``read_offer_records(raw, source_id)`` gives one record per row we read, CSV (a region file,
+streamed from the archive) or JSON (the form the AWS docs show, and our recorded fixture),
+each with ``excluded_by``: null for an offer, else the rule of ``market.rules.EXCLUSION_RULES``
+that keeps it out. connectors/aws.py turns records into the source's rows.
+
+Which rows are READ: those whose Instance Type is of a GPU or ML-accelerator family (p, g,
+gr, cg, trn, inf, dl, then the generation digit: ``GPU_INSTANCE_REGEX``). The rest of a region
+file - CPU, FPGA and video types, storage, transfer, about 95% of its bytes - is skipped
+unparsed by the line scan below; counting it would cost the full parse the scan exists to
+avoid. Which GPU a read row carries is not decided here: the row hands on its instance type
+and the file's GPU count and memory, and ``market.identity.resolve`` decides through
+market/data/instances/aws.csv.
+
+Which read rows are OFFERS (the documented columns of the offer file), and the rule of the rest,
+first match wins (``exclusion_rule``):
+
+* Product Family ``Dedicated Host``, or Tenancy other than ``Shared``: ``dedicated-tenancy``;
+  another non-``Compute Instance*`` product family: ``untracked-term`` (a billing item);
+* Operating System ``Windows``: ``windows-licence``; another OS than ``Linux`` (RHEL, SUSE,
+  Ubuntu Pro, ...) or Pre Installed S/W other than ``NA``/empty (SQL Server):
+  ``licensed-software``;
+* CapacityStatus other than ``Used`` (the capacity-reservation accounting rows) or MarketOption
+  other than ``OnDemand`` (Capacity Blocks, which the file lists at 0.00): ``not-a-list-price``;
+* TermType other than ``OnDemand`` and ``Reserved`` 1yr/3yr ``standard`` ``No Upfront``, or a
+  Unit other than ``Hrs``: ``untracked-term``. No Upfront is the only purchase option whose
+  hourly rate is the whole price; Partial/All Upfront split it into an upfront fee and an
+  hourly rate, and folding them together would be our arithmetic, not AWS's quote.
+  Convertible reservations are a different (exchangeable) product.
+
+Currency is NOT filtered: a non-USD row is quarantined downstream.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from functools import reduce
+from typing import IO, Collection, Iterator
+
+import polars as pl
+
+from connectors.base import ParseError, RawResponse, require_columns, require_fields
+
+OPERATING_SYSTEM = "Linux"  # the only operating system whose prices are offers (see above)
+DISCLAIMER_LINES = 5  # FormatVersion, Disclaimer, Publication Date, Version, OfferCode
+
+# Then the generation digit: p5, trn2, ... (cg1: the first GPU type, now retired). Wider than
+# the instance table on purpose: a new family (p9) is read, and shows up unmapped, not lost.
+GPU_FAMILY_PREFIXES = ("p", "g", "gr", "cg", "trn", "inf", "dl")
+GPU_FAMILY_PATTERN = "(?:" + "|".join(rf"{prefix}\d" for prefix in GPU_FAMILY_PREFIXES) + ")"
+GPU_INSTANCE_REGEX = "^" + GPU_FAMILY_PATTERN
+
+# CSV column names (the offer file header) that the reader relies on ...
+COL_TERM, COL_UNIT, COL_PRICE, COL_CURRENCY = "TermType", "Unit", "PricePerUnit", "Currency"
+COL_LEASE, COL_OPTION, COL_CLASS = "LeaseContractLength", "PurchaseOption", "OfferingClass"
+COL_TYPE, COL_TENANCY, COL_OS = "Instance Type", "Tenancy", "Operating System"
+COL_CAPACITY, COL_SOFTWARE, COL_REGION = "CapacityStatus", "Pre Installed S/W", "Region Code"
+REQUIRED_COLUMNS = (
+    COL_TERM, COL_UNIT, COL_PRICE, COL_CURRENCY, COL_LEASE, COL_OPTION, COL_CLASS,
+    COL_TYPE, COL_TENANCY, COL_OS, COL_CAPACITY, COL_SOFTWARE, COL_REGION,
+)
+# ... and the ones it uses when present (older or trimmed files may lack them).
+COL_MARKET, COL_FAMILY, COL_GPU, COL_GPU_MEMORY = "MarketOption", "Product Family", "GPU", "GPU Memory"
+COL_VCPU, COL_MEMORY, COL_RATE = "vCPU", "Memory", "RateCode"
+
+# The same product attributes in the JSON offer file (products[sku].attributes) -> CSV column.
+JSON_COLUMNS = {
+    "instanceType": COL_TYPE, "tenancy": COL_TENANCY, "operatingSystem": COL_OS,
+    "capacitystatus": COL_CAPACITY, "preInstalledSw": COL_SOFTWARE, "regionCode": COL_REGION,
+    "marketoption": COL_MARKET, "gpu": COL_GPU, "gpuMemory": COL_GPU_MEMORY, "vcpu": COL_VCPU,
+    "memory": COL_MEMORY,
+}
+JSON_ATTRIBUTES = ("instanceType", "tenancy", "operatingSystem", "capacitystatus", "preInstalledSw", "regionCode")
+
+RESERVED_PRICING = {"1yr": "reserved_1y", "3yr": "reserved_3y"}
+
+# Record key -> CSV column: what connectors/aws.py builds a row from.
+RECORD_COLUMNS = {
+    "instance_type": COL_TYPE, "region": COL_REGION, "term": COL_TERM, "lease": COL_LEASE,
+    "price": COL_PRICE, "currency": COL_CURRENCY,
+}
+OPTIONAL_RECORD_COLUMNS = {"gpu": COL_GPU, "gpu_memory": COL_GPU_MEMORY, "vcpu": COL_VCPU, "memory": COL_MEMORY}
+
+
+def exclusion_rule(columns: Collection[str]) -> pl.Expr:
+    """The EXCLUSION_RULES key of a read row, null for an offer (the rules in the docstring).
+
+    A missing or null cell fails its test, as it did when this was a filter: nothing unread
+    becomes an offer."""
+    c = pl.col
+
+    def is_(column: str, *values: str) -> pl.Expr:
+        return c(column).is_in(values).fill_null(False)
+
+    reserved_as_quoted = (
+        is_(COL_TERM, "Reserved") & is_(COL_LEASE, *RESERVED_PRICING)
+        & is_(COL_OPTION, "No Upfront") & is_(COL_CLASS, "standard")
+    )
+    checks: list[tuple[pl.Expr, str]] = []
+    if COL_FAMILY in columns:
+        checks += [(is_(COL_FAMILY, "Dedicated Host"), "dedicated-tenancy"),
+                   (~c(COL_FAMILY).str.starts_with("Compute Instance").fill_null(False), "untracked-term")]
+    checks += [
+        (~is_(COL_TENANCY, "Shared"), "dedicated-tenancy"),
+        (is_(COL_OS, "Windows"), "windows-licence"),
+        (~is_(COL_OS, OPERATING_SYSTEM), "licensed-software"),
+        (~(c(COL_SOFTWARE).is_null() | is_(COL_SOFTWARE, "NA", "")), "licensed-software"),
+        (~is_(COL_CAPACITY, "Used"), "not-a-list-price"),
+    ]
+    if COL_MARKET in columns:
+        checks.append((~is_(COL_MARKET, "OnDemand"), "not-a-list-price"))
+    checks += [(~(is_(COL_TERM, "OnDemand") | reserved_as_quoted), "untracked-term"),
+               (~is_(COL_UNIT, "Hrs"), "untracked-term")]
+    (first, rule), *rest = checks
+    chain = reduce(lambda expr, check: expr.when(check[0]).then(pl.lit(check[1])), rest,
+                   pl.when(first).then(pl.lit(rule)))
+    return chain.otherwise(pl.lit(None, dtype=pl.String))
+
+
+def _records(frame: pl.DataFrame, columns: Collection[str]) -> pl.DataFrame:
+    """The read rows of a frame in CSV column names, as records with their rule."""
+    return frame.select(
+        *[pl.col(column).alias(key) for key, column in RECORD_COLUMNS.items()],
+        *[(pl.col(column) if column in columns else pl.lit(None, pl.String)).alias(key)
+          for key, column in OPTIONAL_RECORD_COLUMNS.items()],
+        exclusion_rule(columns).alias("excluded_by"),
+        (pl.format("RateCode {}", pl.col(COL_RATE)) if COL_RATE in columns else pl.lit(None, pl.String)).alias("row_ref"),
+    )
+
+
+def read_offer_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
+    """One record per read row of a region offer file, CSV or JSON (see the module docstring)."""
+    if _sniff(raw, source_id) == "csv":
+        return _csv_records(raw, source_id)
+    return _json_records(raw, source_id)
+
+
+def _sniff(raw: RawResponse, source_id: str) -> str:
+    """'csv' or 'json', or a ParseError saying what came instead."""
+    with raw.open() as stream:
+        head = stream.read(512)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        raise ParseError(f"{source_id}: {raw.url} returned an empty body")
+    lowered = text[:80].lower()
+    if lowered.startswith(b"<!doctype html") or lowered.startswith(b"<html") or lowered.startswith(b"<"):
+        raise ParseError(f"{source_id}: {raw.url} returned an HTML/XML page instead of a price list ({raw.size} bytes)")
+    if text.startswith(b"{"):
+        return "json"
+    if text.startswith(b'"FormatVersion"') or text.startswith(b"FormatVersion"):
+        return "csv"
+    raise ParseError(
+        f"{source_id}: {raw.url} is neither a price-list CSV (first line \"FormatVersion\",...) nor "
+        f"JSON; it starts {text[:60]!r}"
+    )
+
+
+
+# -- the CSV scan: streamed from the archive, lines picked before CSV parsing ------------------
+#
+# A region file is hundreds of megabytes; its GPU rows are a few percent of the lines. Parsing
+# all 91 columns of every line (what polars, pandas or DuckDB would do) costs far more than
+# inflating the file, so the scan works on raw lines, as gpuhunt does with substring tests:
+#
+# 1. The archived body is inflated as it is read (connectors.base.ArchivedBody), in blocks of
+#    whole lines: memory is a block or two, whatever the file size. (A reader thread measured
+#    no faster: the scan holds the GIL through C calls that do not release it.)
+# 2. A line is a candidate when a field starts with a GPU family (``,"p5``, ``,"trn1``, ...).
+#    That is an attribute of the product, and a SKU is one product whose every row repeats its
+#    attributes (the CSV is the product x term join of the JSON offer file), so the test runs
+#    once per run of a SKU, on its first row; AWS writes a product's rows one after another,
+#    so the other rows only check that they start with the same SKU (one C call a line).
+# 3. Candidate lines, in batches, go through polars' CSV reader under the header of the file;
+#    those whose Instance Type is a GPU type are read, each with its rule (``exclusion_rule``).
+#
+# Step 2 keeps a superset of what step 3 reads, so the rows are exactly those of a full parse
+# (tests/test_connector_aws.py compares both on generated files, column orders included).
+# Where the file breaks the assumptions (the header is not quoted, SKU is not the first column,
+# the Instance Type column is first), the scan drops the shortcut they allow: a looser
+# pattern, or the GPU test on every line. Slower, never different.
+
+READ_BLOCK_BYTES = 2 << 20  # at most this many inflated bytes scanned at a time
+CANDIDATE_BATCH_BYTES = 1 << 20  # candidate lines parsed with polars at a time (2 MiB: +16 MiB peak, measured)
+_GPU_TYPE = re.compile(GPU_INSTANCE_REGEX)
+
+
+def _line_blocks(stream: IO[bytes], label: str) -> Iterator[tuple[bytes, int, int]]:
+    """``(block, lo, hi)`` with ``block[lo:hi]`` whole lines, in file order, read as they are needed.
+
+    A body whose last line has no newline raises ParseError at the end: AWS ends every row with
+    one, so a body that stops mid-row was cut off. A damaged archive file raises ParseError (see
+    connectors.base.ArchivedBody) at the block where it is found.
+    """
+    carry = b""  # the start of a line whose end is in the next block
+    read = getattr(stream, "read1", stream.read)  # whatever the stream has ready: no copy to fill a size
+    while data := read(READ_BLOCK_BYTES):
+        first = data.find(b"\n")
+        if first < 0:
+            carry += data
+            continue
+        lo = 0
+        if carry:
+            joined = carry + data[: first + 1]
+            yield joined, 0, len(joined)
+            lo, carry = first + 1, b""
+        hi = data.rfind(b"\n") + 1
+        if hi > lo:
+            yield data, lo, hi
+        carry = data[hi:]
+    if carry:
+        raise ParseError(f"{label} does not end with a complete row; the body is truncated")
+
+
+def _header_lines(
+    blocks: Iterator[tuple[bytes, int, int]], label: str
+) -> tuple[list[bytes], Iterator[tuple[bytes, int, int]]]:
+    """The disclaimer lines and the header line, and the blocks after them."""
+    lines: list[bytes] = []
+    for block, lo, hi in blocks:
+        while len(lines) <= DISCLAIMER_LINES and lo < hi:
+            end = block.index(b"\n", lo, hi) + 1
+            lines.append(block[lo:end])
+            lo = end
+        if len(lines) > DISCLAIMER_LINES:
+            return lines, itertools.chain([(block, lo, hi)], blocks)
+    raise ParseError(
+        f"{label} ends before its header line (line {DISCLAIMER_LINES + 1}); the body is truncated"
+    )
+
+
+class _CandidateLines:
+    """Finds, in blocks of raw lines, the lines that may be GPU rows (see the comment above)."""
+
+    # A field starting with a GPU family. Where every field is quoted, the pattern starts with
+    # the literal ',"', which the regex engine skips to by memchr: measured 4-5x faster per line
+    # than a substring search per family prefix (benchmarks/aws_price_list.py's file, 2026-12-02).
+    _QUOTED_FIELD = re.compile(rb',"' + GPU_FAMILY_PATTERN.encode())
+    _ANY_FIELD = re.compile(rb'(?:^|,)"?' + GPU_FAMILY_PATTERN.encode(), re.MULTILINE)
+
+    def __init__(self, header: list[str], header_line: bytes) -> None:
+        quoted_type = header_line.startswith(b'"') and header.index(COL_TYPE) > 0
+        self._field = (self._QUOTED_FIELD if quoted_type else self._ANY_FIELD).search
+        self.sku_first = header[0] == "SKU"
+
+    def _names_gpu_type(self, block: bytes, start: int, end: int) -> bool:
+        """Whether block[start:end] has a field ``"<GPU family><digit>...``."""
+        return self._field(block, start, end) is not None
+
+    def scan(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """The candidate lines of ``block[lo:hi]`` (whole lines), in order."""
+        if self.sku_first:
+            return self._scan_sku_runs(block, lo, hi)
+        return self._scan_lines(block, lo, hi)
+
+    def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """The hot loop when SKU is the first column: line by line (memchr), the product's test
+        on the first line of each run of its SKU; the lines after it in the run only check that
+        they start with the same SKU field. (A SKU whose rows were not together would be tested
+        at each run: slower, the same lines.)"""
+        find, startswith, names_gpu_type = block.find, block.startswith, self._names_gpu_type
+        found = []
+        start, sku, keep = lo, b"\n", False  # b"\n" starts no line: the first line reads its SKU
+        while start < hi:
+            end = find(b"\n", start, hi) + 1  # every line of the range ends with one
+            if not startswith(sku, start):
+                sku = block[start : find(b",", start, end) + 1]  # the SKU field and its comma
+                keep = names_gpu_type(block, start, end)
+            if keep:
+                found.append(block[start:end])
+            start = end
+        return found
+
+    def _scan_lines(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+        """Without SKU first: every line that has a field starting with a GPU family."""
+        find, rfind, search = block.find, block.rfind, self._ANY_FIELD.search
+        found = []
+        pos = lo
+        while (hit := search(block, pos, hi)) is not None:
+            start = rfind(b"\n", lo, hit.start() + 1) + 1 or lo
+            end = find(b"\n", hit.end(), hi) + 1  # every line of the range ends with one
+            found.append(block[start:end])
+            pos = end
+        return found
+
+
+def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label: str) -> pl.DataFrame:
+    """The GPU rows among candidate lines (the columns records need), parsed by polars under the
+    file's header.
+
+    polars pads a short row with nulls and cuts a long one without a word, so every row that
+    is read is checked to have exactly the header's fields (a cheap check: GPU rows are few).
+    """
+    rule = exclusion_rule(header)
+    wanted = {*RECORD_COLUMNS.values(), *OPTIONAL_RECORD_COLUMNS.values(), COL_RATE, *rule.meta.root_names()}
+    needed = sorted(wanted & set(header), key=header.index)
+    try:
+        frame = (
+            pl.read_csv(
+                io.BytesIO(header_line + b"".join(lines)),
+                columns=needed,
+                infer_schema=False,  # every column as text: no inference pass, no surprises
+                raise_if_empty=False,
+            )
+            .with_row_index("_line")
+            .filter(pl.col(COL_TYPE).str.contains(GPU_INSTANCE_REGEX).fill_null(False))
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ParseError(f"{label} is not a readable price-list CSV: {exc}") from exc
+    widths = [len(fields) for fields in csv.reader(io.StringIO(b"".join(lines).decode("utf-8"), newline=""))]
+    if len(widths) != len(lines):  # a quote left open swallowed the lines after it
+        raise ParseError(f"{label}: {len(lines)} candidate lines read as {len(widths)} CSV rows; "
+                         "a field's quotes are unbalanced, the file is damaged")
+    for index in frame["_line"]:
+        if widths[index] != len(header):
+            raise ParseError(
+                f"{label}: a GPU row has {widths[index]} fields where the header has {len(header)} "
+                f"({lines[index][:120]!r}...); the file is damaged or changed its layout"
+            )
+    return frame.drop("_line")
+
+
+def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
+    """The records of a price-list CSV body, streamed (see the comment above)."""
+    label = f"{source_id}: {raw.url}"
+    frames: list[pl.DataFrame] = []
+    with raw.open() as stream:
+        head, rest = _header_lines(_line_blocks(stream, label), label)
+        header_line = head[-1]
+        header = next(csv.reader([header_line.decode("utf-8")]))
+        require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")
+        candidates = _CandidateLines(header, header_line)
+        batch: list[bytes] = []
+        batch_bytes = 0
+        for block, lo, hi in rest:
+            found = candidates.scan(block, lo, hi)
+            batch.extend(found)
+            batch_bytes += sum(map(len, found))
+            if batch_bytes >= CANDIDATE_BATCH_BYTES:
+                frames.append(_read_rows(batch, header, header_line, label))
+                batch, batch_bytes = [], 0
+        if batch or not frames:
+            frames.append(_read_rows(batch, header, header_line, label))
+    return _records(pl.concat(frames), header)  # the rules once, not per batch
+
+
+def _json_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
+    """The records of a JSON offer file: its products x terms, in the CSV's column names, so one
+    ``exclusion_rule`` judges both forms."""
+    offer = raw.json()
+    where = raw.url
+    require_fields(source_id, offer, ("products", "terms"), where)
+    products: dict[str, dict] = {}
+    for sku, product in offer["products"].items():
+        family = str(product.get("productFamily", "Compute Instance"))
+        attrs = product.get("attributes") or {}
+        if family.startswith("Compute Instance"):
+            require_fields(source_id, product, ("attributes",), f"{where} products.{sku}")
+            require_fields(source_id, attrs, JSON_ATTRIBUTES, f"{where} products.{sku}.attributes")
+        if _GPU_TYPE.match(str(attrs.get("instanceType", ""))):
+            products[sku] = {COL_FAMILY: family, COL_MARKET: "OnDemand",
+                             **{column: attrs.get(key) for key, column in JSON_COLUMNS.items() if key in attrs}}
+
+    rows = []
+    for term_type in ("OnDemand", "Reserved"):
+        for sku, offers in offer["terms"].get(term_type, {}).items():
+            product = products.get(sku)
+            if product is None:
+                continue
+            for code, term in offers.items():
+                term_attrs = term.get("termAttributes", {})
+                if term_type == "Reserved":
+                    require_fields(source_id, term_attrs, (COL_LEASE, COL_OPTION, COL_CLASS),
+                                   f"{where} terms.Reserved.{sku}.{code}.termAttributes")
+                require_fields(source_id, term, ("priceDimensions",), f"{where} terms.{term_type}.{sku}.{code}")
+                for rate, dimension in term["priceDimensions"].items():
+                    require_fields(source_id, dimension, ("unit", "pricePerUnit"), f"{where} priceDimensions {rate}")
+                    for currency, value in dimension["pricePerUnit"].items():
+                        rows.append({**product, COL_TERM: term_type, COL_UNIT: dimension["unit"],
+                                     COL_PRICE: value, COL_CURRENCY: currency, COL_RATE: rate,
+                                     **{k: term_attrs.get(k) for k in (COL_LEASE, COL_OPTION, COL_CLASS)}})
+    columns = {*REQUIRED_COLUMNS, COL_FAMILY, COL_MARKET, COL_RATE, *JSON_COLUMNS.values()}
+    frame = pl.DataFrame(rows, schema={column: pl.String for column in sorted(columns)})
+    return _records(frame, columns)
