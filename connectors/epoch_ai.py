@@ -41,6 +41,8 @@ import polars as pl
 
 from connectors.base import (
     FetchContext,
+    complete_body,
+    csv_records,
     ParseError,
     RawResponse,
     Source,
@@ -201,12 +203,10 @@ def parse_hardware_csv(raw: RawResponse, source_id: str = "epoch_ai") -> tuple[l
 
     Raises ParseError only when the file as a whole is unreadable or of an unknown schema.
     """
-    body = raw.read()
-    if not body.strip():
-        raise ParseError(f"{source_id}: {raw.url} returned an empty body")
-    head = body[:80].decode("utf-8", "replace").strip().lower()
-    if head.startswith("<!doctype html") or head.startswith("<html"):
-        raise ParseError(f"{source_id}: {raw.url} returned an HTML page instead of the CSV")
+    body = complete_body(raw)
+    # Empty, HTML, cut mid-row (no final newline, or a short last row): the file fails whole,
+    # before polars would pad a half-row with nulls. polars still reads the cells below.
+    csv_records(raw, data=body)
     try:
         # All text: numbers are converted below with their unit, and the quoted multi-line
         # Notes fields stay intact.
