@@ -470,7 +470,8 @@ def csv_records(
                 continue  # a blank line (DictReader skips them too)
             problem = None
             if len(cells) != len(header):
-                problem = f"the line has {len(cells)} cells, the header {len(header)}"
+                more_or_fewer = "more" if len(cells) > len(header) else "fewer"
+                problem = f"the line has {more_or_fewer} cells than the header ({len(cells)} for {len(header)})"
             records.append(CsvRecord(reader.line_num, dict(zip(header, cells)), problem))
     except csv.Error as exc:
         raise ParseError(f"{raw.source}: {where} is not a readable CSV at line {reader.line_num:,}: {exc}") from exc
