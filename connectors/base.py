@@ -367,6 +367,18 @@ def offers_frame(rows: list[dict], source_id: str) -> pl.DataFrame:
         raise ParseError(f"{source_id}: could not build the offer table: {exc}") from exc
 
 
+class FileFailure(str):
+    """One failed file's message, as `parse_isolated` lists it, carrying the file's URL so the
+    ingest step keeps that file's earlier rows of the day instead of replacing them by none."""
+
+    url: str
+
+    def __new__(cls, message: str, url: str) -> "FileFailure":
+        failure = super().__new__(cls, message)
+        failure.url = url
+        return failure
+
+
 def parse_each(
     source_id: str, responses: list[RawResponse], parse_one, *, name=lambda url: url,
 ) -> tuple[list[dict], list[str]]:
@@ -381,7 +393,7 @@ def parse_each(
         try:
             rows.extend(parse_one(raw))
         except (ParseError, UnicodeDecodeError) as exc:
-            failures.append(f"{name(raw.url)}: {exc}")
+            failures.append(FileFailure(f"{name(raw.url)}: {exc}", raw.url))
     if responses and len(failures) == len(responses):
         raise ParseError(f"{source_id}: no response could be read: " + "; ".join(failures))
     return rows, failures
