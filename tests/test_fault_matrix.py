@@ -313,19 +313,19 @@ def rows_of(st: dict, table: str, **where: Any) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def good_days(tmp_path_factory) -> Callable[[str], Path]:
-    """Per source: a warehouse folder after a good replay of it and its companion on both days
-    (built once, copied per case)."""
-    built: dict[str, Path] = {}
+def good_days(tmp_path_factory) -> Callable[[str], tuple[Path, dict]]:
+    """Per source: a warehouse folder after a good replay of it and its companion on both days,
+    and its state (built once, copied per case)."""
+    built: dict[str, tuple[Path, dict]] = {}
 
-    def build(source_id: str) -> Path:
+    def build(source_id: str) -> tuple[Path, dict]:
         if source_id not in built:
             folder = tmp_path_factory.mktemp(f"good_{source_id}")
             warehouse = Warehouse(folder / "w.duckdb")
             for day in (DAY_BEFORE, DAY):
                 for sid in (source_id, the_other(source_id)):
                     replay(warehouse, FIXTURES / sid, sid, day)
-            built[source_id] = folder
+            built[source_id] = folder, state(folder / "w.duckdb")
         return built[source_id]
 
     return build
@@ -337,9 +337,9 @@ CASES = [(s, f) for s in sorted(SHAPES) for f in FAULTS if (s, f) not in NOT_APP
 @pytest.mark.parametrize(("source_id", "fault"), CASES, ids=[f"{s}-{f}" for s, f in CASES])
 def test_fault(source_id, fault, good_days, tmp_path):
     folder = tmp_path / "w"
-    shutil.copytree(good_days(source_id), folder)
+    good_folder, before = good_days(source_id)
+    shutil.copytree(good_folder, folder)
     path = folder / "w.duckdb"
-    before = state(path)
     snapshot_root, hit_url = faulty_snapshot(source_id, fault, tmp_path / "snapshot")
     other = the_other(source_id)
     warehouse = Warehouse(path)
@@ -442,3 +442,36 @@ def test_the_matrix_covers_every_registered_source():
     for source_id in SHAPES:
         covered = {f for f in FAULTS if (source_id, f) not in NOT_APPLICABLE}
         assert covered | {f for (s, f) in NOT_APPLICABLE if s == source_id} == set(FAULTS), source_id
+
+
+# -- the completeness checks themselves, on cuts the matrix's 60% cut does not make ---------
+
+def _raw(body: bytes, headers: dict | None = None):
+    from datetime import datetime, timezone
+
+    from connectors.base import RawResponse
+
+    return RawResponse(source="skypilot", method="GET", url="https://example.test/catalogs/v8/lambda/vms.csv",
+                       status=200, headers=headers or {}, fetched_at=datetime(2026, 1, 2, tzinfo=timezone.utc),
+                       body=body)
+
+
+def test_a_cut_on_a_line_end_is_caught_by_the_announced_length():
+    """A cut that falls on a newline leaves a well-formed CSV: only Content-Length tells."""
+    from connectors.base import ParseError, csv_records
+
+    real = (FIXTURES / "skypilot" / "v8" / "lambda" / "vms@0f407038.csv").read_bytes()
+    cut = real[: real.index(b"\n", len(real) // 2) + 1]
+    assert len(csv_records(_raw(cut))[1]) < len(csv_records(_raw(real))[1])  # unannounced: reads as shorter
+    with pytest.raises(ParseError, match=r"announced [\d,]+ bytes \(Content-Length\) but [\d,]+ arrived"):
+        csv_records(_raw(cut, {"content-length": str(len(real))}))
+    assert csv_records(_raw(real, {"content-length": str(len(real))}))[1]  # the whole body passes
+    # A gzip-encoded response announces the compressed size: not comparable, not refused.
+    assert csv_records(_raw(real, {"content-length": "10", "content-encoding": "gzip"}))[1]
+
+
+def test_a_short_line_inside_the_file_is_that_lines_problem_not_the_files():
+    from connectors.base import csv_records
+
+    _, records = csv_records(_raw(b"a,b,c\n1,2,3\n4,5\n6,7,8\n"))
+    assert [r.problem for r in records] == [None, "the line has fewer cells than the header (2 for 3)", None]
