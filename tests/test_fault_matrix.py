@@ -81,6 +81,11 @@ class Shape:
     # "duplicate-zone-row") or "absorbed" (the parser keys records by name, so a repeat IS the
     # same record: YAML mapping keys, OCI's part numbers); the offers must stay the same either way.
     duplicates: str = "excluded"
+    # What one garbage record does today: "quarantined" (that row, with its reason; the rest
+    # land) or "fails" (the file or source fails with the reason, the day's earlier rows stay).
+    # The JSON parsers call require_fields per record, so one record without its fields fails
+    # the response: recorded and safe, but stricter than quarantining the row (issue 12 notes).
+    garbage: str = "fails"
 
 
 SHAPES: dict[str, Shape] = {
@@ -94,10 +99,10 @@ SHAPES: dict[str, Shape] = {
     "vastai": Shape("json", required="dph_total", price="dph_total", records=("offers",)),
     "verda": Shape("json", required="price_per_hour", price="price_per_hour", records=()),
     "vultr": Shape("json", required="locations", price="hourly_cost", records=("plans",)),
-    "cyclenerd": Shape("yaml", required="compute", price="hour", duplicates="absorbed"),
-    "gpuhunt": Shape("zip-csv", target=1, required="price", price="price"),
-    "skypilot": Shape("csv", required="Price", price="Price", stop="404"),
-    "epoch_ai": Shape("csv", required="Hardware name"),
+    "cyclenerd": Shape("yaml", required="compute", price="hour", duplicates="absorbed", garbage="quarantined"),
+    "gpuhunt": Shape("zip-csv", target=1, required="price", price="price", garbage="quarantined"),
+    "skypilot": Shape("csv", required="Price", price="Price", stop="404", garbage="quarantined"),
+    "epoch_ai": Shape("csv", required="Hardware name", garbage="quarantined"),
 }
 
 # (source, fault) -> why the fault cannot be put to that source; each is proven below.
@@ -379,6 +384,11 @@ def test_fault(source_id, fault, good_days, tmp_path):
     else:
         assert source_id in message and hit_url in message, (
             f"{source_id} {fault}: status {run['status']}, no reason naming {hit_url}: {message!r}")
+
+    if fault == "garbage_row":
+        expected = SHAPES[source_id].garbage
+        assert ("fails" if failed else "quarantined") == expected, (expected, run["status"], message)
+        assert failed or new_quarantine or spec_drops > 0, message
 
     # A bad price never lands as an offer.
     if fault in PRICE_FAULTS:
