@@ -405,8 +405,11 @@ def test_fault(source_id, fault, good_days, tmp_path):
     for table in ("offers", "quarantined_offers", "source_exclusions", "external_specs", "ingest_runs"):
         assert rows_of(after, table, snapshot_date=DAY_BEFORE) == rows_of(before, table, snapshot_date=DAY_BEFORE), table
     if failed:
-        assert _offers(after, source_id, DAY, hit_url) == _offers(before, source_id, DAY, hit_url), (
+        earlier = _offers(before, source_id, DAY, hit_url)
+        assert _offers(after, source_id, DAY, hit_url) == earlier, (
             f"{source_id} {fault}: the day's earlier good rows from {hit_url} were replaced")
+        if run["status"] == "ok" and earlier:  # a file failed inside a source that landed
+            assert f"{len(earlier)} earlier offer(s) of the day kept" in message, message
         assert _specs(after, source_id, DAY) == _specs(before, source_id, DAY) or run["status"] != "failed"
 
     # 4. Re-running the faulty day changes nothing.
