@@ -291,7 +291,7 @@ class WarehouseWriter:
         return [self.warehouse.load_raw(by_id[i]) for i in ids if i in by_id]
 
     def replace_offers(
-        self, snapshot_date: date, source: str, finalized: "FinalizedOffers", keep_urls: list[str] | tuple = (),
+        self, snapshot_date: date, source: str, finalized: "FinalizedOffers", *, keep_urls: list[str] | tuple = (),
     ) -> int:
         """Replace one source's rows for one day (offers, quarantined and unmapped rows, exclusion
         counts) in one transaction. Other sources and days are untouched.
