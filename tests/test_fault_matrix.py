@@ -327,9 +327,10 @@ def good_days(tmp_path_factory) -> Callable[[str], tuple[Path, dict]]:
         if source_id not in built:
             folder = tmp_path_factory.mktemp(f"good_{source_id}")
             warehouse = Warehouse(folder / "w.duckdb")
-            for day in (DAY_BEFORE, DAY):
-                for sid in (source_id, the_other(source_id)):
-                    replay(warehouse, FIXTURES / sid, sid, day)
+            with warehouse.session():
+                for day in (DAY_BEFORE, DAY):
+                    for sid in (source_id, the_other(source_id)):
+                        replay(warehouse, FIXTURES / sid, sid, day)
             built[source_id] = folder, state(folder / "w.duckdb")
         return built[source_id]
 
@@ -350,8 +351,9 @@ def test_fault(source_id, fault, good_days, tmp_path):
     warehouse = Warehouse(path)
 
     def faulty_day() -> None:
-        replay(warehouse, snapshot_root, source_id, DAY)
-        replay(warehouse, FIXTURES / other, other, DAY)
+        with warehouse.session():  # one connection for the day's steps, as a real run holds
+            replay(warehouse, snapshot_root, source_id, DAY)
+            replay(warehouse, FIXTURES / other, other, DAY)
 
     faulty_day()
     after = state(path)
