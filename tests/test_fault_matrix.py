@@ -126,12 +126,12 @@ def the_other(source_id: str) -> str:
 
 # -- mutations: bytes in, bytes out, one per fault ------------------------------------------
 
-def _json_set_all(node: Any, key: str, value: Any) -> Any:
+def _json_replace_all(node: Any, key: str, replace: Callable[[Any], Any]) -> Any:
+    """Every value under `key`, anywhere in the document, passed through `replace`."""
     if isinstance(node, dict):
-        return {k: (value(v) if k == key and callable(value) else value if k == key else _json_set_all(v, key, value))
-                for k, v in node.items()}
+        return {k: replace(v) if k == key else _json_replace_all(v, key, replace) for k, v in node.items()}
     if isinstance(node, list):
-        return [_json_set_all(v, key, value) for v in node]
+        return [_json_replace_all(v, key, replace) for v in node]
     return node
 
 
@@ -160,7 +160,7 @@ def mutate_json(body: bytes, shape: Shape, fault: str) -> bytes:
         document = _json_rename_all(document, shape.required)
     elif fault in PRICE_FAULTS:
         price = PRICE_FAULTS[fault]
-        document = _json_set_all(document, shape.price, lambda v: _bad_price(v, price) if v is not None else v)
+        document = _json_replace_all(document, shape.price, lambda v: _bad_price(v, price) if v is not None else v)
     elif fault in ("garbage_row", "duplicate_rows"):
         records = _json_records(document, shape.records)
         if isinstance(records, dict):
