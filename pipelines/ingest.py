@@ -4,6 +4,7 @@ Guarantees, per source and day:
 * every response is archived before anything is parsed, failed fetches included;
 * a failure (timeout, HTTP 500, HTML, truncated or changed body) is recorded in `ingest_runs`
   with a message naming the source and the problem, and the day's earlier good rows stay;
+  when one file of a many-file source fails (a cut catalog), that file's earlier rows stay;
 * re-running a day replaces that day's rows for that source only.
 """
 
