@@ -16,6 +16,7 @@ turns a parsed frame into warehouse rows (canonical GPU, per-GPU price, quaranti
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -123,8 +124,9 @@ class RawResponse:
             return stream.read()
 
     def json(self) -> Any:
-        """The body as JSON, or a ParseError that says what came instead."""
-        data = self.read()
+        """The body as JSON, or a ParseError that says what came instead (an HTML page, an empty
+        body, a body cut before its end: JSON only parses whole, so a cut never half-lands)."""
+        data = complete_body(self)
         try:
             return json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -365,6 +367,18 @@ def offers_frame(rows: list[dict], source_id: str) -> pl.DataFrame:
         raise ParseError(f"{source_id}: could not build the offer table: {exc}") from exc
 
 
+class FileFailure(str):
+    """One failed file's message, as `parse_isolated` lists it, carrying the file's URL so the
+    ingest step keeps that file's earlier rows of the day instead of replacing them by none."""
+
+    url: str
+
+    def __new__(cls, message: str, url: str) -> "FileFailure":
+        failure = super().__new__(cls, message)
+        failure.url = url
+        return failure
+
+
 def parse_each(
     source_id: str, responses: list[RawResponse], parse_one, *, name=lambda url: url,
 ) -> tuple[list[dict], list[str]]:
@@ -379,10 +393,107 @@ def parse_each(
         try:
             rows.extend(parse_one(raw))
         except (ParseError, UnicodeDecodeError) as exc:
-            failures.append(f"{name(raw.url)}: {exc}")
+            failures.append(FileFailure(f"{name(raw.url)}: {exc}", raw.url))
     if responses and len(failures) == len(responses):
         raise ParseError(f"{source_id}: no response could be read: " + "; ".join(failures))
     return rows, failures
+
+
+def complete_body(raw: RawResponse) -> bytes:
+    """The body, refused when it is shorter (or longer) than the Content-Length announced.
+
+    A recorded or served header is checked only for an unencoded body: with gzip/br the header
+    counts the compressed bytes, which httpx has already decoded (and h11 checks on the wire).
+    """
+    data = raw.read()
+    declared = raw.headers.get("content-length", "").strip()
+    encoding = raw.headers.get("content-encoding", "").strip().lower()
+    if declared.isdigit() and encoding in ("", "identity") and int(declared) != len(data):
+        raise ParseError(
+            f"{raw.source}: {raw.url} announced {int(declared):,} bytes (Content-Length) but "
+            f"{len(data):,} arrived; the body is truncated"
+        )
+    return data
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text[:200].lstrip().lower()
+    return head.startswith("<!doctype html") or head.startswith("<html")
+
+
+def complete_text(raw: RawResponse, what: str, *, data: bytes | None = None, where: str | None = None) -> str:
+    """A line-oriented text body (CSV, YAML) decoded, or a ParseError naming the source and URL
+    when it is empty, an HTML page, not UTF-8, or cut before its end.
+
+    Every such file we read ends with a newline (the CSV and YAML writers of the catalogs all
+    write one); a body that stops without one stopped mid-record: the transfer was cut. A cut
+    that happens to fall on a line end cannot be seen here; the Content-Length check catches
+    it where the server announced one.
+    """
+    where = where or raw.url
+    if data is None:
+        data = complete_body(raw)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{raw.source}: {where} is not UTF-8 text ({exc}); it may be damaged") from exc
+    if not text.strip():
+        raise ParseError(f"{raw.source}: {where} returned an empty body ({len(data)} bytes) instead of {what}")
+    if _looks_like_html(text):
+        raise ParseError(f"{raw.source}: {where} returned an HTML page instead of {what} ({len(data)} bytes)")
+    if not text.endswith(("\n", "\r")):
+        last_line = text.count("\n") + 1
+        raise ParseError(
+            f"{raw.source}: {where} ends mid-record at line {last_line:,} with no final newline "
+            f"({len(data):,} bytes); the body is truncated"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class CsvRecord:
+    """One data line of a CSV: its line number, its cells by header name, and what is wrong
+    with its shape (None when it has exactly one cell per header)."""
+
+    line: int
+    cells: dict[str, str]
+    problem: str | None = None
+
+
+def csv_records(
+    raw: RawResponse, required: tuple[str, ...] = (), *, data: bytes | None = None, where: str | None = None,
+) -> tuple[list[str], list[CsvRecord]]:
+    """(header, records) of a CSV body, read by header name, refusing an incomplete file.
+
+    The file fails (ParseError naming the source, the URL and the line) when it is empty, HTML,
+    lacks a required column, ends without a final newline, or its LAST line has the wrong
+    number of cells: the signatures of a cut body, which `csv.DictReader` would pad into a
+    half-row. A short or long line elsewhere is kept with its `problem`, for the connector to
+    quarantine: one bad line is that line's fault, not the file's.
+    """
+    where = where or raw.url
+    text = complete_text(raw, "a CSV", data=data, where=where)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        records: list[CsvRecord] = []
+        for cells in reader:
+            if not cells:
+                continue  # a blank line (DictReader skips them too)
+            problem = None
+            if len(cells) != len(header):
+                more_or_fewer = "more" if len(cells) > len(header) else "fewer"
+                problem = f"the line has {more_or_fewer} cells than the header ({len(cells)} for {len(header)})"
+            records.append(CsvRecord(reader.line_num, dict(zip(header, cells)), problem))
+    except csv.Error as exc:
+        raise ParseError(f"{raw.source}: {where} is not a readable CSV at line {reader.line_num:,}: {exc}") from exc
+    require_columns(raw.source, header, required, where)
+    if records and records[-1].problem:
+        raise ParseError(
+            f"{raw.source}: {where} ends with an incomplete row (line {records[-1].line:,}: "
+            f"{records[-1].problem}); the body is truncated"
+        )
+    return header, records
 
 
 def provenance(raw: RawResponse) -> dict:

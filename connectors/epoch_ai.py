@@ -41,6 +41,8 @@ import polars as pl
 
 from connectors.base import (
     FetchContext,
+    complete_body,
+    csv_records,
     ParseError,
     RawResponse,
     Source,
@@ -201,12 +203,10 @@ def parse_hardware_csv(raw: RawResponse, source_id: str = "epoch_ai") -> tuple[l
 
     Raises ParseError only when the file as a whole is unreadable or of an unknown schema.
     """
-    body = raw.read()
-    if not body.strip():
-        raise ParseError(f"{source_id}: {raw.url} returned an empty body")
-    head = body[:80].decode("utf-8", "replace").strip().lower()
-    if head.startswith("<!doctype html") or head.startswith("<html"):
-        raise ParseError(f"{source_id}: {raw.url} returned an HTML page instead of the CSV")
+    body = complete_body(raw)
+    # Empty, HTML, cut mid-row (no final newline, or a short last row): the file fails whole,
+    # before polars would pad a half-row with nulls. polars still reads the cells below.
+    _, lines = csv_records(raw, data=body)
     try:
         # All text: numbers are converted below with their unit, and the quoted multi-line
         # Notes fields stay intact.
@@ -223,7 +223,16 @@ def parse_hardware_csv(raw: RawResponse, source_id: str = "epoch_ai") -> tuple[l
         )
     prov = provenance(raw)
     rows: list[dict] = []
-    dropped: list[dict] = []
+    # A line with the wrong number of cells has its cells under the wrong headers: reported
+    # first (ingest_runs shows the first drops), with the URL and line.
+    dropped: list[dict] = [{
+        "name_raw": next(iter(line.cells.values()), ""),
+        "column": "(whole line)",
+        "metric": "",
+        "raw_value": ",".join(line.cells.values())[:200],
+        "reason": f"{source_id}: {raw.url} line {line.line}: {line.problem}; its cells are unreliable",
+        "raw_response_id": prov["raw_response_id"],
+    } for line in lines if line.problem]
     selected = table.select(pl.col(found[c]).alias(c) for c in (NAME_COLUMN, *metrics_found))
     for record in selected.iter_rows(named=True):
         name = (record[NAME_COLUMN] or "").strip()

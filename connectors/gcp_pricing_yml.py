@@ -44,6 +44,8 @@ from connectors.base import (
     ParseError,
     RawResponse,
     Source,
+    complete_body,
+    complete_text,
     offers_frame,
     optional_number,
     provenance,
@@ -86,10 +88,10 @@ class CyclenerdGcpPricing(Source):
         yield http.get(client, self.id, PRICING_URL)
 
     def _load(self, raw: RawResponse) -> dict:
-        data = raw.read()
-        head = data[:200].decode("utf-8", "replace").strip().lower()
-        if head.startswith("<!doctype html") or head.startswith("<html"):
-            raise ParseError(f"{self.id}: {raw.url} returned an HTML page instead of YAML ({len(data)} bytes)")
+        data = complete_body(raw)
+        # Empty, HTML or cut mid-line: a cut YAML document often still parses (as fewer
+        # machines, or a half-written price), so completeness is checked before loading.
+        complete_text(raw, "YAML", data=data)
         try:
             document = yaml.load(data, Loader=_Loader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:

@@ -33,7 +33,6 @@ Parsing rules.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import zipfile
@@ -50,10 +49,11 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
+    complete_body,
+    csv_records,
     offers_frame,
     parse_each,
     provenance,
-    require_columns,
 )
 from market.providers import canonical_provider
 
@@ -149,25 +149,25 @@ class GpuhuntCatalogs(Source):
     def _parse_catalog(self, raw: RawResponse, gpuhunt_name: str) -> list[dict]:
         member = f"{gpuhunt_name}.csv"
         try:
-            with zipfile.ZipFile(io.BytesIO(raw.read())) as archive:
+            with zipfile.ZipFile(io.BytesIO(complete_body(raw))) as archive:
                 if member not in archive.namelist():
                     raise ParseError(
                         f"{self.id}: {raw.url} holds {archive.namelist()} but not {member!r}; "
                         "the catalog layout may have changed"
                     )
-                text = archive.read(member).decode("utf-8-sig")
+                data = archive.read(member)
         except (zipfile.BadZipFile, EOFError) as exc:
             head = raw.read()[:80].decode("utf-8", "replace").strip().lower()
             what = "an HTML page" if head.startswith(("<!doctype html", "<html")) else "not a valid zip"
             raise ParseError(
                 f"{self.id}: {raw.url} is {what} ({raw.size} bytes); it may be truncated"
             ) from exc
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        require_columns(self.id, list(reader.fieldnames or []), REQUIRED_COLUMNS, f"{member} of {raw.url}")
+        _, records = csv_records(raw, REQUIRED_COLUMNS, data=data, where=f"{member} of {raw.url}")
         provider = canonical_provider(gpuhunt_name)
         rows: list[dict] = []
-        for line, record in enumerate(reader, start=2):
-            problems: list[str] = []
+        for parsed_line in records:
+            line, record = parsed_line.line, parsed_line.cells
+            problems: list[str] = [parsed_line.problem] if parsed_line.problem else []
 
             def number(field: str) -> float | None:
                 value = record.get(field)
@@ -181,23 +181,21 @@ class GpuhuntCatalogs(Source):
 
             row = {
                 "provider": provider,
-                "region": record["location"],
-                "instance_type": record["instance_name"],
-                "gpu_name_raw": record["gpu_name"] or None,
+                "region": record.get("location", ""),
+                "instance_type": record.get("instance_name", ""),
+                "gpu_name_raw": record.get("gpu_name") or None,
                 "gpu_count": number("gpu_count"),
                 "gpu_memory_gb": number("gpu_memory"),
                 "memory_is_total": False,  # gpuhunt's gpu_memory is per GPU (its catalog schema)
                 "vcpus": number("cpu"),
                 "ram_gb": number("memory"),
-                "pricing": "spot" if (record["spot"] or "").strip().lower() in ("true", "1") else "on_demand",
+                "pricing": "spot" if (record.get("spot") or "").strip().lower() in ("true", "1") else "on_demand",
                 "price": number("price"),
                 "currency": "USD",
                 "spot_is_estimate": False,
                 "row_ref": f"{member} line {line}",
                 **provenance(raw),
             }
-            if None in record:
-                problems.append("the line has more cells than the header")
             if problems:
                 row["parse_error"] = "; ".join(problems)
             elif (record.get("flags") or "").strip():

@@ -121,7 +121,7 @@ class OciSource(Source):
         require_fields(self.id, prices_doc, ("items",), f"{prices_raw.url}")
         parts: dict[str, dict] = {}
         for i, item in enumerate(prices_doc["items"]):
-            require_fields(self.id, item, ("partNumber",), f"price list items[{i}]")
+            require_fields(self.id, item, ("partNumber",), f"{prices_raw.url} items[{i}]")
             parts[item["partNumber"]] = item
 
         shapes: Any = shapes_raw.json()
@@ -130,7 +130,7 @@ class OciSource(Source):
 
         rows: list[dict] = []
         for shape, meters in shapes.items():
-            where = f"shape map entry {shape!r}"
+            where = f"{shapes_raw.url} entry {shape!r}"
             require_fields(self.id, meters, ("GPU", "OCPU", "Memory"), where)
             gpu_part = meters["GPU"]
             base = {

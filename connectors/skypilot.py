@@ -52,8 +52,6 @@ the source fails only when no cloud's file could be read. A cloud whose catalog 
 from __future__ import annotations
 
 import ast
-import csv
-import io
 import json
 import re
 from typing import Iterator
@@ -63,15 +61,16 @@ import polars as pl
 
 from connectors import http
 from connectors.base import (
+    CsvRecord,
     FetchContext,
     ParseError,
     RawResponse,
     Source,
     SourceError,
+    csv_records,
     offers_frame,
     parse_each,
     provenance,
-    require_columns,
 )
 from connectors.snapshot import NotRecorded
 from market.instances import instance_facts
@@ -241,24 +240,17 @@ class SkyPilotCatalog(Source):
 
     def _parse_file(self, raw: RawResponse) -> list[dict]:
         cloud = cloud_of(raw.url)
-        text = raw.read().decode("utf-8-sig", errors="strict") if raw.size else ""
-        head = text[:200].lstrip().lower()
-        if head.startswith("<!doctype html") or head.startswith("<html"):
-            raise ParseError(f"{self.id}: {raw.url} returned an HTML page instead of a CSV")
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        columns = list(reader.fieldnames or [])
-        require_columns(self.id, columns, REQUIRED_COLUMNS, raw.url)
+        _, records = csv_records(raw, REQUIRED_COLUMNS)  # a cut file fails here, never half-lands
         prov = provenance(raw)
         rows: list[dict] = []
-        for line, rec in enumerate(reader, start=2):
-            rows.extend(self._line_rows(cloud, rec, f"line {line}", prov))
+        for record in records:
+            rows.extend(self._line_rows(cloud, record, prov))
         return rows
 
-    def _line_rows(self, cloud: str, rec: dict, ref: str, prov: dict) -> list[dict]:
-        problems: list[str] = []
-        if None in rec:  # more cells than headers: the line is broken, its cells unreliable
-            problems.append("the line has more cells than the header")
-            rec = {k: v for k, v in rec.items() if k is not None}
+    def _line_rows(self, cloud: str, record: CsvRecord, prov: dict) -> list[dict]:
+        rec, ref = record.cells, f"line {record.line}"
+        # A line with too few or too many cells is broken: its cells are unreliable.
+        problems: list[str] = [record.problem] if record.problem else []
 
         def number(column: str) -> float | None:
             try:

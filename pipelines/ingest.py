@@ -4,6 +4,7 @@ Guarantees, per source and day:
 * every response is archived before anything is parsed, failed fetches included;
 * a failure (timeout, HTTP 500, HTML, truncated or changed body) is recorded in `ingest_runs`
   with a message naming the source and the problem, and the day's earlier good rows stay;
+  when one file of a many-file source fails (a cut catalog), that file's earlier rows stay;
 * re-running a day replaces that day's rows for that source only.
 """
 
@@ -17,7 +18,7 @@ from typing import Callable
 import httpx
 import polars as pl
 
-from connectors.base import FetchContext, RawResponse, Source, SourceError, check_responses
+from connectors.base import FetchContext, FileFailure, RawResponse, Source, SourceError, check_responses
 from market.rules import finalize_offers
 from warehouse.store import Warehouse
 
@@ -212,13 +213,18 @@ def parse_source(
 
     counts = finalized.accounting()
     with warehouse.writer() as w:
-        w.replace_offers(snapshot_date, source.id, finalized)
+        # A file that failed this time keeps its earlier rows of the day (a cut catalog must not
+        # replace good rows by none); the run's message says how many stayed.
+        failed_urls = [f.url for f in file_failures if isinstance(f, FileFailure)]
+        kept = w.replace_offers(snapshot_date, source.id, finalized, keep_urls=failed_urls)
         unmapped = finalized.quarantined.filter(pl.col("outcome") == "unmapped")
         w.record_aliases(finalized.offers, source.id, snapshot_date, unmapped)
         # The fetch's warnings (partial gaps) stay; a re-parse adds nothing twice.
         earlier = (state.get("message") or "") if state["status"] in ("fetched", "ok") else ""
         fetch_warnings = [m for m in earlier.split("; ") if m and not _is_parse_note(m)]
         notes = [f"file failed: {f}" for f in file_failures]
+        if kept:
+            notes.append(f"{kept} earlier offer(s) of the day kept from the failed file(s)")
         if counts["quarantined"]:
             notes.append(f"{counts['quarantined']} row(s) quarantined")
         if counts["unmapped"]:
@@ -238,7 +244,8 @@ def parse_source(
 
 def _is_parse_note(message: str) -> bool:
     """A note the parse step wrote on an earlier run (re-written on every parse, never kept twice)."""
-    return message.startswith("file failed: ") or message.endswith(("quarantined", "with an unmapped GPU"))
+    return message.startswith("file failed: ") or message.endswith(
+        ("quarantined", "with an unmapped GPU", "kept from the failed file(s)"))
 
 
 def _parse_specs(warehouse: Warehouse, source: Source, snapshot_date: date, raws, say: _Reporter) -> Outcome:

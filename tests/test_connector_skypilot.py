@@ -231,8 +231,14 @@ def test_html_truncated_and_garbled_bodies():
     relative = "v8/nebius/vms@0082b043.csv"
     with pytest.raises(ParseError, match="HTML"):
         parse(relative, b"<!DOCTYPE html><html>rate limited</html>")
-    with pytest.raises(ParseError, match="missing"):
+    with pytest.raises(ParseError, match="empty body"):
         parse(relative, b"")
+    real = (FIXTURES / relative).read_bytes()
+    with pytest.raises(ParseError, match="no final newline.*truncated"):
+        parse(relative, real[: len(real) * 6 // 10])  # cut mid-row, as a dropped transfer is
+    last_row_cut = real.rstrip(b"\r\n").rsplit(b",", 3)[0] + b"\n"  # ends on a newline, cells short
+    with pytest.raises(ParseError, match="incomplete row.*truncated"):
+        parse(relative, last_row_cut)
 
 
 def test_a_bad_cell_or_line_quarantines_its_row_not_the_file():

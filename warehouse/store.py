@@ -290,17 +290,32 @@ class WarehouseWriter:
         by_id = {r["id"]: r for r in rows}
         return [self.warehouse.load_raw(by_id[i]) for i in ids if i in by_id]
 
-    def replace_offers(self, snapshot_date: date, source: str, finalized: "FinalizedOffers") -> None:
+    def replace_offers(
+        self, snapshot_date: date, source: str, finalized: "FinalizedOffers", *, keep_urls: list[str] | tuple = (),
+    ) -> int:
         """Replace one source's rows for one day (offers, quarantined and unmapped rows, exclusion
-        counts) in one transaction. Other sources and days are untouched."""
+        counts) in one transaction. Other sources and days are untouched.
+
+        Rows of the day from `keep_urls` (files that failed this time) stay as they were: a cut
+        catalog never replaces that catalog's good rows. Returns how many offers were kept so."""
         offers = finalized.offers.select(list(OFFER_COLUMNS))
         quarantined = finalized.quarantined.select(list(QUARANTINE_COLUMNS))
         exclusions = finalized.exclusions.select("rule", "rows")
+        keep = sorted(set(keep_urls))
         self.con.execute("BEGIN TRANSACTION")
         try:
             params = [snapshot_date, source]
-            for table in ("offers", "quarantined_offers", "source_exclusions"):
-                self.con.execute(f"DELETE FROM {table} WHERE snapshot_date = ? AND source = ?", params)
+            kept = self.con.execute(
+                "SELECT count(*) FROM offers WHERE snapshot_date = ? AND source = ? AND list_contains(?, source_url)",
+                [*params, keep],
+            ).fetchone()[0] if keep else 0
+            for table in ("offers", "quarantined_offers"):
+                self.con.execute(
+                    f"DELETE FROM {table} WHERE snapshot_date = ? AND source = ? "
+                    "AND NOT list_contains(?, coalesce(source_url, ''))",
+                    [*params, keep],
+                )
+            self.con.execute("DELETE FROM source_exclusions WHERE snapshot_date = ? AND source = ?", params)
             self.con.register("incoming_offers", offers)
             self.con.register("incoming_quarantine", quarantined)
             self.con.register("incoming_exclusions", exclusions)
@@ -316,6 +331,7 @@ class WarehouseWriter:
         finally:
             for name in ("incoming_offers", "incoming_quarantine", "incoming_exclusions"):
                 self.con.unregister(name)
+        return kept
 
     def replace_day(self, table: str, snapshot_date: date, frame: pl.DataFrame) -> None:
         """Replace one day's rows of a derived table (cost_metrics, price_index), in one transaction."""
