@@ -166,7 +166,7 @@ def _sniff(raw: RawResponse, source_id: str) -> str:
 # all 91 columns of every line (what polars, pandas or DuckDB would do) costs far more than
 # inflating the file, so the scan works on raw lines, as gpuhunt does with substring tests:
 #
-# 1. The archived body is inflated as it is read (connectors.base.ArchivedBody), in blocks of
+# 1. The archived body is inflated as it is read (connectors.bodies.ArchivedBody), in blocks of
 #    whole lines: memory is a block or two, whatever the file size. (A reader thread measured
 #    no faster: the scan holds the GIL through C calls that do not release it.)
 # 2. A line is a candidate when a field starts with a GPU family (``,"p5``, ``,"trn1``, ...).
@@ -193,7 +193,7 @@ def _line_blocks(stream: IO[bytes], label: str) -> Iterator[tuple[bytes, int, in
 
     A body whose last line has no newline raises ParseError at the end: AWS ends every row with
     one, so a body that stops mid-row was cut off. A damaged archive file raises ParseError (see
-    connectors.base.ArchivedBody) at the block where it is found.
+    connectors.bodies.ArchivedBody) at the block where it is found.
     """
     carry = b""  # the start of a line whose end is in the next block
     read = getattr(stream, "read1", stream.read)  # whatever the stream has ready: no copy to fill a size

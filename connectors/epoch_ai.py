@@ -41,13 +41,12 @@ import polars as pl
 
 from connectors.base import (
     FetchContext,
-    complete_body,
-    csv_records,
     ParseError,
     RawResponse,
     Source,
     provenance,
 )
+from connectors.bodies import complete_body, csv_records
 from market.gpu_names import canonical_gpu
 from connectors.http import get
 from market.specs import EXTERNAL_SPEC_SCHEMA, GPU_SPEC_SCHEMA, SpecParseReport, spec_drops_frame

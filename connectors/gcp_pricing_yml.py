@@ -44,13 +44,12 @@ from connectors.base import (
     ParseError,
     RawResponse,
     Source,
-    complete_body,
-    complete_text,
     offers_frame,
     optional_number,
     provenance,
     require_fields,
 )
+from connectors.bodies import complete_body, complete_text
 
 PRICING_URL = (
     "https://raw.githubusercontent.com/Cyclenerd/google-cloud-pricing-cost-calculator/master/pricing.yml"

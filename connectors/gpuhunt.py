@@ -49,12 +49,11 @@ from connectors.base import (
     RawResponse,
     Source,
     SourceError,
-    complete_body,
-    csv_records,
     offers_frame,
     parse_each,
     provenance,
 )
+from connectors.bodies import complete_body, csv_records
 from market.providers import canonical_provider
 
 BASE_URL = "https://dstack-gpu-pricing.s3.eu-west-1.amazonaws.com/v3"

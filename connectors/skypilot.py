@@ -61,17 +61,16 @@ import polars as pl
 
 from connectors import http
 from connectors.base import (
-    CsvRecord,
     FetchContext,
     ParseError,
     RawResponse,
     Source,
     SourceError,
-    csv_records,
     offers_frame,
     parse_each,
     provenance,
 )
+from connectors.bodies import CsvRecord, csv_records
 from connectors.snapshot import NotRecorded
 from market.instances import instance_facts
 from market.providers import canonical_provider

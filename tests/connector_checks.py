@@ -73,7 +73,7 @@ def live_fetch(source: Source, handler: Handler, tmp_path: Path) -> tuple[Outcom
 
 def archived_text(tmp_path: Path, archived: list[dict]) -> str:
     """Everything archived for a fetch (URLs, content types, request bodies, bodies) as text."""
-    from connectors.base import ArchivedBody
+    from connectors.bodies import ArchivedBody
 
     parts = []
     for row in archived:

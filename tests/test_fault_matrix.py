@@ -473,7 +473,8 @@ def _raw(body: bytes, headers: dict | None = None):
 
 def test_a_cut_on_a_line_end_is_caught_by_the_announced_length():
     """A cut that falls on a newline leaves a well-formed CSV: only Content-Length tells."""
-    from connectors.base import ParseError, csv_records
+    from connectors.base import ParseError
+    from connectors.bodies import csv_records
 
     real = (FIXTURES / "skypilot" / "v8" / "lambda" / "vms@0f407038.csv").read_bytes()
     cut = real[: real.index(b"\n", len(real) // 2) + 1]
@@ -486,7 +487,7 @@ def test_a_cut_on_a_line_end_is_caught_by_the_announced_length():
 
 
 def test_a_short_line_inside_the_file_is_that_lines_problem_not_the_files():
-    from connectors.base import csv_records
+    from connectors.bodies import csv_records
 
     _, records = csv_records(_raw(b"a,b,c\n1,2,3\n4,5\n6,7,8\n"))
     assert [r.problem for r in records] == [None, "the line has fewer cells than the header (2 for 3)", None]
