@@ -1,4 +1,4 @@
-"""History: the daily price index per GPU, one offer's price over time, and the change log."""
+"""History: the daily price index per GPU, one offer's price over time, the change log, and what a reference run cost."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import data, ui
+from dashboards.reference_runs import reference_run_section
 
 ui.header(
     "History",
@@ -222,3 +223,6 @@ else:
                 "change_pct": ui.number("change (%)", "%+.2f"),
             },
         )
+
+# -- reference runs ----------------------------------------------------------------------------
+reference_run_section(dates)
