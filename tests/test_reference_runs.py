@@ -241,3 +241,22 @@ def test_over_mistakes_end_with_a_clear_message(wh, args, fragment):
     result = run(*args, "--warehouse", wh)
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert fragment in result.output, result.output
+
+
+# -- the History page ---------------------------------------------------------------------------------
+
+def test_history_page_charts_each_reference_run(replayed_warehouse, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("GPU_PRICES_WAREHOUSE", str(replayed_warehouse))
+    app = Path(__file__).resolve().parent.parent / "dashboards" / "streamlit_app.py"
+    at = AppTest.from_file(str(app), default_timeout=240).run()
+    at.switch_page("app_pages/history.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "What a reference run cost" in [s.value for s in at.subheader]
+    names = [m.value for m in at.markdown]
+    assert all(f"**{r.name}**" in names for r in rr.REFERENCE_RUNS.values())
+    assert len(at.get("vega_lite_chart")) >= 1 + len(rr.REFERENCE_RUNS)  # the index chart, then one per run
+    assert at.get("download_button"), "the CSV download is missing"
+    at.radio(key="reference_pricing").set_value("spot (interruptible)").run()
+    assert not at.exception, [e.value for e in at.exception]
