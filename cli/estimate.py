@@ -450,7 +450,36 @@ def price_runs_over(runs: list[reference_runs.ReferenceRun], span: tuple[date, d
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=reference_runs.ROW_SCHEMA)
     click.echo(f"priced {len(runs)} run(s) over {len(spans)} {step}s in {time.perf_counter() - started:.1f} s: "
                f"{frame.height} row(s), {frame['period'].n_unique()} {step}(s) with a plan", err=True)
+    for line in over_notes(frame, spans, step):
+        click.echo(f"note: {line}", err=True)
     return frame
+
+
+def over_notes(frame: pl.DataFrame, spans: list[tuple[date, date]], step: str) -> list[str]:
+    """Periods with no plan at all, and rows priced from snapshots much older than their period."""
+    notes = []
+    planned = set(frame["period"].to_list())
+    empty = [start for start, _ in spans if start not in planned]
+    if empty:
+        notes.append(f"{len(empty)} {step}(s) without any plan ({empty[0]} to {empty[-1]}): no offer on those "
+                     "markets can run the job (none yet, or none with a known inter-node fabric for a multi-node run)")
+    old = frame.filter(pl.col("snapshot_date") < pl.col("as_of") - pl.duration(days=STALE_DAYS))
+    if not old.is_empty():
+        sources = ", ".join(sorted(set(old["source"].drop_nulls())))
+        notes.append(f"{old.height} row(s) are priced from snapshots more than {STALE_DAYS} days older than their "
+                     f"period ({sources}): each source's latest data on or before the period's last day")
+    return notes
+
+
+def print_first_and_last(frame: pl.DataFrame) -> None:
+    trend = reference_runs.first_and_last(frame)
+    print_columns(
+        "First and last period with a plan, per GPU generation", trend,
+        [("run", "run", text), ("generation", "generation", text), ("first", "first_period", text),
+         ("cost", "first_cost_usd", money), ("GPU", "first_gpu", text), ("last", "last_period", text),
+         ("cost", "last_cost_usd", money), ("GPU", "last_gpu", text),
+         ("last / first", "last_over_first", lambda x: "-" if x is None else f"x {x:.3f}")],
+    )
 
 
 def print_over(run: reference_runs.ReferenceRun, frame: pl.DataFrame, fmt: str) -> None:
@@ -461,6 +490,8 @@ def print_over(run: reference_runs.ReferenceRun, frame: pl.DataFrame, fmt: str) 
         plain_console().print(f"{run.name}: the cheapest deployable plan per GPU generation, each period at its "
                               f"last day's market ({run.source})")
     write_frame(over_frame(frame, run.kind, fmt), fmt)
+    if fmt == "table":
+        print_first_and_last(frame)
 
 
 # -- train ---------------------------------------------------------------------------------------
@@ -867,6 +898,7 @@ def reference(run_keys, over, step, pricing, mfu, fmt, warehouse) -> None:
                 plain_console().print("  no period in the span has an offer that can run it")
                 continue
             write_frame(over_frame(rows, run.kind, fmt), fmt)
+        print_first_and_last(frame)
         return
     write_frame(frame, fmt)
 

@@ -145,7 +145,7 @@ def cheapest_per_shape(offers: pl.DataFrame) -> pl.DataFrame:
     if offers.is_empty():
         return offers
     keys = [k for k in SHAPE_KEY if k in offers.columns]
-    return offers.filter(pl.col("price_usd_per_hour") == pl.col("price_usd_per_hour").min().over(keys, ))
+    return offers.filter(pl.col("price_usd_per_hour") == pl.col("price_usd_per_hour").min().over(keys))
 
 
 def _plan_row(run: ReferenceRun, gpu: GpuSpec, plan) -> dict:
@@ -183,17 +183,22 @@ def cheapest_by_generation(run: ReferenceRun, market: pl.DataFrame, catalog: Map
                            assumptions: Assumptions | None = None, gpus: Iterable[str] | None = None) -> list[dict]:
     """Per GPU generation with a bookable plan on this market, its cheapest plan (a dict per row,
     cheapest generation first). `run.spec.pricing` picks the offer kind (None = every kind);
-    `gpus` limits the GPUs considered. GPUs without a spec sheet are skipped."""
+    `gpus` limits the GPUs considered. GPUs without a spec sheet are skipped. The market is
+    offer rows with `price_usd_per_hour` (the instance) and the node-fact columns."""
     assumptions = assumptions or Assumptions()
     if market.is_empty():
         return []
     wanted = set(gpus) if gpus is not None else None
     pricing = run.spec.pricing
+    # Narrowed once for the whole market, then per GPU: a market holds thousands of offers.
+    priced = market.filter(pl.col("gpu").is_not_null() & (pl.col("price_usd_per_hour") > 0))
+    if pricing is not None:
+        priced = priced.filter(pl.col("pricing") == pricing)
     best: dict[str, dict] = {}
-    for gpu_id in sorted(set(market["gpu"].drop_nulls().to_list())):
+    for (gpu_id,), of_gpu in sorted(cheapest_per_shape(priced).partition_by("gpu", as_dict=True).items()):
         if gpu_id not in catalog or (wanted is not None and gpu_id not in wanted):
             continue
-        offers = cheapest_per_shape(bookable_offers(market, gpu_id, pricing))
+        offers = bookable_offers(of_gpu, gpu_id, pricing)
         if offers.is_empty():
             continue
         plan = _best_plan(run, catalog[gpu_id], offers, assumptions)
@@ -266,3 +271,29 @@ def price_over(run: ReferenceRun, spans: list[tuple[date, date]], market_on: Cal
         rows += [{**row, "period": period, "as_of": as_of} for row in planned[key]]
     frame = pl.DataFrame(rows, schema=ROW_SCHEMA) if rows else pl.DataFrame(schema=ROW_SCHEMA)
     return frame.sort(["period", "generation"])
+
+
+def cost_of(frame: pl.DataFrame) -> pl.Expr:
+    """The headline cost of a row: a training run's total, a serving fleet's month."""
+    if "total_cost_usd" in frame.columns and "usd_per_month" in frame.columns:
+        return pl.coalesce("total_cost_usd", "usd_per_month")
+    return pl.col("total_cost_usd" if "total_cost_usd" in frame.columns else "usd_per_month")
+
+
+def first_and_last(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per run and generation: the cost in the first and the last period it has a plan, and the ratio."""
+    schema = {"run": pl.String, "generation": pl.String, "first_period": pl.Date, "first_cost_usd": pl.Float64,
+              "first_gpu": pl.String, "last_period": pl.Date, "last_cost_usd": pl.Float64, "last_gpu": pl.String,
+              "last_over_first": pl.Float64}
+    if frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    ordered = frame.with_columns(_cost=cost_of(frame)).sort("period")
+    return (
+        ordered.group_by(["run", "generation"], maintain_order=True)
+        .agg(first_period=pl.col("period").first(), first_cost_usd=pl.col("_cost").first(),
+             first_gpu=pl.col("gpu").first(), last_period=pl.col("period").last(),
+             last_cost_usd=pl.col("_cost").last(), last_gpu=pl.col("gpu").last())
+        .with_columns(last_over_first=pl.col("last_cost_usd") / pl.col("first_cost_usd"))
+        .sort(["run", "first_period", "generation"])
+        .select(list(schema))
+    )
