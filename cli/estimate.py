@@ -450,8 +450,9 @@ def price_runs_over(runs: list[reference_runs.ReferenceRun], span: tuple[date, d
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=reference_runs.ROW_SCHEMA)
     click.echo(f"priced {len(runs)} run(s) over {len(spans)} {step}s in {time.perf_counter() - started:.1f} s: "
                f"{frame.height} row(s), {frame['period'].n_unique()} {step}(s) with a plan", err=True)
-    for line in over_notes(frame, spans, step):
-        click.echo(f"note: {line}", err=True)
+    for run in runs:
+        for line in over_notes(frame.filter(pl.col("run") == run.key), spans, step):
+            click.echo(f"note: {run.key}: {line}", err=True)
     return frame
 
 
