@@ -23,11 +23,13 @@ import calendar
 import json
 import math
 import re
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from difflib import get_close_matches
 from pathlib import Path
+from typing import Callable
 
 import click
 import duckdb
@@ -413,7 +415,7 @@ def over_frame(frame: pl.DataFrame, kind: str, fmt: str) -> pl.DataFrame:
     return shown.select([pl.col(c).alias(header) for header, c in columns])
 
 
-def market_reader(warehouse) -> callable:
+def market_reader(warehouse) -> Callable[[date], pl.DataFrame]:
     """`load_offers` for each day, remembered for the call (several runs share the days)."""
     markets: dict[date, pl.DataFrame] = {}
 
@@ -428,8 +430,6 @@ def market_reader(warehouse) -> callable:
 def price_runs_over(runs: list[reference_runs.ReferenceRun], span: tuple[date, date], step: str, warehouse,
                     gpus: list[str] | None = None) -> pl.DataFrame:
     """Every run at every period's market, with progress on stderr."""
-    import time
-
     specs = load_specs(warehouse)
     assumed, _ = load_assumptions(warehouse)
     try:
@@ -440,13 +440,14 @@ def price_runs_over(runs: list[reference_runs.ReferenceRun], span: tuple[date, d
     every = max(1, len(spans) // 10)
     started = time.perf_counter()
 
-    def progress(number: int, total: int, day: date) -> None:
-        if number == 1 or number == total or number % every == 0:
-            click.echo(f"pricing {run.key}: {step} {number}/{total} (market of {day})", err=True)
+    def progress_of(key: str) -> Callable[[int, int, date], None]:
+        def progress(number: int, total: int, day: date) -> None:
+            if number == 1 or number == total or number % every == 0:
+                click.echo(f"pricing {key}: {step} {number}/{total} (market of {day})", err=True)
+        return progress
 
-    frames = []
-    for run in runs:
-        frames.append(reference_runs.price_over(run, spans, market_on, specs, assumed, gpus, progress))
+    frames = [reference_runs.price_over(run, spans, market_on, specs, assumed, gpus, progress_of(run.key))
+              for run in runs]
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=reference_runs.ROW_SCHEMA)
     click.echo(f"priced {len(runs)} run(s) over {len(spans)} {step}s in {time.perf_counter() - started:.1f} s: "
                f"{frame.height} row(s), {frame['period'].n_unique()} {step}(s) with a plan", err=True)
@@ -462,8 +463,9 @@ def over_notes(frame: pl.DataFrame, spans: list[tuple[date, date]], step: str) -
     planned = set(frame["period"].to_list())
     empty = [start for start, _ in spans if start not in planned]
     if empty:
-        notes.append(f"{len(empty)} {step}(s) without any plan ({empty[0]} to {empty[-1]}): no offer on those "
-                     "markets can run the job (none yet, or none with a known inter-node fabric for a multi-node run)")
+        notes.append(f"{len(empty)} {step}(s) without any plan (the first {empty[0]}, the last {empty[-1]}): no offer "
+                     "on those markets can run the job (none yet, or none with a known inter-node fabric for a "
+                     "multi-node run)")
     old = frame.filter(pl.col("snapshot_date") < pl.col("as_of") - pl.duration(days=STALE_DAYS))
     if not old.is_empty():
         sources = ", ".join(sorted(set(old["source"].drop_nulls())))

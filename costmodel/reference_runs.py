@@ -103,8 +103,8 @@ REFERENCE_RUNS: dict[str, ReferenceRun] = {
             f"output token): MLPerf Inference Llama-2-70B Server, {MLPERF_LLM_RULES}",
             note=f"{SERVE_OUTPUT_TOKENS_PER_SECOND:,.0f} output tokens/s on average ({SERVE_PROMPT_TOKENS:,}-token "
                  f"prompts, {SERVE_OUTPUT_TOKENS}-token answers), provisioned for a peak of "
-                 f"{SERVE_PEAK_TO_AVERAGE:g} x the average, {SERVE_CONTEXT:,}-token context, fp16 weights and KV cache; "
-                 "the load is our choice, not a published figure",
+                 f"{SERVE_PEAK_TO_AVERAGE:g} x the average, {SERVE_CONTEXT:,}-token context, fp16 weights and KV "
+                 "cache; the load is our choice, not a published figure",
         ),
     ]
 }

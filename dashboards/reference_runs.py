@@ -48,7 +48,8 @@ def reference_history(warehouse_key: tuple, start: date, end: date, step: str, p
 def run_chart(rows: pl.DataFrame, run: reference_runs.ReferenceRun) -> alt.Chart:
     cost = COST_COLUMN[run.kind]
     tooltip = [
-        alt.Tooltip("generation:N", title="generation"), alt.Tooltip("period:T", title="period from", format="%Y-%m-%d"),
+        alt.Tooltip("generation:N", title="generation"),
+        alt.Tooltip("period:T", title="period from", format="%Y-%m-%d"),
         alt.Tooltip(f"{cost}:Q", title=COST_TITLE[run.kind], format="$,.0f"),
         alt.Tooltip("usd_per_million_tokens:Q", title="$ per 1M tokens" if run.kind == reference_runs.TRAIN
                     else "$ per 1M output tokens", format="$,.2f"),
