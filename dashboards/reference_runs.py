@@ -23,7 +23,8 @@ from warehouse import read
 PRICING_KINDS = {"on demand": "on_demand", "spot (interruptible)": "spot", "any kind": None}
 STEP_LABELS = {"month": "monthly", "week": "weekly"}
 COST_COLUMN = {reference_runs.TRAIN: "total_cost_usd", reference_runs.SERVE: "usd_per_month"}
-COST_TITLE = {reference_runs.TRAIN: "run cost (USD)", reference_runs.SERVE: "fleet cost (USD per month)"}
+COST_TITLE = {reference_runs.TRAIN: "run cost (USD, log scale)",
+              reference_runs.SERVE: "fleet cost (USD per month, log scale)"}
 
 
 @st.cache_data(ttl=data.CACHE_TTL, max_entries=8, show_spinner="Pricing the reference runs at each period's market...")

@@ -260,3 +260,10 @@ def test_history_page_charts_each_reference_run(replayed_warehouse, monkeypatch)
     assert at.get("download_button"), "the CSV download is missing"
     at.radio(key="reference_pricing").set_value("spot (interruptible)").run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_train_over_with_a_gpu_prices_only_that_gpu(wh):
+    rows = json.loads(ok(run(*GPT3_ARGS, "--gpu", "H100", "--over", "2024-01:2026-08", "--step", "month",
+                             "--format", "json", "--warehouse", wh)).stdout)
+    assert rows and {r["gpu"] for r in rows} == {"H100-SXM-80GB"}
+    assert len({r["period"] for r in rows}) == len(rows)  # one generation: one row per month
