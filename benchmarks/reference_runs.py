@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from cli.estimate import load_assumptions, load_offers, load_specs  # noqa: E402
 from costmodel import reference_runs as rr  # noqa: E402
 from costmodel import training  # noqa: E402
+from costmodel.errors import EstimateError  # noqa: E402
 from costmodel.offers import bookable_offers  # noqa: E402
 
 
@@ -48,8 +49,9 @@ def naive(run, spans, warehouse, specs, assumed) -> dict:
             if gpu not in specs:
                 continue
             try:
-                plan = training.rank_plans(run.spec, specs[gpu], bookable_offers(market, gpu, "on_demand"), assumed).best
-            except Exception:
+                offers = bookable_offers(market, gpu, "on_demand")
+                plan = training.rank_plans(run.spec, specs[gpu], offers, assumed).best
+            except EstimateError:  # this GPU cannot hold or run the job at all
                 continue
             if plan is None:
                 continue
