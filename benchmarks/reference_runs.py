@@ -9,16 +9,24 @@ THE INPUT: the warehouse `gpu-prices ingest --replay` builds from the bundled re
 
 WHAT IS TIMED, in this one process, best of --repeat:
 
-* ``ours`` - `cli.estimate.price_runs_over`'s path: `costmodel.reference_runs.price_over` with
-  `load_offers` per week, weeks made of the same snapshots planned once, each market narrowed
-  to the cheapest offer per node shape before planning.
+* ``ours`` - `cli.estimate.price_runs_over` (what `estimate train --over` runs, progress on
+  stderr included): `load_offers` per week with one warehouse connection held open for the
+  call, weeks made of the same snapshots planned once, each market narrowed to the cheapest
+  offer per node shape before planning.
 * ``naive`` - the baseline: per week `load_offers`, then for every GPU type with a spec sheet
   `training.rank_plans` over all its bookable offers (what looping `estimate train --as-of D
   --gpu G` would do, minus process start-up), keeping the cheapest per generation.
-* ``load only`` - the per-week `load_offers` calls alone: the floor of either path.
+* ``load only`` - the per-week `load_offers` calls alone, each opening the warehouse (as naive).
 
 Both paths must give the same cheapest cost per week and generation (checked; exit 1 if not).
 Target (issue 10): ``ours`` well under a minute for ~230 weeks on the bundled data.
+
+MEASURED (2026-12-02, 2 cores shared with other jobs, load average ~8; bundled snapshot, 245
+weeks 2022-01-01 to 2026-08-31, 282 points, both paths equal):
+
+    load only    10.56 s
+    ours          2.29 s   (7.3x faster than naive)
+    naive        16.74 s
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.estimate import load_assumptions, load_offers, load_specs  # noqa: E402
+from cli.estimate import load_assumptions, load_offers, load_specs, price_runs_over  # noqa: E402
 from costmodel import reference_runs as rr  # noqa: E402
 from costmodel import training  # noqa: E402
 from costmodel.errors import EstimateError  # noqa: E402
@@ -60,8 +68,8 @@ def naive(run, spans, warehouse, specs, assumed) -> dict:
     return best
 
 
-def ours(run, spans, warehouse, specs, assumed) -> dict:
-    frame = rr.price_over(run, spans, lambda day: load_offers(warehouse, day), specs, assumed)
+def ours(run, spans, warehouse) -> dict:
+    frame = price_runs_over([run], (spans[0][0], spans[-1][1]), "week", warehouse)
     return {(r["period"], r["generation"]): r["total_cost_usd"] for r in frame.iter_rows(named=True)}
 
 
@@ -95,7 +103,7 @@ def main() -> int:
     assumed, _ = load_assumptions(str(warehouse))
     run = rr.REFERENCE_RUNS["gpt3-175b"]
     t_load, _ = timed(lambda: load_only(spans, str(warehouse)), args.repeat)
-    t_ours, got = timed(lambda: ours(run, spans, str(warehouse), specs, assumed), args.repeat)
+    t_ours, got = timed(lambda: ours(run, spans, str(warehouse)), args.repeat)
     t_naive, expected = timed(lambda: naive(run, spans, str(warehouse), specs, assumed), args.repeat)
     print(f"{len(spans)} weeks, GPT-3 175B / 300B tokens, on {warehouse}")
     print(f"  load only  {t_load:7.2f} s")

@@ -44,7 +44,7 @@ from costmodel.errors import EstimateError
 from costmodel.gpus import TRAINING_PRECISIONS, GpuSpec
 from costmodel.offers import bookable_offers, one_quote_per_offer, with_node_facts
 from costmodel.presets import PRESETS, get_preset
-from warehouse.read import WarehouseMissing, query
+from warehouse.read import WarehouseMissing, connect, query
 
 PRICING_CHOICES = (
     "on_demand", "spot", "low_priority", "reserved_1y", "reserved_3y", "savings_plan_1y",
@@ -446,8 +446,14 @@ def price_runs_over(runs: list[reference_runs.ReferenceRun], span: tuple[date, d
                 click.echo(f"pricing {key}: {step} {number}/{total} (market of {day})", err=True)
         return progress
 
-    frames = [reference_runs.price_over(run, spans, market_on, specs, assumed, gpus, progress_of(run.key))
-              for run in runs]
+    # One connection held open for the call: DuckDB then serves each week's read from the open
+    # database instead of opening the file again (most of a week's read time otherwise).
+    held = connect(warehouse)
+    try:
+        frames = [reference_runs.price_over(run, spans, market_on, specs, assumed, gpus, progress_of(run.key))
+                  for run in runs]
+    finally:
+        held.close()
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=reference_runs.ROW_SCHEMA)
     click.echo(f"priced {len(runs)} run(s) over {len(spans)} {step}s in {time.perf_counter() - started:.1f} s: "
                f"{frame.height} row(s), {frame['period'].n_unique()} {step}(s) with a plan", err=True)

@@ -41,8 +41,12 @@ def reference_history(warehouse_key: tuple, start: date, end: date, step: str, p
         return markets[day]
 
     spans = reference_runs.periods(start, end, step)
-    frames = [reference_runs.price_over(run.with_options(pricing), spans, market_on, catalog, assumptions)
-              for run in reference_runs.REFERENCE_RUNS.values()]
+    held = read.connect(warehouse_key[0])  # each day's read then reuses the open database, not the file
+    try:
+        frames = [reference_runs.price_over(run.with_options(pricing), spans, market_on, catalog, assumptions)
+                  for run in reference_runs.REFERENCE_RUNS.values()]
+    finally:
+        held.close()
     return pl.concat(frames)
 
 
