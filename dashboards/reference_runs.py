@@ -21,7 +21,7 @@ from dashboards import data, ui
 from warehouse import read
 
 PRICING_KINDS = {"on demand": "on_demand", "spot (interruptible)": "spot", "any kind": None}
-STEP_LABELS = {"month": "monthly", "week": "weekly"}
+STEP_LABELS = {"week": "weekly", "month": "monthly"}
 COST_COLUMN = {reference_runs.TRAIN: "total_cost_usd", reference_runs.SERVE: "usd_per_month"}
 COST_TITLE = {reference_runs.TRAIN: "run cost (USD, log scale)",
               reference_runs.SERVE: "fleet cost (USD per month, log scale)"}
@@ -50,8 +50,23 @@ def reference_history(warehouse_key: tuple, start: date, end: date, step: str, p
     return pl.concat(frames)
 
 
-def run_chart(rows: pl.DataFrame, run: reference_runs.ReferenceRun) -> alt.Chart:
+def with_segments(rows: pl.DataFrame, periods: list[date]) -> pl.DataFrame:
+    """A `segment` per unbroken run of periods of each generation, so the chart's line stops where
+    a generation had no plan instead of drawing across the gap as if it had one."""
+    position = {period: i for i, period in enumerate(sorted(periods))}
+    return (
+        rows.with_columns(_position=pl.col("period").replace_strict(position, return_dtype=pl.Int64))
+        .sort(["generation", "period"])
+        .with_columns(segment=(pl.col("_position").diff().over("generation").fill_null(1) != 1)
+                      .cast(pl.Int64).cum_sum().over("generation"))
+        .with_columns(segment=pl.col("generation") + pl.lit(" #") + pl.col("segment").cast(pl.String))
+        .drop("_position")
+    )
+
+
+def run_chart(rows: pl.DataFrame, run: reference_runs.ReferenceRun, periods: list[date]) -> alt.Chart:
     cost = COST_COLUMN[run.kind]
+    rows = with_segments(rows, periods)
     tooltip = [
         alt.Tooltip("generation:N", title="generation"),
         alt.Tooltip("period:T", title="period from", format="%Y-%m-%d"),
@@ -72,6 +87,7 @@ def run_chart(rows: pl.DataFrame, run: reference_runs.ReferenceRun) -> alt.Chart
             x=alt.X("period:T", title="period", axis=alt.Axis(format="%Y", tickCount="year")),
             y=alt.Y(f"{cost}:Q", title=COST_TITLE[run.kind], scale=alt.Scale(type="log")),
             color=alt.Color("generation:N", title="GPU generation", legend=alt.Legend(orient="right")),
+            detail="segment:N",
             tooltip=tooltip,
         )
         .properties(height=320)
@@ -99,6 +115,7 @@ def reference_run_section(dates: list[date] | None = None) -> None:
         f"{start:%Y-%m}:{end:%Y-%m} --step {step}`."
     )
     history = reference_history(data.require_warehouse(), start, end, step, PRICING_KINDS[kind_label])
+    periods = [period for period, _ in reference_runs.periods(start, end, step)]
     for run in reference_runs.REFERENCE_RUNS.values():
         rows = history.filter(pl.col("run") == run.key)
         st.markdown(f"**{run.name}**")
@@ -107,7 +124,7 @@ def reference_run_section(dates: list[date] | None = None) -> None:
             ui.empty(f"No {step} in the span has an offer that can run {run.name}.",
                      "Pick another pricing kind, or ingest more history.")
             continue
-        st.altair_chart(run_chart(rows, run), width="stretch")
+        st.altair_chart(run_chart(rows, run, periods), width="stretch")
         first, last = rows["period"].min(), rows["period"].max()
         ui.caption(f"{rows['generation'].n_unique()} generation(s) priced on {rows['period'].n_unique()} {step}(s), "
                    f"{first:%Y-%m-%d} to {last:%Y-%m-%d}; 'prices from' in the tooltip is the snapshot behind a point.")

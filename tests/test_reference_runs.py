@@ -267,3 +267,14 @@ def test_train_over_with_a_gpu_prices_only_that_gpu(wh):
                              "--format", "json", "--warehouse", wh)).stdout)
     assert rows and {r["gpu"] for r in rows} == {"H100-SXM-80GB"}
     assert len({r["period"] for r in rows}) == len(rows)  # one generation: one row per month
+
+
+def test_history_chart_line_breaks_where_a_generation_had_no_plan():
+    from dashboards.reference_runs import with_segments
+
+    weeks = [start for start, _ in rr.periods(date(2024, 1, 1), date(2024, 1, 31))]
+    rows = pl.DataFrame({"period": [weeks[0], weeks[1], weeks[3], weeks[1]], "generation": ["Ampere"] * 3 + ["Hopper"]})
+    segments = with_segments(rows, weeks)
+    ampere = segments.filter(pl.col("generation") == "Ampere")["segment"].to_list()
+    assert ampere[0] == ampere[1] != ampere[2]  # week 3 is missing: the line stops, no bridge across it
+    assert segments.filter(pl.col("generation") == "Hopper")["segment"].n_unique() == 1
