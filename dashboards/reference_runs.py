@@ -82,10 +82,13 @@ def run_chart(rows: pl.DataFrame, run: reference_runs.ReferenceRun, periods: lis
         tooltip.insert(5, alt.Tooltip("days:Q", title="days", format=",.1f"))
     return (
         alt.Chart(rows)
-        .mark_line(point=True, interpolate="step-after")
+        .mark_line(point=alt.OverlayMarkDef(size=14), interpolate="step-after")
         .encode(
-            x=alt.X("period:T", title="period", axis=alt.Axis(format="%Y", tickCount="year")),
-            y=alt.Y(f"{cost}:Q", title=COST_TITLE[run.kind], scale=alt.Scale(type="log")),
+            # the whole span, so years in which no generation could run the job show as empty
+            x=alt.X("period:T", title="period", axis=alt.Axis(format="%Y", tickCount="year"),
+                    scale=alt.Scale(domain=[min(periods).isoformat(), max(periods).isoformat()])),
+            y=alt.Y(f"{cost}:Q", title=COST_TITLE[run.kind], scale=alt.Scale(type="log"),
+                    axis=alt.Axis(format="$.2~s")),
             color=alt.Color("generation:N", title="GPU generation", legend=alt.Legend(orient="right")),
             detail="segment:N",
             tooltip=tooltip,
