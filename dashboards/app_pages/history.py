@@ -1,4 +1,4 @@
-"""History: the daily price index per GPU, one offer's price over time, the change log, and what a reference run cost."""
+"""History: the daily price index per GPU, one offer's price over time, and the change log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import polars as pl
 import streamlit as st
 
 from dashboards import data, ui
-from dashboards.reference_runs import reference_run_section
 
 ui.header(
     "History",
@@ -224,5 +223,7 @@ else:
             },
         )
 
-# -- reference runs ----------------------------------------------------------------------------
+# -- what a reference run cost (dashboards/reference_runs.py) ----------------------------------
+from dashboards.reference_runs import reference_run_section  # noqa: E402  (the section, last on the page)
+
 reference_run_section(dates)
