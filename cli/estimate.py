@@ -9,35 +9,42 @@ instance type's intra-node link and inter-node fabric from the providers' instan
 The cost model's errors carry a reason and values; `advice_for` words them in this command
 line's terms (flags), as the dashboard words them in its own.
 
+`--over START:END` (on `train` and `serve`) and `estimate reference` price one run at each
+week's or month's market instead of one day's: one row per period and GPU generation, the
+cheapest deployable plan (`costmodel.reference_runs`), through cli/output.py's formats.
+
 Works standalone (`python -m cli.estimate train ...`) and as a subgroup of the main CLI
 (`gpu-prices estimate ...`, attached in cli/main.py). `infer` is kept as an alias of `serve`.
 """
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 import re
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from difflib import get_close_matches
 from pathlib import Path
+from typing import Callable
 
 import click
 import duckdb
 import polars as pl
 
-from cli.output import plain_console, print_columns, print_key_values
+from cli.output import plain_console, print_columns, print_key_values, write_frame
 from costmodel import inference as serving
-from costmodel import training
+from costmodel import reference_runs, training
 from costmodel.assumptions import Assumptions
 from costmodel.calibration import MLPERF_LLAMA2_70B_SERVER, benchmark_shape, mlperf_workload
 from costmodel.errors import EstimateError
 from costmodel.gpus import TRAINING_PRECISIONS, GpuSpec
 from costmodel.offers import bookable_offers, one_quote_per_offer, with_node_facts
 from costmodel.presets import PRESETS, get_preset
-from warehouse.read import WarehouseMissing, query
+from warehouse.read import WarehouseMissing, connect, query
 
 PRICING_CHOICES = (
     "on_demand", "spot", "low_priority", "reserved_1y", "reserved_3y", "savings_plan_1y",
@@ -302,7 +309,8 @@ def common_options(fn):
                      help="With --price-per-gpu-hour: GPUs per quoted node (quoted nodes are taken to cluster)."),
         click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
                      help="Prices of this day (each source's latest snapshot on or before it). Default: latest."),
-        click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True),
+        click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+                     help="csv only with --over (one row per period and GPU generation)."),
         click.option("--limit", type=click.IntRange(min=1), default=15, show_default=True, help="Plans to show."),
         click.option("--warehouse", type=click.Path(path_type=Path), default=None,
                      help="Warehouse file (default: $GPU_PRICES_WAREHOUSE or data/gpu_prices.duckdb)."),
@@ -321,6 +329,180 @@ def offers_for(gpu: str, kind: str | None, quoted: float | None, gpus_per_node: 
     return bookable_offers(offers, gpu, kind)
 
 
+# -- over time: one run at each period's market -------------------------------------------------
+
+class Span(click.ParamType):
+    """START:END, each YYYY, YYYY-MM or YYYY-MM-DD: from the first day of START to the last of END."""
+
+    name = "START:END"
+
+    @staticmethod
+    def _day(text: str, last: bool) -> date:
+        parts = [int(p) for p in text.split("-")]
+        if len(parts) == 3:
+            return date(*parts)
+        if len(parts) == 2:
+            return date(parts[0], parts[1], calendar.monthrange(*parts)[1] if last else 1)
+        if len(parts) == 1:
+            return date(parts[0], 12, 31) if last else date(parts[0], 1, 1)
+        raise ValueError(text)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        start_text, sep, end_text = str(value).strip().partition(":")
+        try:
+            start = self._day(start_text.strip(), last=False)
+            end = self._day((end_text if sep else start_text).strip(), last=True)
+        except (ValueError, TypeError):
+            self.fail(f"{value!r} is not a span; write START:END as YYYY-MM:YYYY-MM (or YYYY-MM-DD)", param, ctx)
+        if end < start:
+            self.fail(f"{value!r} ends before it starts", param, ctx)
+        return start, end
+
+
+SPAN = Span()
+
+
+def over_options(fn):
+    options = [
+        click.option("--over", "over", type=SPAN, default=None,
+                     help="Price the run at each period's market from START to END (e.g. 2022-01:2026-08): one row "
+                          "per period and GPU generation, its cheapest deployable plan."),
+        click.option("--step", type=click.Choice(reference_runs.STEPS), default="week", show_default=True,
+                     help="With --over: weeks (Monday to Sunday) or months, each priced at its last day's market."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def refuse_with_over(**given) -> None:
+    """Options that name one day's market or one quote have no meaning over a span."""
+    wrong = [flag for flag, value in given.items() if value is not None]
+    if wrong:
+        raise click.UsageError(f"--over prices each period's market: drop {', '.join(wrong)}")
+
+
+OVER_COLUMNS = {
+    reference_runs.TRAIN: [("period", "period"), ("generation", "generation"), ("gpu", "gpu"),
+                           ("provider", "provider"), ("instance", "instance_type"), ("pricing", "pricing"),
+                           ("nodes", "nodes"), ("GPUs", "gpus"), ("days", "days"), ("MFU", "mfu_used"),
+                           ("total $", "total_cost_usd"), ("$/1M tokens", "usd_per_million_tokens"),
+                           ("snapshot", "snapshot_date")],
+    reference_runs.SERVE: [("period", "period"), ("generation", "generation"), ("gpu", "gpu"),
+                           ("provider", "provider"), ("instance", "instance_type"), ("pricing", "pricing"),
+                           ("nodes", "nodes"), ("GPUs", "gpus"), ("$/month", "usd_per_month"),
+                           ("$/1M out", "usd_per_million_tokens"), ("snapshot", "snapshot_date")],
+}
+UNUSED_BY_KIND = {reference_runs.TRAIN: ["usd_per_month"], reference_runs.SERVE: ["days", "mfu_used", "total_cost_usd"]}
+
+
+def over_frame(frame: pl.DataFrame, kind: str, fmt: str) -> pl.DataFrame:
+    """The rows as printed: a table shows the plan's headline columns, csv/json every column."""
+    if fmt != "table":
+        return frame.drop(UNUSED_BY_KIND[kind])
+    shown = frame.with_columns(
+        interruptible_mark=pl.when(pl.col("interruptible")).then(pl.lit(" [interruptible]")).otherwise(pl.lit("")),
+    ).with_columns(pricing=pl.col("pricing") + pl.col("interruptible_mark"))
+    money_columns = [c for c in ("total_cost_usd", "usd_per_month", "usd_per_million_tokens") if c in shown.columns]
+    shown = shown.with_columns(
+        [pl.col(c).map_elements(money, return_dtype=pl.String) for c in money_columns]
+        + ([pl.col("days").round(1)] if kind == reference_runs.TRAIN else [])
+        + ([pl.col("mfu_used").round(4)] if kind == reference_runs.TRAIN else [])
+    )
+    columns = OVER_COLUMNS[kind]
+    return shown.select([pl.col(c).alias(header) for header, c in columns])
+
+
+def market_reader(warehouse) -> Callable[[date], pl.DataFrame]:
+    """`load_offers` for each day, remembered for the call (several runs share the days)."""
+    markets: dict[date, pl.DataFrame] = {}
+
+    def market_on(day: date) -> pl.DataFrame:
+        if day not in markets:
+            markets[day] = load_offers(warehouse, day)
+        return markets[day]
+
+    return market_on
+
+
+def price_runs_over(runs: list[reference_runs.ReferenceRun], span: tuple[date, date], step: str, warehouse,
+                    gpus: list[str] | None = None) -> pl.DataFrame:
+    """Every run at every period's market, with progress on stderr."""
+    specs = load_specs(warehouse)
+    assumed, _ = load_assumptions(warehouse)
+    try:
+        spans = reference_runs.periods(span[0], span[1], step)
+    except EstimateError as exc:
+        raise usage_error(exc) from None
+    market_on = market_reader(warehouse)
+    every = max(1, len(spans) // 10)
+    started = time.perf_counter()
+
+    def progress_of(key: str) -> Callable[[int, int, date], None]:
+        def progress(number: int, total: int, day: date) -> None:
+            if number == 1 or number == total or number % every == 0:
+                click.echo(f"pricing {key}: {step} {number}/{total} (market of {day})", err=True)
+        return progress
+
+    # One connection held open for the call: DuckDB then serves each week's read from the open
+    # database instead of opening the file again (most of a week's read time otherwise).
+    held = connect(warehouse)
+    try:
+        frames = [reference_runs.price_over(run, spans, market_on, specs, assumed, gpus, progress_of(run.key))
+                  for run in runs]
+    finally:
+        held.close()
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=reference_runs.ROW_SCHEMA)
+    click.echo(f"priced {len(runs)} run(s) over {len(spans)} {step}s in {time.perf_counter() - started:.1f} s: "
+               f"{frame.height} row(s), {frame['period'].n_unique()} {step}(s) with a plan", err=True)
+    for run in runs:
+        for line in over_notes(frame.filter(pl.col("run") == run.key), spans, step):
+            click.echo(f"note: {run.key}: {line}", err=True)
+    return frame
+
+
+def over_notes(frame: pl.DataFrame, spans: list[tuple[date, date]], step: str) -> list[str]:
+    """Periods with no plan at all, and rows priced from snapshots much older than their period."""
+    notes = []
+    planned = set(frame["period"].to_list())
+    empty = [start for start, _ in spans if start not in planned]
+    if empty:
+        notes.append(f"{len(empty)} {step}(s) without any plan (the first {empty[0]}, the last {empty[-1]}): no offer "
+                     "on those markets can run the job (none yet, or none with a known inter-node fabric for a "
+                     "multi-node run)")
+    old = frame.filter(pl.col("snapshot_date") < pl.col("as_of") - pl.duration(days=STALE_DAYS))
+    if not old.is_empty():
+        sources = ", ".join(sorted(set(old["source"].drop_nulls())))
+        notes.append(f"{old.height} row(s) are priced from snapshots more than {STALE_DAYS} days older than their "
+                     f"period ({sources}): each source's latest data on or before the period's last day")
+    return notes
+
+
+def print_first_and_last(frame: pl.DataFrame) -> None:
+    trend = reference_runs.first_and_last(frame)
+    print_columns(
+        "First and last period with a plan, per GPU generation", trend,
+        [("run", "run", text), ("generation", "generation", text), ("first", "first_period", text),
+         ("cost", "first_cost_usd", money), ("GPU", "first_gpu", text), ("last", "last_period", text),
+         ("cost", "last_cost_usd", money), ("GPU", "last_gpu", text),
+         ("last / first", "last_over_first", lambda x: "-" if x is None else f"x {x:.3f}")],
+    )
+
+
+def print_over(run: reference_runs.ReferenceRun, frame: pl.DataFrame, fmt: str) -> None:
+    if frame.is_empty():
+        raise click.ClickException(
+            f"no period in the span has an offer that can run {run.name}; try another --over, --pricing or --gpu")
+    if fmt == "table":
+        plain_console().print(f"{run.name}: the cheapest deployable plan per GPU generation, each period at its "
+                              f"last day's market ({run.source})")
+    write_frame(over_frame(frame, run.kind, fmt), fmt)
+    if fmt == "table":
+        print_first_and_last(frame)
+
+
 # -- train ---------------------------------------------------------------------------------------
 
 @click.group("estimate")
@@ -337,7 +519,8 @@ def estimate() -> None:
 @click.option("--precision", type=click.Choice(TRAINING_PRECISIONS), default="bf16", show_default=True)
 @click.option("--mfu", type=float, default=None,
               help="End-to-end MFU, used exactly (default: the assumption table for this GPU, precision and size).")
-@click.option("--gpu", "gpu_name", required=True, help="GPU, any alias (A100-80GB, 'NVIDIA A100 80GB', H100, ...).")
+@click.option("--gpu", "gpu_name", default=None,
+              help="GPU, any alias (A100-80GB, 'NVIDIA A100 80GB', H100, ...); with --over optional (default: all).")
 @click.option("--gpus", type=click.IntRange(min=1), default=None,
               help="Cluster size in GPUs, rounded up to whole nodes of each offer (default: size for the deadline).")
 @click.option("--deadline-days", type=float, default=None,
@@ -345,9 +528,10 @@ def estimate() -> None:
 @click.option("--spot-allowance", type=float, default=training.DEFAULT_SPOT_ALLOWANCE, show_default=True,
               help="Extra time and cost on spot/interruptible offers, as a fraction.")
 @common_options
+@over_options
 def train(params, active_params, tokens, flops_factor, full_recompute, precision, mfu, gpu_name, gpus,
           deadline_days, spot_allowance, pricing, price_per_gpu_hour, gpus_per_node, as_of, fmt, limit,
-          warehouse) -> None:
+          warehouse, over, step) -> None:
     """Training: whole nodes of one instance type, sized for a deadline, on every matching offer.
 
     \b
@@ -359,9 +543,6 @@ def train(params, active_params, tokens, flops_factor, full_recompute, precision
         raise click.UsageError("give --flops-factor or --full-recompute, not both")
     if gpus is not None and deadline_days is not None:
         raise click.UsageError("give --gpus or --deadline-days, not both")
-    specs = load_specs(warehouse)
-    gpu = resolve_gpu(gpu_name, specs)
-    assumed, assumptions_text = load_assumptions(warehouse)
     kind = None if pricing == "any" else pricing
     try:
         spec = training.TrainingSpec(
@@ -369,6 +550,24 @@ def train(params, active_params, tokens, flops_factor, full_recompute, precision
             flops_factor=flops_factor, precision=precision, mfu=mfu, gpus=gpus, deadline_days=deadline_days,
             pricing=kind, spot_allowance=spot_allowance,
         )
+    except EstimateError as exc:
+        raise usage_error(exc) from None
+    if over is not None:
+        refuse_with_over(**{"--as-of": as_of, "--price-per-gpu-hour": price_per_gpu_hour})
+        run = reference_runs.ReferenceRun(
+            "train", f"Training {params / 1e9:,.4g}B parameters on {spec.n_tokens / 1e9:,.4g}B tokens",
+            reference_runs.TRAIN, spec, "your command line")
+        only = [resolve_gpu(gpu_name, load_specs(warehouse))] if gpu_name else None
+        print_over(run, price_runs_over([run], over, step, warehouse, only), fmt)
+        return
+    if fmt == "csv":
+        raise click.UsageError("--format csv needs --over (one row per period); use --format json for one plan")
+    if gpu_name is None:
+        raise click.UsageError("give --gpu (or --over START:END to price every GPU generation over time)")
+    specs = load_specs(warehouse)
+    gpu = resolve_gpu(gpu_name, specs)
+    assumed, assumptions_text = load_assumptions(warehouse)
+    try:
         offers = offers_for(gpu, kind, price_per_gpu_hour, gpus_per_node, as_of, warehouse, training.quoted_offer)
         ranked = training.rank_plans(spec, specs[gpu], offers, assumed)
     except EstimateError as exc:
@@ -528,7 +727,7 @@ SERVE_OPTIONS = [
 def serve_options(fn):
     for option in reversed(SERVE_OPTIONS):
         fn = option(fn)
-    return common_options(fn)
+    return common_options(over_options(fn))
 
 
 @click.command("serve")
@@ -536,7 +735,7 @@ def serve_options(fn):
 def serve(preset, params, active_params, layers, kv_heads, head_dim, weight_precision, kv_bytes, prompt_tokens,
           output_tokens, context, avg_rps, peak_rps, latency_ms_per_token, max_first_token_seconds, max_batch,
           compute_efficiency, memory_efficiency, gpu_name, pricing, price_per_gpu_hour, gpus_per_node, as_of, fmt,
-          limit, warehouse) -> None:
+          limit, warehouse, over, step) -> None:
     """Serving: replicas that fit the hardware, for the peak rate, priced per instance at the average rate.
 
     \b
@@ -556,6 +755,16 @@ def serve(preset, params, active_params, layers, kv_heads, head_dim, weight_prec
         spec = replace(serving_spec(preset, params, active_params, layers, kv_heads, head_dim, overrides), pricing=kind)
     except EstimateError as exc:
         raise usage_error(exc) from None
+    if over is not None:
+        refuse_with_over(**{"--as-of": as_of, "--price-per-gpu-hour": price_per_gpu_hour})
+        run = reference_runs.ReferenceRun(
+            "serve", f"Serving {spec.params / 1e9:,.4g}B parameters at {spec.avg_rps:g} req/s "
+                     f"(peak {spec.peak:g})", reference_runs.SERVE, spec, "your command line")
+        only = [resolve_gpu(gpu_name, load_specs(warehouse))] if gpu_name else None
+        print_over(run, price_runs_over([run], over, step, warehouse, only), fmt)
+        return
+    if fmt == "csv":
+        raise click.UsageError("--format csv needs --over (one row per period); use --format json for one plan")
     specs = load_specs(warehouse)
     assumed, assumptions_text = load_assumptions(warehouse)
     if gpu_name is None:
@@ -668,6 +877,39 @@ def serve_ranking(spec, specs: dict[str, GpuSpec], assumed: Assumptions, kind, a
 
 estimate.add_command(serve)
 estimate.add_command(serve, name="infer")
+
+
+@estimate.command("reference")
+@click.option("--run", "run_keys", multiple=True, type=click.Choice(list(reference_runs.REFERENCE_RUNS)),
+              help="Reference run(s) to price (repeatable; default: all).")
+@click.option("--over", "over", type=SPAN, required=True, help="START:END, e.g. 2022-01:2026-08.")
+@click.option("--step", type=click.Choice(reference_runs.STEPS), default="week", show_default=True)
+@click.option("--pricing", type=click.Choice(PRICING_CHOICES), default="on_demand", show_default=True,
+              help="Offer kind to price at ('any' = every kind; spot plans are marked interruptible).")
+@click.option("--mfu", type=float, default=None, help="Training runs: end-to-end MFU, used exactly.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), default=None)
+def reference(run_keys, over, step, pricing, mfu, fmt, warehouse) -> None:
+    """The reference runs (GPT-3 175B on 300B tokens, Llama 2 70B on 2T, serving Llama 2 70B at
+    1,000 output tokens/s) at each period's market: one row per run, period and GPU generation."""
+    kind = None if pricing == "any" else pricing
+    try:
+        runs = [reference_runs.get_reference_run(k).with_options(kind, mfu) for k in (run_keys or
+                                                                                      reference_runs.REFERENCE_RUNS)]
+    except EstimateError as exc:
+        raise usage_error(exc) from None
+    frame = price_runs_over(runs, over, step, warehouse)
+    if fmt == "table":
+        for run in runs:
+            rows = frame.filter(pl.col("run") == run.key)
+            plain_console().print(f"{run.name} ({run.source}; {run.note})")
+            if rows.is_empty():
+                plain_console().print("  no period in the span has an offer that can run it")
+                continue
+            write_frame(over_frame(rows, run.kind, fmt), fmt)
+        print_first_and_last(frame)
+        return
+    write_frame(frame, fmt)
 
 
 @estimate.command("calibration")

@@ -23,7 +23,7 @@ from warehouse import results
 
 FORMATS = ("table", "csv", "json", "parquet")
 STATUS_COLOURS = {"ok": "green", "failed": "red", "skipped": "yellow", "fetched": "cyan"}
-CELL_SAMPLE_ROWS = 200  # rows looked at to size a piped table
+CELL_SAMPLE_ROWS = 5_000  # rows looked at to size a piped table (a weekly history over years is ~1,000)
 
 console = Console()
 err_console = Console(stderr=True)

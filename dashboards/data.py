@@ -127,22 +127,22 @@ def market_offers() -> pl.DataFrame:
     )
 
 
+OFFERS_ON_SQL = """
+    WITH latest AS (
+        SELECT source, max(snapshot_date) AS snapshot_date
+        FROM offers WHERE snapshot_date <= $day GROUP BY source
+    )
+    SELECT o.snapshot_date, o.source, o.provider, o.region, o.instance_type, o.pricing,
+           o.gpu, o.gpu_count, o.price_usd_per_hour, o.price_usd_per_gpu_hour,
+           o.spot_is_estimate, o.source_url, o.observed_at
+    FROM offers o JOIN latest USING (source, snapshot_date)
+    WHERE o.gpu IS NOT NULL
+"""
+
+
 def offers_on(day: date) -> pl.DataFrame:
     """Each source's offers as of `day` (its newest snapshot on or before it), mapped GPUs only."""
-    return query(
-        """
-        WITH latest AS (
-            SELECT source, max(snapshot_date) AS snapshot_date
-            FROM offers WHERE snapshot_date <= $day GROUP BY source
-        )
-        SELECT o.snapshot_date, o.source, o.provider, o.region, o.instance_type, o.pricing,
-               o.gpu, o.gpu_count, o.price_usd_per_hour, o.price_usd_per_gpu_hour,
-               o.spot_is_estimate, o.source_url, o.observed_at
-        FROM offers o JOIN latest USING (source, snapshot_date)
-        WHERE o.gpu IS NOT NULL
-        """,
-        {"day": day},
-    )
+    return query(OFFERS_ON_SQL, {"day": day})
 
 
 def ingest_status() -> pl.DataFrame:

@@ -222,3 +222,8 @@ else:
                 "change_pct": ui.number("change (%)", "%+.2f"),
             },
         )
+
+# -- what a reference run cost (dashboards/reference_runs.py) ----------------------------------
+from dashboards.reference_runs import reference_run_section  # noqa: E402  (the section, last on the page)
+
+reference_run_section(dates)
