@@ -248,3 +248,22 @@ def run_backfill(
         versions = archive_versions(source_id, root=root, client=client, since=since, until=until,
                                     on_listing=archive_listing)
         return backfill_versions(warehouse, source, versions, run_id=run_id, progress=progress)
+
+
+def refresh_derived(warehouse: Warehouse, days: Iterable[date], progress: Progress | None = None) -> int:
+    """Rebuild cost_metrics and price_index for the backfilled days (as the daily job does
+    after its offers). Returns the number of days."""
+    from connectors.registry import ARCHIVES, all_sources
+    from warehouse.derived import refresh_cost_metrics, refresh_price_index
+
+    kinds = {s.id: s.kind for s in all_sources()} | {sid: src.kind for sid, (src, _) in ARCHIVES.items()}
+    done = 0
+    with warehouse.session():
+        for day in sorted(set(days)):
+            with warehouse.writer() as w:
+                refresh_cost_metrics(w, day)
+                refresh_price_index(w, day, kinds)
+            done += 1
+            if progress is not None and done % 50 == 0:
+                progress(f"metrics and price index: {done} day(s)")
+    return done

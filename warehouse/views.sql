@@ -9,13 +9,16 @@ FROM offers o
 JOIN (SELECT source, max(snapshot_date) AS snapshot_date FROM offers GROUP BY source) latest
   USING (source, snapshot_date);
 
--- Every offer on every day, with the previous observed price of the same offer.
+-- Every offer on every day, with the previous observed price of the same offer. backfilled:
+-- the day came from a public git archive (its ingest run's mode is 'backfill').
 CREATE OR REPLACE VIEW offers_history AS
 SELECT
     o.*,
     lag(o.price_usd_per_hour) OVER offer_days AS previous_price_usd_per_hour,
-    lag(o.snapshot_date) OVER offer_days AS previous_snapshot_date
+    lag(o.snapshot_date) OVER offer_days AS previous_snapshot_date,
+    coalesce(r.mode = 'backfill', false) AS backfilled
 FROM offers o
+LEFT JOIN ingest_runs r ON r.snapshot_date = o.snapshot_date AND r.source = o.source
 WINDOW offer_days AS (
     PARTITION BY o.source, o.provider, o.region, o.instance_type, o.pricing
     ORDER BY o.snapshot_date
@@ -74,3 +77,16 @@ SELECT
     (SELECT list(struct_pack(rule := e.rule, rows := e.rows) ORDER BY e.rows DESC, e.rule)
        FROM source_exclusions e WHERE e.snapshot_date = r.snapshot_date AND e.source = r.source) AS exclusions
 FROM ingest_runs r;
+
+-- Days a backfilled archive has no version for, as runs of missing days between two days it
+-- has: shown, never interpolated (a weekly archive has a 6-day gap every week).
+CREATE OR REPLACE VIEW backfill_gaps AS
+WITH days AS (
+    SELECT source, snapshot_date,
+           lag(snapshot_date) OVER (PARTITION BY source ORDER BY snapshot_date) AS previous_day
+    FROM ingest_runs WHERE mode = 'backfill'
+)
+SELECT source, previous_day + 1 AS first_missing_day, snapshot_date - 1 AS last_missing_day,
+       snapshot_date - previous_day - 1 AS missing_days
+FROM days
+WHERE snapshot_date - previous_day > 1;
