@@ -178,7 +178,7 @@ def backfill_day(warehouse: Warehouse, source: Source, day: date, versions: list
     chosen = [last_per_file[path] for path in sorted(last_per_file)]
     raws = [v.raw for v in chosen]
     notes = [f"backfill of {len(available)} version(s); the day's last per file is parsed: "
-             + ", ".join(f"{v.commit[:8]} at {v.committed_at:%H:%M:%S}Z" for v in chosen)]
+             + ", ".join(f"{v.file.path.rsplit('/', 1)[-1]}@{v.commit[:8]} {v.committed_at:%H:%M:%S}Z" for v in chosen)]
     notes += [f"not available: {u}" for u in unavailable]
     try:
         parsed, file_failures = source.parse_isolated(raws)
