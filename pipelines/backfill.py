@@ -42,6 +42,10 @@ log = logging.getLogger("gpu_prices.backfill")
 
 BACKFILL_MODE = "backfill"
 PROJECT_MODES = ("live", "replay", "record")  # runs the project fetched itself
+# A project run in these states holds its own data (or is about to parse it): never replaced.
+# A failed project run may be filled from the archive; its failure stays in the day's history
+# only as far as the archive's run message says so.
+PROTECTED_STATUSES = ("ok", "fetched")
 
 
 @dataclass
@@ -161,9 +165,13 @@ def backfill_day(warehouse: Warehouse, source: Source, day: date, versions: list
     unavailable = [f"{v.file.path}@{v.commit[:8]} {v.status}" for v in versions if v.raw is None]
     with warehouse.writer() as w:
         state = w.run_state(day, source.id)
-        if state and state["status"] == "ok" and state.get("mode") in PROJECT_MODES:
+        own = state is not None and state.get("mode") in PROJECT_MODES
+        if own and state["status"] in PROTECTED_STATUSES:
             return DayResult(day, "skipped", len(versions),
-                             f"kept: the project fetched this day itself ({state['mode']} run)")
+                             f"kept: the project fetched this day itself ({state['mode']} run, {state['status']})")
+        if not available and own:
+            return DayResult(day, "skipped", len(versions), "archive gap (the project's own failed run is kept): "
+                             + "; ".join(unavailable))
         if not available:
             message = "archive gap: no version of this day is available: " + "; ".join(unavailable)
             w.record_run(day, source.id, status="skipped", stage="fetch", mode=BACKFILL_MODE, run_id=run_id,

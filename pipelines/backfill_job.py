@@ -9,6 +9,7 @@ run config lists the commits through GitHub's API and fetches each raw file.
 """
 
 import os
+import warnings
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -39,13 +40,7 @@ class ArchiveBackfillConfig(dg.Config):
     archives_root: Optional[str] = None  # holds one folder per archive, named by source id
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="backfill",
-    kinds={"duckdb"},
-)
-def archive_backfill(context: dg.AssetExecutionContext, config: ArchiveBackfillConfig,
+def _archive_backfill(context: dg.AssetExecutionContext, config: ArchiveBackfillConfig,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Offers of the partition's days from public trackers' git archives (cyclenerd,
     becloudready, azure-pricing-radar): each commit in the partition of its commit day,
@@ -79,6 +74,19 @@ def archive_backfill(context: dg.AssetExecutionContext, config: ArchiveBackfillC
     refresh_derived(wh, landed)
     wh.publish()
     return dg.MaterializeResult(metadata=metadata)
+
+
+# A single-run backfill reads each archive once for the whole range instead of once per day.
+# Dagster marks the parameter beta; said once here rather than on every import of the defs.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*backfill_policy.*")
+    archive_backfill = dg.asset(
+        name="archive_backfill",
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="backfill",
+        kinds={"duckdb"},
+    )(_archive_backfill)
 
 
 def build_backfill_job() -> "dg.UnresolvedAssetJobDefinition":
