@@ -239,7 +239,7 @@ def ingest(date_, sources, replay, record, warehouse_path) -> None:
 @click.option("--archive-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Offline: a folder holding the archive's index.csv + versions.tar.xz (or its per-file folders).")
 @click.option("--derive/--no-derive", default=True, show_default=True,
-              help="Rebuild cost metrics and the price index of the landed days.")
+              help="Rebuild the price index of the landed days (and cost metrics of each archive's latest day).")
 @warehouse_option
 def backfill(sources, since, until, offline, archive_dir, derive, warehouse_path) -> None:
     """Land years of history from public trackers' git archives, one partition per commit day.
@@ -268,6 +268,7 @@ def backfill(sources, since, until, offline, archive_dir, derive, warehouse_path
         raise click.UsageError("--archive-dir names one archive's folder: give one SOURCE with it")
     warehouse = Warehouse(warehouse_path)
     landed: list[date] = []
+    latest: list[date] = []  # each archive's most recent day with offers
     failed = False
     client = None if offline else http.build_client()
     console.print(f"[bold]Backfilling[/bold] {', '.join(ids)} ({'offline' if offline else 'live'}) into {warehouse.path}")
@@ -283,11 +284,13 @@ def backfill(sources, since, until, offline, archive_dir, derive, warehouse_path
                 )
                 for line in summary.lines():
                     console.print(line, markup=False, highlight=False, soft_wrap=True)
-                landed += [d.day for d in summary.days if d.status == "ok" and d.offers]
+                with_offers = [d.day for d in summary.days if d.status == "ok" and d.offers]
+                landed += with_offers
+                latest += with_offers[-1:]
                 failed = failed or any(d.status == "failed" for d in summary.days)
             if derive and landed:
-                n = refresh_derived(warehouse, landed, progress=lambda m: console.print(m, markup=False))
-                console.print(f"metrics and price index rebuilt for {n} day(s)")
+                n = refresh_derived(warehouse, landed, latest, progress=lambda m: console.print(m, markup=False))
+                console.print(f"price index rebuilt for {n} day(s); cost metrics for {', '.join(map(str, sorted(set(latest))))}")
             warehouse.publish()
     finally:
         if client is not None:

@@ -258,20 +258,28 @@ def run_backfill(
         return backfill_versions(warehouse, source, versions, run_id=run_id, progress=progress)
 
 
-def refresh_derived(warehouse: Warehouse, days: Iterable[date], progress: Progress | None = None) -> int:
-    """Rebuild cost_metrics and price_index for the backfilled days (as the daily job does
-    after its offers). Returns the number of days."""
+def refresh_derived(warehouse: Warehouse, days: Iterable[date], cost_metric_days: Iterable[date] = (),
+                    progress: Progress | None = None) -> int:
+    """Rebuild the price index of every backfilled day, and cost_metrics of `cost_metric_days`.
+
+    The index is the market's history (one small row per GPU, pricing and day). cost_metrics is
+    one row per offer and precision (about 4.5 per offer: 2.9 million rows for the three
+    archives, most of the warehouse), and its views read each source's latest day only, so
+    the backfill rebuilds it for each archive's most recent day; `gpu-prices assumptions set`
+    rebuilds it for every day when someone needs it. Returns the number of index days."""
     from connectors.registry import ARCHIVES, all_sources
     from warehouse.derived import refresh_cost_metrics, refresh_price_index
 
     kinds = {s.id: s.kind for s in all_sources()} | {sid: src.kind for sid, (src, _) in ARCHIVES.items()}
     done = 0
     with warehouse.session():
-        for day in sorted(set(days)):
+        for day in sorted(set(cost_metric_days)):
             with warehouse.writer() as w:
                 refresh_cost_metrics(w, day)
+        for day in sorted(set(days)):
+            with warehouse.writer() as w:
                 refresh_price_index(w, day, kinds)
             done += 1
             if progress is not None and done % 50 == 0:
-                progress(f"metrics and price index: {done} day(s)")
+                progress(f"price index: {done} day(s)")
     return done

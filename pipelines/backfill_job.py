@@ -55,7 +55,7 @@ def _archive_backfill(context: dg.AssetExecutionContext, config: ArchiveBackfill
     client = None if config.offline else http.build_client()
     wh = warehouse.get()
     metadata: dict = {"since": str(since), "until": str(until)}
-    landed = []
+    landed, latest = [], []
     try:
         for source_id in config.sources:
             summary = run_backfill(wh, source_id, root=None if client else root / source_id, client=client,
@@ -63,7 +63,9 @@ def _archive_backfill(context: dg.AssetExecutionContext, config: ArchiveBackfill
                                    progress=context.log.info)
             for line in summary.lines():
                 context.log.info(line)
-            landed += [d.day for d in summary.days if d.status == "ok" and d.offers]
+            with_offers = [d.day for d in summary.days if d.status == "ok" and d.offers]
+            landed += with_offers
+            latest += with_offers[-1:]
             metadata[f"{source_id}/days_landed"] = len(summary.landed)
             metadata[f"{source_id}/days_kept_as_fetched"] = len(summary.skipped_project_days)
             metadata[f"{source_id}/offers"] = summary.total("offers")
@@ -71,7 +73,7 @@ def _archive_backfill(context: dg.AssetExecutionContext, config: ArchiveBackfill
     finally:
         if client is not None:
             client.close()
-    refresh_derived(wh, landed)
+    refresh_derived(wh, landed, latest)
     wh.publish()
     return dg.MaterializeResult(metadata=metadata)
 

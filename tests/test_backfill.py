@@ -236,6 +236,9 @@ def test_the_cli_backfills_with_progress_and_a_summary(tmp_path):
     out = run_cli("sql", "select source, count(distinct snapshot_date) as days, bool_and(backfilled) as b "
                          "from offers_history group by 1", "--format", "json", "--warehouse", str(db))
     assert json.loads(out.stdout) == [{"source": "azure-pricing-radar", "days": 2, "b": True}]
+    derived = run_cli("sql", "select count(distinct snapshot_date) as index_days from price_index",
+                      "--format", "json", "--warehouse", str(db))
+    assert json.loads(derived.stdout) == [{"index_days": 2}]  # the market's history, day by day
     bad = run_cli("backfill", "nosuch", "--warehouse", str(db), check=False)
     assert bad.returncode != 0 and "no archive for nosuch" in bad.stderr
 
