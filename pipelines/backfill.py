@@ -86,8 +86,9 @@ class BackfillSummary:
         return sum(getattr(d, name) for d in self.days)
 
     def gaps(self) -> list[tuple[date, date, int]]:
-        """(first missing day, last missing day, days) between consecutive days with a version."""
-        days = sorted(d.day for d in self.days)
+        """(first missing day, last missing day, days) between consecutive observed days: landed
+        from the archive or kept as the project fetched them (the `backfill_gaps` view's rule)."""
+        days = sorted(set(self.landed) | set(self.skipped_project_days))
         out = []
         for before, after in itertools.pairwise(days):
             missing = (after - before).days - 1
@@ -116,7 +117,7 @@ class BackfillSummary:
             other = [d for d in self.days if d.status == status and not d.message.startswith("kept")]
             for d in other:
                 out.append(f"  {status} {d.day}: {d.message}")
-        out.append(f"  gaps (no version, not interpolated): {missing:,} day(s) in {len(gaps):,} gap(s)"
+        out.append(f"  gaps (days without an observation, not interpolated): {missing:,} day(s) in {len(gaps):,} gap(s)"
                    + (f"; longest {longest[2]} day(s), {longest[0]} -> {longest[1]}" if longest else ""))
         return out
 

@@ -11,10 +11,8 @@ archives are the demo's job.
 
 from __future__ import annotations
 
-import csv
 import json
-from datetime import date, datetime, timezone
-from pathlib import Path
+from datetime import date, timezone
 
 import dagster as dg
 import pytest
@@ -112,7 +110,6 @@ def test_every_archive_row_is_accounted_for(warehouse):
     # becloudready: one row per list entry of the parsed version, all quarantined (GPU count unknown).
     day = date(2024, 9, 24)
     row = next(r for r in _index_rows("becloudready") if utc(r["committed_at"]).date() == day)
-    source, spec = get_archive("becloudready")
     entries = _version_bytes("becloudready", row["file"])
     reasons = _sql(warehouse, "SELECT reason, count(*) FROM quarantined_offers WHERE source = 'becloudready' "
                               "AND snapshot_date = ? GROUP BY 1", [day])
@@ -161,6 +158,9 @@ def test_a_day_the_project_fetched_itself_is_never_overwritten(warehouse):
     landed = _sql(warehouse, "SELECT snapshot_date FROM ingest_runs WHERE mode = 'backfill' AND status = 'ok' ORDER BY 1")
     assert landed == [(date(2022, 6, 23),)]
     assert _sql(warehouse, "SELECT DISTINCT backfilled FROM offers_history WHERE snapshot_date = ?", [day]) == [(False,)]
+    # The project's own day is an observation, not a gap.
+    assert _sql(warehouse, "SELECT first_missing_day, last_missing_day FROM backfill_gaps") == [
+        (date(2022, 6, 24), date(2022, 6, 29))]
 
 
 def test_gaps_are_shown_and_never_filled(warehouse):
@@ -177,7 +177,7 @@ def test_gaps_are_shown_and_never_filled(warehouse):
                            "WHERE source = 'cyclenerd' ORDER BY 1")
     assert gaps[0] == (date(2026, 7, 24), date(2026, 7, 29), 6)
     assert summary.gaps()[0] == (date(2026, 7, 24), date(2026, 7, 29), 6)
-    assert any("gaps (no version, not interpolated)" in line for line in summary.lines())
+    assert any("gaps (days without an observation, not interpolated)" in line for line in summary.lines())
 
 
 def _recorded_client(archive_id: str):

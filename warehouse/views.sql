@@ -78,13 +78,15 @@ SELECT
        FROM source_exclusions e WHERE e.snapshot_date = r.snapshot_date AND e.source = r.source) AS exclusions
 FROM ingest_runs r;
 
--- Days a backfilled archive has no version for, as runs of missing days between two days it
--- has: shown, never interpolated (a weekly archive has a 6-day gap every week).
+-- Days without an observation of a backfilled source (no archive version, or one whose bytes
+-- are not available, and no run of our own), as runs of missing days between two observed
+-- days: shown, never interpolated (a weekly archive has a 6-day gap every week).
 CREATE OR REPLACE VIEW backfill_gaps AS
 WITH days AS (
     SELECT source, snapshot_date,
            lag(snapshot_date) OVER (PARTITION BY source ORDER BY snapshot_date) AS previous_day
-    FROM ingest_runs WHERE mode = 'backfill'
+    FROM ingest_runs
+    WHERE status = 'ok' AND source IN (SELECT source FROM ingest_runs WHERE mode = 'backfill')
 )
 SELECT source, previous_day + 1 AS first_missing_day, snapshot_date - 1 AS last_missing_day,
        snapshot_date - previous_day - 1 AS missing_days
