@@ -110,18 +110,11 @@ def test_every_archive_row_is_accounted_for(warehouse):
     # becloudready: one row per list entry of the parsed version, all quarantined (GPU count unknown).
     day = date(2024, 9, 24)
     row = next(r for r in _index_rows("becloudready") if utc(r["committed_at"]).date() == day)
-    entries = _version_bytes("becloudready", row["file"])
+    entries = _version_bytes_in("becloudready", row["file"])
     reasons = _sql(warehouse, "SELECT reason, count(*) FROM quarantined_offers WHERE source = 'becloudready' "
                               "AND snapshot_date = ? GROUP BY 1", [day])
     assert reasons == [(COUNT_UNKNOWN, len(json.loads(entries)))]
     assert _sql(warehouse, "SELECT count(*) FROM offers WHERE source = 'becloudready'") == [(0,)]
-
-
-def _version_bytes(archive_id: str, name: str) -> bytes:
-    import tarfile
-
-    with tarfile.open(ARCHIVES / archive_id / "versions.tar.xz") as tar:
-        return tar.extractfile(name).read()
 
 
 def test_a_rerun_is_idempotent(warehouse):
@@ -256,3 +249,50 @@ def test_the_dagster_backfill_asset_lands_its_partition(tmp_path):
     assert result.success
     runs = _sql(Warehouse(path), "SELECT snapshot_date, source, mode, status FROM ingest_runs")
     assert runs == [(date(2026, 8, 19), "azure-pricing-radar", "backfill", "ok")]
+
+
+def _raw(source_id: str, body: bytes, url: str = "https://raw.githubusercontent.com/x/y/0000000/f.json"):
+    from datetime import datetime
+
+    from connectors.base import RawResponse
+
+    return RawResponse(source=source_id, method="GET", url=url, status=200, headers={"content-type": "application/json"},
+                       fetched_at=datetime(2024, 9, 24, 20, 42, 36, tzinfo=timezone.utc), body=body)
+
+
+def test_becloudready_rows_keep_their_evidence_and_a_bad_price_says_why():
+    """Hand-made two-row body (labelled here, never in snapshots/): the real field names."""
+    from market.rules import finalize_offers
+
+    source, _ = get_archive("becloudready")
+    body = json.dumps([{"gpuModel": "H100", "price": "$23.92", "provider": "lambdalabs"},
+                       {"gpuModel": "A100", "price": "call us", "provider": "datacrunch"}]).encode()
+    parsed = source.parse([_raw("becloudready", body)])
+    assert parsed.select("provider", "region", "instance_type", "price").rows() == [
+        ("lambda", "market", "H100", 23.92), ("verda", "market", "A100", None)]
+    final = finalize_offers(parsed, "becloudready", date(2024, 9, 24))
+    assert final.offers.is_empty()
+    assert final.quarantined["reason"].to_list() == [COUNT_UNKNOWN, "price is not a dollar amount ('call us')"]
+
+
+def test_an_unreadable_radar_region_file_fails_alone():
+    source, _ = get_archive("azure-pricing-radar")
+    day = date(2026, 8, 3)
+    rows = [r for r in _index_rows("azure-pricing-radar") if r["folder"] == "francecentral" and r["status"] == "stored"
+            and utc(r["committed_at"]).date() == day]
+    good = _raw("azure-pricing-radar", _version_bytes_in("azure-pricing-radar/francecentral", rows[0]["file"]),
+                url="https://raw.githubusercontent.com/a/b/c/data/latest/vm-francecentral.json")
+    cut = _raw("azure-pricing-radar", b'{"DZH318Z08MBL/0001|x|Consumption|": {"armRegionName": "westeu',
+               url="https://raw.githubusercontent.com/a/b/c/data/latest/vm-eu-west.json")
+    parsed, failures = source.parse_isolated([good, cut])
+    assert parsed.height == len(json.loads(good.body)) > 0
+    assert len(failures) == 1 and "vm-eu-west.json" in failures[0]
+    assert set(parsed["region"]) == {"francecentral"}
+
+
+def _version_bytes_in(folder: str, name: str) -> bytes:
+    """A stored version's bytes, straight from the shipped tarball."""
+    import tarfile
+
+    with tarfile.open(ARCHIVES / folder / "versions.tar.xz") as tar:
+        return tar.extractfile(name).read()
