@@ -1,5 +1,5 @@
 # Two commands for a fresh clone:
-#   make demo   set everything up, ingest the bundled real snapshot (offline), serve the dashboard
+#   make demo   set everything up, ingest the bundled real snapshot and backfill the archives (offline), serve the dashboard
 #   make test   set everything up and run the tests
 PYTHON ?= python3
 VENV := .venv
@@ -16,8 +16,10 @@ $(BIN)/gpu-prices: pyproject.toml
 
 setup: $(BIN)/gpu-prices
 
+# The bundled snapshot's days, then years of history from the shipped git archives (offline).
 ingest-demo: setup
 	$(BIN)/gpu-prices ingest --replay
+	$(BIN)/gpu-prices backfill all --offline
 
 dashboard: setup
 	$(BIN)/gpu-prices dashboard --port $(PORT)

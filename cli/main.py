@@ -227,6 +227,80 @@ def ingest(date_, sources, replay, record, warehouse_path) -> None:
         raise SystemExit(1)
 
 
+# -- backfill -------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First commit day (UTC) to land.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last commit day (UTC) to land.")
+@click.option("--offline/--live", default=True, show_default=True,
+              help="Offline: the archive copy shipped in snapshots/archives (or --archive-dir). "
+                   "Live: list the commits through GitHub's API and fetch each raw file.")
+@click.option("--archive-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Offline: a folder holding the archive's index.csv + versions.tar.xz (or its per-file folders).")
+@click.option("--derive/--no-derive", default=True, show_default=True,
+              help="Rebuild the price index of the landed days (and cost metrics of each archive's latest day).")
+@warehouse_option
+def backfill(sources, since, until, offline, archive_dir, derive, warehouse_path) -> None:
+    """Land years of history from public trackers' git archives, one partition per commit day.
+
+    \b
+    SOURCE: cyclenerd, becloudready, azure-pricing-radar (or "all").
+    Examples:
+      gpu-prices backfill all                             # every archive, offline
+      gpu-prices backfill cyclenerd --since 2024-01-01    # one archive, from a date
+      gpu-prices backfill becloudready --live             # GitHub's API and raw files
+    Each version is an observation at its commit time; a day's last version wins, every
+    version is archived. Days the project fetched itself are kept; gaps are shown, not filled.
+    Re-running is idempotent.
+    """
+    from connectors import http
+    from connectors.registry import ARCHIVES
+    from pipelines.backfill import refresh_derived, run_backfill
+    from snapshots import archives_root
+
+    ids = list(ARCHIVES) if "all" in sources else list(dict.fromkeys(sources))
+    unknown = [s for s in ids if s not in ARCHIVES]
+    if unknown:
+        raise click.BadParameter(f"no archive for {', '.join(unknown)}; archives: {', '.join(ARCHIVES)}",
+                                 param_hint="SOURCE")
+    if archive_dir and len(ids) > 1:
+        raise click.UsageError("--archive-dir names one archive's folder: give one SOURCE with it")
+    warehouse = Warehouse(warehouse_path)
+    landed: list[date] = []
+    latest: list[date] = []  # each archive's most recent day with offers
+    failed = False
+    client = None if offline else http.build_client()
+    console.print(f"[bold]Backfilling[/bold] {', '.join(ids)} ({'offline' if offline else 'live'}) into {warehouse.path}")
+    try:
+        with warehouse.session():
+            for source_id in ids:
+                root = None if client else (archive_dir or archives_root() / source_id)
+                summary = run_backfill(
+                    warehouse, source_id, root=root, client=client,
+                    since=since.date() if since else None, until=until.date() if until else None,
+                    run_id=f"backfill-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}",
+                    progress=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
+                )
+                for line in summary.lines():
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
+                with_offers = [d.day for d in summary.days if d.status == "ok" and d.offers]
+                landed += with_offers
+                latest += with_offers[-1:]
+                failed = failed or any(d.status == "failed" for d in summary.days)
+            if derive and landed:
+                n = refresh_derived(warehouse, landed, latest, progress=lambda m: console.print(m, markup=False))
+                console.print(f"price index rebuilt for {n} day(s); cost metrics for {', '.join(map(str, sorted(set(latest))))}")
+            warehouse.publish()
+    finally:
+        if client is not None:
+            client.close()
+    console.print("Gaps by day: gpu-prices sql \"select * from backfill_gaps order by missing_days desc\"",
+                  markup=False, highlight=False)
+    if failed:
+        raise SystemExit(1)
+
+
 # -- sql ------------------------------------------------------------------------------------
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from connectors.archive import Archive, ArchiveFile
 from connectors.aws import AwsPriceList
 from connectors.azure import AzureRetailPrices
+from connectors.azure_pricing_radar import REGIONS as RADAR_REGIONS
+from connectors.azure_pricing_radar import AzurePricingRadar, region_path
 from connectors.base import Source
+from connectors.becloudready import BecloudreadyGpuPrices
 from connectors.cloudrift import CloudriftSource
 from connectors.digitalocean import DigitalOceanSizes
 from connectors.epoch_ai import EpochAIHardware
@@ -70,3 +74,30 @@ def get_source(source_id: str) -> Source:
 
 def price_sources() -> list[Source]:
     return [s for s in SOURCES if s.kind in ("direct", "aggregator")]
+
+
+# Public git archives a backfill reads (`gpu-prices backfill SOURCE`): the source that parses
+# a version, and where the versions are. Named after the tracker; offline copies live in
+# snapshots/archives/<source id>/. Not in SOURCES: the daily job does not fetch them.
+ARCHIVES: dict[str, tuple[Source, Archive]] = {
+    "cyclenerd": (CyclenerdGcpPricing(), Archive(
+        "cyclenerd", "Apache-2.0",
+        (ArchiveFile("Cyclenerd/google-cloud-pricing-cost-calculator", "pricing.yml", "", "application/yaml"),),
+        "Google Cloud GPU machine types, weekly since 2022-02")),
+    "becloudready": (BecloudreadyGpuPrices(), Archive(
+        "becloudready", "Apache-2.0",
+        (ArchiveFile("becloudready/gpu-price", "gpu_prices.json", "", "application/json"),),
+        "gpuhunt prices per GPU model and provider, daily 2024-09 to 2025-04")),
+    "azure-pricing-radar": (AzurePricingRadar(), Archive(
+        "azure-pricing-radar", "MIT",
+        tuple(ArchiveFile("andy-diericks/azure-pricing-radar", region_path(r), r, "application/json")
+              for r in RADAR_REGIONS),
+        "Azure Retail Prices of N-series VMs in five European regions, ~6-hourly since 2026-07")),
+}
+
+
+def get_archive(source_id: str) -> tuple[Source, Archive]:
+    try:
+        return ARCHIVES[source_id]
+    except KeyError:
+        raise KeyError(f"no archive for {source_id!r}; archives: {', '.join(ARCHIVES)}") from None

@@ -22,6 +22,7 @@ import dagster as dg
 from connectors.base import Source
 from connectors.registry import all_sources
 from pipelines.assets import build_offers_asset, build_raw_assets, daily_partitions
+from pipelines.backfill_job import archive_backfill, build_backfill_job
 from pipelines.derived import build_gpu_specs_asset, cost_metrics, price_index, published_warehouse
 from pipelines.resources import HttpResource, WarehouseResource, key_envs, secret_resources
 
@@ -116,8 +117,8 @@ def build_defs(
     schedule = dg.build_schedule_from_partitioned_job(job, hour_of_day=6, minute_of_hour=0)
     credentials = sorted({name for source in sources for name in key_envs(source)})
     return dg.Definitions(
-        assets=assets,
-        jobs=[job],
+        assets=[*assets, archive_backfill],
+        jobs=[job, build_backfill_job()],
         schedules=[schedule],
         # Credentials not bound by the caller are absent: their sources report "skipped: no key".
         resources={**secret_resources(credentials, bind=False), **(resources or default_resources())},

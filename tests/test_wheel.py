@@ -59,7 +59,9 @@ def installed(wheel, tmp_path_factory) -> Path:
 def test_the_wheel_carries_the_data_the_demo_needs(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("market/data/gpu_specs.csv", "warehouse/views.sql", "dashboards/streamlit_app.py",
-                   "snapshots/bundled/2026-08-22/manifest.json", "snapshots/bundled/README.md"):
+                   "snapshots/bundled/2026-08-22/manifest.json", "snapshots/bundled/README.md",
+                   "snapshots/archives/cyclenerd/versions.tar.xz", "snapshots/archives/becloudready/index.csv",
+                   "snapshots/archives/azure-pricing-radar/eu-west/versions.tar.xz"):
         assert needed in names, f"the wheel lacks {needed}"
     assert not any(n.startswith("tests/") for n in names)
 

@@ -29,13 +29,16 @@ JOIN current_days USING (source, snapshot_date);
 CREATE OR REPLACE VIEW latest_offers AS
 SELECT * FROM offers_as_of((SELECT max(snapshot_date) FROM offers));
 
--- Every offer on every day, with the previous observed price of the same offer.
+-- Every offer on every day, with the previous observed price of the same offer. backfilled:
+-- the day came from a public git archive (its ingest run's mode is 'backfill').
 CREATE OR REPLACE VIEW offers_history AS
 SELECT
     o.*,
     lag(o.price_usd_per_hour) OVER offer_days AS previous_price_usd_per_hour,
-    lag(o.snapshot_date) OVER offer_days AS previous_snapshot_date
+    lag(o.snapshot_date) OVER offer_days AS previous_snapshot_date,
+    coalesce(r.mode = 'backfill', false) AS backfilled
 FROM offers o
+LEFT JOIN ingest_runs r ON r.snapshot_date = o.snapshot_date AND r.source = o.source
 WINDOW offer_days AS (
     PARTITION BY o.source, o.provider, o.region, o.instance_type, o.pricing
     ORDER BY o.snapshot_date
@@ -94,3 +97,18 @@ SELECT
     (SELECT list(struct_pack(rule := e.rule, rows := e.rows) ORDER BY e.rows DESC, e.rule)
        FROM source_exclusions e WHERE e.snapshot_date = r.snapshot_date AND e.source = r.source) AS exclusions
 FROM ingest_runs r;
+
+-- Days without an observation of a backfilled source (no archive version, or one whose bytes
+-- are not available, and no run of our own), as runs of missing days between two observed
+-- days: shown, never interpolated (a weekly archive has a 6-day gap every week).
+CREATE OR REPLACE VIEW backfill_gaps AS
+WITH days AS (
+    SELECT source, snapshot_date,
+           lag(snapshot_date) OVER (PARTITION BY source ORDER BY snapshot_date) AS previous_day
+    FROM ingest_runs
+    WHERE status = 'ok' AND source IN (SELECT source FROM ingest_runs WHERE mode = 'backfill')
+)
+SELECT source, previous_day + 1 AS first_missing_day, snapshot_date - 1 AS last_missing_day,
+       snapshot_date - previous_day - 1 AS missing_days
+FROM days
+WHERE snapshot_date - previous_day > 1;
