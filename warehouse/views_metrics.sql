@@ -68,7 +68,7 @@ FROM (
         o.price_usd_per_hour, o.price_usd_per_gpu_hour,
         m.usd_per_effective_tflop_hour, m.effective_tflops,
         o.snapshot_date, o.observed_at, o.source_url,
-        row_number() OVER (PARTITION BY o.gpu, o.pricing ORDER BY o.price_usd_per_gpu_hour, o.provider) AS rn
+        row_number() OVER (PARTITION BY o.gpu, o.pricing ORDER BY o.price_usd_per_gpu_hour, o.provider, o.region, o.instance_type, o.source) AS rn
     FROM latest_offers o
     LEFT JOIN gpu_cost_metrics m USING (snapshot_date, source, provider, region, instance_type, pricing)
     WHERE o.gpu IS NOT NULL
