@@ -118,10 +118,6 @@ def priced(offers: pl.DataFrame, segments: pl.DataFrame) -> pl.DataFrame:
     ).drop("factor")
 
 
-def observed(day: date):
-    return f"{day} 06:00:00+00"
-
-
 def day_rows(runs: pl.DataFrame, day: date) -> pl.DataFrame:
     """The offers of one day (the runs covering it), as a connector's finalized rows."""
     from datetime import datetime, timezone
@@ -130,7 +126,7 @@ def day_rows(runs: pl.DataFrame, day: date) -> pl.DataFrame:
     return (
         runs.filter((pl.col("valid_from") <= day) & (pl.col("valid_to") >= day))
         .with_columns(snapshot_date=pl.lit(day), observed_at=pl.lit(fetched),
-                      raw_response_id=pl.concat_str(pl.col("source"), pl.lit(f"-{day}-"), pl.col("source_url").hash().cast(pl.String)))
+                      raw_response_id=pl.concat_str(pl.col("source"), pl.lit(f"-{day}")))
         .select(list(OFFER_COLUMNS))
         .cast({c: t for c, t in OFFER_COLUMNS.items()})
     )
@@ -154,7 +150,8 @@ def interval_layout(folder: Path, runs: pl.DataFrame, first: date, last: date, w
         con.execute("INSERT INTO source_snapshots SELECT s.source, d.snapshot_date FROM sources s, days d")
         con.execute(
             "INSERT INTO offer_observations SELECT u.source, d.snapshot_date, u.source_url, "
-            "d.snapshot_date + TIME '06:00' AT TIME ZONE 'UTC', u.source || '-' || d.snapshot_date || '-' || hash(u.source_url)::VARCHAR "
+            "make_timestamptz(year(d.snapshot_date), month(d.snapshot_date), day(d.snapshot_date), 6, 0, 0, 'UTC'), "
+            "u.source || '-' || d.snapshot_date "
             "FROM urls u, days d"
         )
         con.execute(
