@@ -403,3 +403,26 @@ def test_a_per_day_warehouse_migrates_to_the_same_answers(tmp_path, real_days, r
     assert_same_answers(interval_answers(warehouse, days), per_day.answers(days))
     with warehouse.writer() as w:
         assert w.con.sql("SELECT count(*) FROM offer_intervals").fetchall()[0][0] == runs_of_identical_offers(per_day)
+
+
+def test_the_history_reads_are_bounded_and_say_how_much_matched(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    days = [TODAY - timedelta(days=n) for n in range(4, -1, -1)]
+    with warehouse.writer() as w:
+        for n, day in enumerate(days):  # three offers, each repriced every day: 3 x 4 changes
+            rows = [hand_made_row("lambda", day, "lambda", 2.0 + n + k, instance_type=f"gpu.{k}x") for k in range(3)]
+            w.replace_offers(day, "lambda", finalized("lambda", rows))
+    warehouse.publish()
+    page, total = read.change_log(limit=5, path=warehouse.path)
+    assert (page.height, total) == (5, 12)
+    assert page["changed_on"].to_list() == [TODAY] * 3 + [days[3]] * 2  # newest first
+    recent, total = read.change_log(since=days[3], path=warehouse.path)
+    assert (recent.height, total) == (6, 6)
+    none, total = read.change_log(gpu="no-such-gpu", path=warehouse.path)
+    assert (none.height, total) == (0, 0)
+    runs = read.offer_price_history("lambda", "lambda", "r1", "gpu.0x", "on_demand", since=days[2], path=warehouse.path)
+    assert runs.select("valid_from", "price_usd_per_hour").rows() == [(days[2], 4.0), (days[3], 5.0), (days[4], 6.0)]
+    catalog = read.offer_catalog("H100-SXM-80GB", warehouse.path)
+    assert catalog.select("instance_type", "days", "moved").sort("instance_type").rows() == [
+        ("gpu.0x", 5, True), ("gpu.1x", 5, True), ("gpu.2x", 5, True)]
+    assert read.snapshot_days(warehouse.path) == days[::-1]

@@ -728,14 +728,12 @@ def change_log(gpu: str | None = None, provider: str | None = None, since: date 
         WHERE ($gpu IS NULL OR gpu = $gpu) AND ($provider IS NULL OR provider = $provider)
           AND changed_on BETWEEN coalesce($since, DATE '0001-01-01') AND coalesce($until, DATE '9999-12-31')
     """
-    con = connect(path)
-    try:
-        total = con.sql(f"SELECT count(*) FROM price_changes {where}", params=params).fetchall()[0][0]
-        rows = con.sql(
-            f"SELECT * FROM price_changes {where} ORDER BY changed_on DESC, abs(change_pct) DESC, source, provider, "
-            f"region, instance_type, pricing LIMIT {int(limit)}",
-            params=params,
-        ).pl()
-    finally:
-        con.close()
+    rows = query(
+        f"SELECT *, count(*) OVER () AS matching FROM price_changes {where} "
+        f"ORDER BY changed_on DESC, abs(change_pct) DESC, source, provider, region, instance_type, pricing "
+        f"LIMIT {int(limit)}",
+        params, path,
+    )
+    total = rows["matching"][0] if rows.height else 0
+    rows = rows.drop("matching")
     return rows, int(total)
