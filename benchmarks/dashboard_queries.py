@@ -76,7 +76,8 @@ def bounded_reads(path: Path, gpu: str, offer: dict, day) -> dict:
         "read.index_history(gpu)": lambda: read.index_history(gpu, path=path),
         "read.offer_catalog(gpu)": lambda: read.offer_catalog(gpu, path),
         "read.offer_price_history(offer)": lambda: read.offer_price_history(**offer, path=path),
-        "read.change_log(limit 500)": lambda: read.change_log(path=path),
+        "read.change_log() (all GPUs, last 30 days, 500)": lambda: read.change_log(path=path),
+        "read.change_log(gpu) (a year, 500)": lambda: read.change_log(gpu=gpu, path=path),
         "read.change_log(gpu, 90 days)": lambda: read.change_log(gpu=gpu, since=since, path=path),
         "offers_as_of(day) (SQL macro)": lambda: read.query("SELECT count(*) FROM offers_as_of($d)", {"d": day}, path),
     }

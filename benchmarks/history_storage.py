@@ -82,14 +82,15 @@ def generated_offers(base: Path, regions: int) -> pl.DataFrame:
 
 def price_segments(offers: pl.DataFrame, first: date, last: date) -> pl.DataFrame:
     """offer_no, valid_from, valid_to, factor: the runs of one price each offer has over the
-    period (a change on ~3% of offers each week, -10%..+10%)."""
+    period (a change on ~3% of offers each week, -10%..+10%, never 0%)."""
     weeks = (last - first).days // 7
     changes = (
         pl.DataFrame({"offer_no": offers["offer_no"]})
         .join(pl.DataFrame({"week": list(range(1, weeks + 1))}), how="cross")
         .with_columns(h=pl.struct("offer_no", "week").hash(seed=10))
         .filter(pl.col("h") % 100 < WEEKLY_CHANGE_PCT)
-        .with_columns(step=1 + ((pl.col("h") // 100) % 21 - 10).cast(pl.Float64) / 100)
+        .with_columns(pct=(pl.col("h") // 100) % 20 - 10)  # -10..+9, never 0: a change changes
+        .with_columns(step=1 + pl.when(pl.col("pct") >= 0).then(pl.col("pct") + 1).otherwise(pl.col("pct")).cast(pl.Float64) / 100)
         .select("offer_no", "week", "step")
     )
     starts = pl.concat([

@@ -420,6 +420,8 @@ def test_the_history_reads_are_bounded_and_say_how_much_matched(tmp_path):
     assert (recent.height, total) == (6, 6)
     none, total = read.change_log(gpu="no-such-gpu", path=warehouse.path)
     assert (none.height, total) == (0, 0)
+    one, total = read.change_log(gpu="H100-SXM-80GB", until=days[1], path=warehouse.path)
+    assert (one.height, total) == (3, 3) and set(one["changed_on"]) == {days[1]}
     runs = read.offer_price_history("lambda", "lambda", "r1", "gpu.0x", "on_demand", since=days[2], path=warehouse.path)
     assert runs.select("valid_from", "price_usd_per_hour").rows() == [(days[2], 4.0), (days[3], 5.0), (days[4], 6.0)]
     catalog = read.offer_catalog("H100-SXM-80GB", warehouse.path)

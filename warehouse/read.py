@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import cache
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -627,6 +627,7 @@ def resolved(path: str | Path | None = None) -> Path:
 # page of the change log with the total count beside it.
 
 CHANGE_LOG_PAGE = 500
+CHANGE_LOG_DAYS = 30
 
 
 def snapshot_days(path: str | Path | None = None) -> list[date]:
@@ -721,19 +722,20 @@ def offer_price_history(source: str, provider: str, region: str, instance_type: 
 def change_log(gpu: str | None = None, provider: str | None = None, since: date | None = None,
                until: date | None = None, limit: int = CHANGE_LOG_PAGE,
                path: str | Path | None = None) -> tuple[pl.DataFrame, int]:
-    """(the newest `limit` price changes matching the filters, biggest first within a day; how
-    many match in all). A year of history holds ~100k+ changes: a page shows a page."""
-    params = {"gpu": gpu, "provider": provider, "since": since, "until": until}
-    where = """
-        WHERE ($gpu IS NULL OR gpu = $gpu) AND ($provider IS NULL OR provider = $provider)
-          AND changed_on BETWEEN coalesce($since, DATE '0001-01-01') AND coalesce($until, DATE '9999-12-31')
-    """
+    """(the newest `limit` price changes of one GPU (None: all) and provider between two days,
+    biggest first within a day; how many match in all). Without a GPU or a start day it covers
+    the CHANGE_LOG_DAYS before the newest snapshot: a year holds ~100k changes, a page a page."""
+    if gpu is None and since is None:
+        newest = query("SELECT max(snapshot_date) AS d FROM source_snapshots", path=path)["d"][0]
+        since = newest - timedelta(days=CHANGE_LOG_DAYS) if newest is not None else None
     rows = query(
-        f"SELECT *, count(*) OVER () AS matching FROM price_changes {where} "
-        f"ORDER BY changed_on DESC, abs(change_pct) DESC, source, provider, region, instance_type, pricing "
-        f"LIMIT {int(limit)}",
-        params, path,
+        f"""
+        SELECT *, count(*) OVER () AS matching FROM price_changes_in($gpu, $since, $until)
+        WHERE $provider IS NULL OR provider = $provider
+        ORDER BY changed_on DESC, abs(change_pct) DESC, source, provider, region, instance_type, pricing
+        LIMIT {int(limit)}
+        """,
+        {"gpu": gpu, "provider": provider, "since": since, "until": until}, path,
     )
     total = rows["matching"][0] if rows.height else 0
-    rows = rows.drop("matching")
-    return rows, int(total)
+    return rows.drop("matching"), int(total)

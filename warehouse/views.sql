@@ -81,16 +81,24 @@ WINDOW offer_days AS (
     ORDER BY o.snapshot_date
 );
 
--- The change log: an offer's price went from x to y on date d (d is the first day of the new
--- price's interval; previous_snapshot_date the last day the old price was seen). Read from the
--- intervals, so it costs one row per change, not one per offer-day.
-CREATE OR REPLACE VIEW price_changes AS
-WITH chained AS (
+-- The change log of one GPU (NULL: all) between two days (NULL: open): an offer's price went
+-- from x to y on changed_on, the first day of the new price's interval; previous_snapshot_date
+-- is the last day the old price was seen. Read from the intervals, and only the offers with an
+-- interval starting in the range are chained, so a bounded ask reads little.
+CREATE OR REPLACE MACRO price_changes_in(gpu_wanted, since, until) AS TABLE
+WITH candidates AS (
+    SELECT DISTINCT source, provider, region, instance_type, pricing
+    FROM offer_intervals
+    WHERE (gpu_wanted IS NULL OR gpu = gpu_wanted)
+      AND valid_from BETWEEN coalesce(CAST(since AS DATE), DATE '0001-01-01')
+                         AND coalesce(CAST(until AS DATE), DATE '9999-12-31')
+), chained AS (
     SELECT
         i.*,
         lag(i.price_usd_per_hour) OVER offer_runs AS previous_price_usd_per_hour,
         lag(i.valid_to) OVER offer_runs AS previous_snapshot_date
     FROM offer_intervals i
+    SEMI JOIN candidates USING (source, provider, region, instance_type, pricing)
     WINDOW offer_runs AS (
         PARTITION BY i.source, i.provider, i.region, i.instance_type, i.pricing
         ORDER BY i.valid_from
@@ -105,7 +113,14 @@ SELECT
     round(100 * (price_usd_per_hour / previous_price_usd_per_hour - 1), 2) AS change_pct
 FROM chained
 WHERE previous_price_usd_per_hour IS NOT NULL
-  AND price_usd_per_hour <> previous_price_usd_per_hour;
+  AND price_usd_per_hour <> previous_price_usd_per_hour
+  AND (gpu_wanted IS NULL OR gpu = gpu_wanted)
+  AND valid_from BETWEEN coalesce(CAST(since AS DATE), DATE '0001-01-01')
+                     AND coalesce(CAST(until AS DATE), DATE '9999-12-31');
+
+-- The whole change log (every GPU, every day). Pages ask price_changes_in for a slice.
+CREATE OR REPLACE VIEW price_changes AS
+SELECT * FROM price_changes_in(NULL, NULL, NULL);
 
 -- One row per source: how its most recent run went and when it last succeeded.
 CREATE OR REPLACE VIEW ingest_status AS
