@@ -151,6 +151,32 @@ SELECT snapshot_date AS changed_on, previous_snapshot_date,
     round(100 * (price_usd_per_hour / previous_price_usd_per_hour - 1), 2) AS change_pct
 FROM offers_history
 WHERE previous_price_usd_per_hour IS NOT NULL AND price_usd_per_hour <> previous_price_usd_per_hour;
+CREATE VIEW gpu_cost_metrics AS
+WITH latest AS (
+    SELECT DISTINCT source, snapshot_date FROM latest_offers
+), headline AS (
+    SELECT m.*,
+           row_number() OVER (
+               PARTITION BY m.snapshot_date, m.source, m.provider, m.region, m.instance_type, m.pricing
+               ORDER BY CASE m.precision WHEN 'bf16' THEN 0 ELSE 1 END
+           ) AS rn
+    FROM cost_metrics m
+    JOIN latest USING (source, snapshot_date)
+    WHERE m.precision IN ('bf16', 'fp16')
+)
+SELECT
+    h.snapshot_date, h.source, h.provider, h.region, h.instance_type, h.pricing, h.gpu,
+    h.gpu_count, h.precision, h.price_usd_per_hour, h.price_usd_per_gpu_hour, h.dense_tflops,
+    h.utilisation, h.scaling_efficiency, h.effective_tflops, h.usd_per_effective_tflop_hour,
+    h.usd_per_exaflop, h.usd_per_gb_hour,
+    s.vendor, s.form_factor, s.interconnect, coalesce(o.gpu_memory_gb, s.memory_gb) AS gpu_memory_gb,
+    s.launch_date, h.source_url, o.observed_at
+FROM headline h
+LEFT JOIN gpu_specs s USING (gpu)
+LEFT JOIN offers o USING (snapshot_date, source, provider, region, instance_type, pricing)
+WHERE h.rn = 1
+  AND h.effective_tflops IS NOT NULL
+  AND h.usd_per_effective_tflop_hour IS NOT NULL;
 """
 
 COMPARED = {
@@ -160,6 +186,7 @@ COMPARED = {
     "latest_offers": KEY,
     "cost_metrics": [*KEY, "precision"],
     "price_index": ["snapshot_date", "gpu", "pricing"],
+    "gpu_cost_metrics": KEY,
 }
 
 
@@ -180,6 +207,8 @@ class PerDayLayout:
             schema={"source": pl.String, "kind": pl.String, "max_age_days": pl.Int32}, orient="row",
         )
         self.con.register("wanted_cadence", cadence)
+        self.con.register("specs", specs)
+        self.con.execute("INSERT INTO gpu_specs BY NAME SELECT * FROM specs")
         self.con.execute(PER_DAY_VIEWS)
         self.specs, self.assumptions = specs, assumptions
 

@@ -26,26 +26,33 @@ JOIN offer_intervals i
 JOIN cost_metric_intervals m ON m.interval_id = i.interval_id;
 
 -- Headline cost per effective TFLOP for every latest offer: bf16 (fp16 on GPUs without bf16),
--- the precision of mixed-precision training. Every metric column is filled.
+-- the precision of mixed-precision training. Every metric column is filled. Picked per current
+-- interval (a number, not six key columns), so a year at 50k offers/day stays under 100 ms.
 CREATE OR REPLACE VIEW gpu_cost_metrics AS
-WITH headline AS (
+WITH current_intervals AS (
+    SELECT s.snapshot_date, i.*
+    FROM current_source_days((SELECT max(snapshot_date) FROM source_snapshots)) s
+    JOIN offer_intervals i
+      ON i.source = s.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to
+), headline AS (
     SELECT m.*,
            row_number() OVER (
-               PARTITION BY m.snapshot_date, m.source, m.provider, m.region, m.instance_type, m.pricing
-               ORDER BY CASE m.precision WHEN 'bf16' THEN 0 ELSE 1 END
+               PARTITION BY m.interval_id ORDER BY CASE m.precision WHEN 'bf16' THEN 0 ELSE 1 END
            ) AS rn
-    FROM cost_metrics_as_of((SELECT max(snapshot_date) FROM source_snapshots)) m
+    FROM cost_metric_intervals m
+    SEMI JOIN current_intervals c ON c.interval_id = m.interval_id
     WHERE m.precision IN ('bf16', 'fp16')
 )
 SELECT
-    h.snapshot_date, h.source, h.provider, h.region, h.instance_type, h.pricing, h.gpu,
-    h.gpu_count, h.precision, h.price_usd_per_hour, h.price_usd_per_gpu_hour, h.dense_tflops,
+    c.snapshot_date, c.source, c.provider, c.region, c.instance_type, c.pricing, c.gpu,
+    c.gpu_count, h.precision, c.price_usd_per_hour, c.price_usd_per_gpu_hour, h.dense_tflops,
     h.utilisation, h.scaling_efficiency, h.effective_tflops, h.usd_per_effective_tflop_hour,
     h.usd_per_exaflop, h.usd_per_gb_hour,
-    s.vendor, s.form_factor, s.interconnect, coalesce(o.gpu_memory_gb, s.memory_gb) AS gpu_memory_gb,
-    s.launch_date, h.source_url, o.observed_at
+    s.vendor, s.form_factor, s.interconnect, coalesce(c.gpu_memory_gb, s.memory_gb) AS gpu_memory_gb,
+    s.launch_date, c.source_url, o.observed_at
 FROM headline h
-LEFT JOIN gpu_specs s USING (gpu)
+JOIN current_intervals c ON c.interval_id = h.interval_id
+LEFT JOIN gpu_specs s ON s.gpu = c.gpu
 LEFT JOIN latest_offers o USING (snapshot_date, source, provider, region, instance_type, pricing)
 WHERE h.rn = 1
   AND h.effective_tflops IS NOT NULL
