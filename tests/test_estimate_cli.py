@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -80,6 +81,9 @@ def instance_tables(monkeypatch):
 
 
 def build_warehouse(path) -> str:
+    from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
+    from market.rules import FinalizedOffers
+
     warehouse = Warehouse(path)
     with warehouse.writer() as w:
         for gpu, name, arch, mem, bw, fp32, tf32, bf16, fp16, fp8, link in SPECS:
@@ -89,15 +93,19 @@ def build_warehouse(path) -> str:
                 "VALUES (?, 'NVIDIA', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'https://example.test/specs')",
                 [gpu, name, arch, mem, bw, fp32, tf32, bf16, fp16, fp8, link],
             )
+        by_day: dict = {}
         for day, source, provider, instance, gpu, n, pricing, price in OFFERS:
-            w.con.execute(
-                "INSERT INTO offers (snapshot_date, source, provider, region, instance_type, gpu, gpu_name_raw, "
-                "gpu_count, pricing, price_usd_per_hour, price_usd_per_gpu_hour, currency, price_original, "
-                "spot_is_estimate, source_url, observed_at, raw_response_id) VALUES (?, ?, ?, 'test-region', ?, ?, ?, "
-                "?, ?, ?, ?, 'USD', ?, false, 'https://example.test/offers', TIMESTAMPTZ '2026-08-01 00:00:00+00', "
-                "'test-raw')",
-                [day, source, provider, instance, gpu, gpu, n, pricing, price * n, price, price * n],
-            )
+            by_day.setdefault((day, source), []).append({
+                "snapshot_date": day, "source": source, "provider": provider, "region": "test-region",
+                "instance_type": instance, "gpu": gpu, "gpu_name_raw": gpu, "gpu_count": n, "pricing": pricing,
+                "price_usd_per_hour": price * n, "price_usd_per_gpu_hour": price, "currency": "USD",
+                "price_original": price * n, "spot_is_estimate": False, "source_url": "https://example.test/offers",
+                "observed_at": datetime(2026, 8, 1, tzinfo=timezone.utc), "raw_response_id": "test-raw",
+            })
+        for (day, source), rows in by_day.items():
+            w.replace_offers(day, source, FinalizedOffers(
+                source, len(rows), pl.DataFrame(rows, schema=OFFER_COLUMNS),
+                pl.DataFrame(schema=QUARANTINE_COLUMNS), pl.DataFrame(schema={"rule": pl.String, "rows": pl.Int64})))
     warehouse.publish()
     return str(path)
 

@@ -70,8 +70,15 @@ def test_re_exporting_a_day_replaces_exactly_that_day(copy_of_replayed, tmp_path
     day = date(2026, 8, 22)
     warehouse = Warehouse(copy_of_replayed)
     with warehouse.writer() as w:  # the day is re-run and azure has no offers any more
-        w.con.execute("DELETE FROM offers WHERE snapshot_date = ? AND source = 'azure'", [day])
-        w.con.execute("ALTER TABLE offers ADD COLUMN backfilled BOOLEAN DEFAULT false")
+        from market.rules import FinalizedOffers
+        from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
+
+        none = FinalizedOffers("azure", 0, pl.DataFrame(schema=OFFER_COLUMNS), pl.DataFrame(schema=QUARANTINE_COLUMNS),
+                               pl.DataFrame(schema={"rule": pl.String, "rows": pl.Int64}))
+        w.replace_offers(day, "azure", none)
+        # offers (a view over the stored intervals) gains a column
+        w.con.execute("ALTER VIEW offers RENAME TO offers_before")
+        w.con.execute("CREATE VIEW offers AS SELECT *, false AS backfilled FROM offers_before")
     warehouse.publish()
 
     result = export_offers_history(catalog, days=[day], warehouse_path=copy_of_replayed)

@@ -55,7 +55,8 @@ def child(moment: str, path: str, marker: str) -> None:
         store.Warehouse.store_body = store_body
     elif moment in ("deleted", "inserted"):
         original_replace = store.WarehouseWriter.replace_offers
-        after = "DELETE FROM source_exclusions" if moment == "deleted" else "INSERT INTO offers"
+        # offers are intervals: the day's observations are written last, after its intervals
+        after = "DELETE FROM source_exclusions" if moment == "deleted" else "INSERT INTO offer_observations"
 
         class PausingConnection:
             def __init__(self, con):
@@ -63,7 +64,7 @@ def child(moment: str, path: str, marker: str) -> None:
 
             def execute(self, sql, *args, **kwargs):
                 result = self._con.execute(sql, *args, **kwargs)
-                if sql.startswith(after):
+                if sql.lstrip().startswith(after):
                     _pause(stop)
                 return result
 

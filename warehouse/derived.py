@@ -10,7 +10,7 @@ from datetime import date
 
 import polars as pl
 
-from warehouse.store import WarehouseWriter
+from warehouse.store import OFFER_KEY_COLUMNS, WarehouseWriter
 from costmodel.offers import one_quote_per_offer
 from warehouse.transforms import build_cost_metrics, build_price_index
 
@@ -20,22 +20,39 @@ def _frame(con, sql: str, params: dict | None = None) -> pl.DataFrame:
 
 
 def refresh_cost_metrics(writer: WarehouseWriter, snapshot_date: date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Recompute one day's cost_metrics from offers, specs and assumptions. Returns (offers, metrics)."""
-    con = writer.con
-    day_offers = _frame(con, "SELECT * FROM offers WHERE snapshot_date = $d", {"d": snapshot_date})
-    specs = _frame(con, "SELECT * FROM gpu_specs")
-    assumptions = _frame(con, "SELECT * FROM assumptions")
-    metrics = build_cost_metrics(day_offers, specs, assumptions)
-    writer.replace_day("cost_metrics", snapshot_date, metrics)
-    return day_offers, metrics
+    """Recompute the cost metrics of the offers of one day (and of any interval still without
+    them) from specs and assumptions. Metrics are stored per offer interval, so a day that
+    only extends yesterday's intervals writes nothing. Returns (the day's offers, its metrics)."""
+    _refresh_interval_metrics(
+        writer,
+        """SELECT i.* FROM offer_intervals i
+           WHERE (i.valid_from <= $d AND i.valid_to >= $d)
+              OR i.interval_id NOT IN (SELECT interval_id FROM cost_metric_intervals)""",
+        {"d": snapshot_date},
+    )
+    day = {"d": snapshot_date}
+    return (_frame(writer.con, "SELECT * FROM offers WHERE snapshot_date = $d", day),
+            _frame(writer.con, "SELECT * FROM cost_metrics WHERE snapshot_date = $d", day))
 
 
 def refresh_all_cost_metrics(writer: WarehouseWriter) -> int:
-    """Recompute cost_metrics for every day with offers (after an assumption changes). Returns days."""
-    days = [r[0] for r in writer.con.sql("SELECT DISTINCT snapshot_date FROM offers ORDER BY 1").fetchall()]
-    for day in days:
-        refresh_cost_metrics(writer, day)
-    return len(days)
+    """Recompute every interval's cost metrics (after an assumption changes). Returns days."""
+    _refresh_interval_metrics(writer, "SELECT * FROM offer_intervals", None)
+    return writer.con.sql("SELECT count(DISTINCT snapshot_date) FROM source_snapshots").fetchall()[0][0]
+
+
+def _refresh_interval_metrics(writer: WarehouseWriter, intervals_sql: str, params: dict | None) -> None:
+    """build_cost_metrics over these intervals (each standing for any of its days: its values
+    are the same on all of them), stored per interval."""
+    con = writer.con
+    intervals = _frame(con, intervals_sql, params)
+    # The builder speaks offers: an interval's last day stands in for its snapshot_date, and
+    # (key, last day) finds the interval again.
+    as_offers = intervals.rename({"valid_to": "snapshot_date"})
+    metrics = build_cost_metrics(as_offers, _frame(con, "SELECT * FROM gpu_specs"), _frame(con, "SELECT * FROM assumptions"))
+    ids = as_offers.select(*OFFER_KEY_COLUMNS, "snapshot_date", "interval_id")
+    metrics = metrics.join(ids, on=[*OFFER_KEY_COLUMNS, "snapshot_date"], how="inner")
+    writer.replace_interval_metrics(intervals["interval_id"], metrics)
 
 
 def refresh_price_index(writer: WarehouseWriter, snapshot_date: date, source_kinds: dict[str, str]) -> pl.DataFrame:

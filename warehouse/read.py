@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import cache
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -617,3 +618,124 @@ def table_exists(name: str, path: str | Path | None = None) -> bool:
 
 def resolved(path: str | Path | None = None) -> Path:
     return resolve_path(path)
+
+
+# -- bounded history reads (the dashboard's pages) ---------------------------------------------
+#
+# History is stored as intervals (warehouse/schema.py migration 5), so these read the intervals
+# or the as-of macros, and each asks for a bounded slice: one GPU, one offer, a date range, or a
+# page of the change log with the total count beside it.
+
+CHANGE_LOG_PAGE = 500
+CHANGE_LOG_DAYS = 30
+
+
+def snapshot_days(path: str | Path | None = None) -> list[date]:
+    """Every day some source landed offers, newest first."""
+    frame = query("SELECT DISTINCT snapshot_date FROM source_snapshots ORDER BY snapshot_date DESC", path=path)
+    return frame["snapshot_date"].to_list()
+
+
+def offers_on(day: date, path: str | Path | None = None) -> pl.DataFrame:
+    """The priced offers of known GPUs as of `day` (offers_as_of: each source's current day)."""
+    return query(
+        """
+        SELECT snapshot_date, source, provider, region, instance_type, pricing, gpu, gpu_count,
+               price_usd_per_hour, price_usd_per_gpu_hour, spot_is_estimate, source_url, observed_at
+        FROM offers_as_of($day) WHERE gpu IS NOT NULL
+        """,
+        {"day": day}, path,
+    )
+
+
+def window_on(day: date, path: str | Path | None = None) -> tuple[date | None, date | None]:
+    """(oldest, newest) snapshot day among the sources current on `day`."""
+    frame = query("SELECT min(snapshot_date) AS lo, max(snapshot_date) AS hi FROM current_source_days($day)",
+                  {"day": day}, path)
+    return (frame["lo"][0], frame["hi"][0]) if frame.height else (None, None)
+
+
+def index_history(gpu: str, pricing: str | None = None, since: date | None = None, until: date | None = None,
+                  path: str | Path | None = None) -> pl.DataFrame:
+    """price_index_daily of one GPU (one pricing kind, a date range, when given)."""
+    return query(
+        """
+        SELECT * FROM price_index_daily
+        WHERE gpu = $gpu AND ($pricing IS NULL OR pricing = $pricing)
+          AND snapshot_date BETWEEN coalesce($since, DATE '0001-01-01') AND coalesce($until, DATE '9999-12-31')
+        ORDER BY snapshot_date, pricing
+        """,
+        {"gpu": gpu, "pricing": pricing, "since": since, "until": until}, path,
+    )
+
+
+def index_summary(path: str | Path | None = None) -> pl.DataFrame:
+    """One row per GPU and pricing kind of the index: days, most providers and offers, latest
+    day (what a page needs to offer a choice, not every day of every GPU)."""
+    return query(
+        """
+        SELECT gpu, pricing, count(*) AS days, max(providers) AS providers, max(offers) AS offers,
+               max(snapshot_date) AS last_day
+        FROM price_index_daily GROUP BY ALL ORDER BY providers DESC, offers DESC, gpu, pricing
+        """,
+        path=path,
+    )
+
+
+def offer_catalog(gpu: str, path: str | Path | None = None) -> pl.DataFrame:
+    """The offers of one GPU over history: snapshot days quoted and whether the price moved."""
+    return query(
+        """
+        WITH runs AS (
+            SELECT i.*, (SELECT count(*) FROM source_snapshots s
+                         WHERE s.source = i.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to) AS days
+            FROM offer_intervals i WHERE i.gpu = $gpu
+        )
+        SELECT gpu, provider, region, instance_type, pricing, source, sum(days)::BIGINT AS days,
+               min(price_usd_per_hour) <> max(price_usd_per_hour) AS moved
+        FROM runs GROUP BY ALL
+        ORDER BY days DESC, moved DESC, provider, region, instance_type, pricing, source
+        """,
+        {"gpu": gpu}, path,
+    )
+
+
+def offer_price_history(source: str, provider: str, region: str, instance_type: str, pricing: str,
+                        since: date | None = None, until: date | None = None,
+                        path: str | Path | None = None) -> pl.DataFrame:
+    """One offer's prices, one row per price run (valid_from..valid_to, its source's snapshot
+    days), in a date range when given: a step chart needs the changes, not every day."""
+    return query(
+        """
+        SELECT valid_from, valid_to, price_usd_per_hour, price_usd_per_gpu_hour, source_url
+        FROM offer_intervals
+        WHERE source = $source AND provider = $provider AND region = $region
+          AND instance_type = $instance_type AND pricing = $pricing
+          AND valid_to >= coalesce($since, DATE '0001-01-01') AND valid_from <= coalesce($until, DATE '9999-12-31')
+        ORDER BY valid_from
+        """,
+        {"source": source, "provider": provider, "region": region, "instance_type": instance_type,
+         "pricing": pricing, "since": since, "until": until}, path,
+    )
+
+
+def change_log(gpu: str | None = None, provider: str | None = None, since: date | None = None,
+               until: date | None = None, limit: int = CHANGE_LOG_PAGE,
+               path: str | Path | None = None) -> tuple[pl.DataFrame, int]:
+    """(the newest `limit` price changes of one GPU (None: all) and provider between two days,
+    biggest first within a day; how many match in all). Without a GPU or a start day it covers
+    the CHANGE_LOG_DAYS before the newest snapshot: a year holds ~100k changes, a page a page."""
+    if gpu is None and since is None:
+        newest = query("SELECT max(snapshot_date) AS d FROM source_snapshots", path=path)["d"][0]
+        since = newest - timedelta(days=CHANGE_LOG_DAYS) if newest is not None else None
+    rows = query(
+        f"""
+        SELECT *, count(*) OVER () AS matching FROM price_changes_in($gpu, $since, $until)
+        WHERE $provider IS NULL OR provider = $provider
+        ORDER BY changed_on DESC, abs(change_pct) DESC, source, provider, region, instance_type, pricing
+        LIMIT {int(limit)}
+        """,
+        {"gpu": gpu, "provider": provider, "since": since, "until": until}, path,
+    )
+    total = rows["matching"][0] if rows.height else 0
+    return rows.drop("matching"), int(total)

@@ -212,6 +212,124 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (snapshot_date, source, rule)
     );
     """,
+    # 5: history stored as changes. An offer seen on consecutive snapshots of its source with
+    # identical values is one row of offer_intervals (valid_from..valid_to, both snapshot days of
+    # that source, inclusive); a change or a gap closes it. The per-day observation facts
+    # (observed_at, raw_response_id) are per source, day and response URL in offer_observations,
+    # with the rare row that differs from its URL's in offer_observation_exceptions. Cost metrics
+    # are per interval (they depend only on the interval's values). `offers` and `cost_metrics`
+    # become views with today's columns (views.sql); existing rows are converted here.
+    """
+    CREATE SEQUENCE offer_interval_ids;
+    CREATE TABLE source_snapshots (     -- the days a source landed offers
+        source VARCHAR NOT NULL,
+        snapshot_date DATE NOT NULL
+    );
+    CREATE TABLE offer_observations (
+        source VARCHAR NOT NULL,
+        snapshot_date DATE NOT NULL,
+        source_url VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ NOT NULL,
+        raw_response_id VARCHAR NOT NULL
+    );
+    CREATE TABLE offer_observation_exceptions (
+        source VARCHAR NOT NULL,
+        snapshot_date DATE NOT NULL,
+        provider VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        instance_type VARCHAR NOT NULL,
+        pricing VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ NOT NULL,
+        raw_response_id VARCHAR NOT NULL
+    );
+    CREATE TABLE offer_intervals (
+        interval_id BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        provider VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        instance_type VARCHAR NOT NULL,
+        pricing VARCHAR NOT NULL,
+        valid_from DATE NOT NULL,
+        valid_to DATE NOT NULL,
+        gpu VARCHAR,
+        gpu_name_raw VARCHAR,
+        gpu_count DOUBLE,
+        gpu_memory_gb DOUBLE,
+        vcpus DOUBLE,
+        ram_gb DOUBLE,
+        price_usd_per_hour DOUBLE NOT NULL,
+        price_usd_per_gpu_hour DOUBLE NOT NULL,
+        currency VARCHAR NOT NULL,
+        price_original DOUBLE NOT NULL,
+        spot_is_estimate BOOLEAN NOT NULL,
+        source_url VARCHAR NOT NULL,
+        identity_basis VARCHAR,
+        identity_note VARCHAR,
+        underlying_provider VARCHAR
+    );
+    CREATE TABLE cost_metric_intervals (
+        interval_id BIGINT NOT NULL,
+        precision VARCHAR NOT NULL,
+        dense_tflops DOUBLE,
+        utilisation DOUBLE,
+        scaling_efficiency DOUBLE,
+        effective_tflops DOUBLE,
+        usd_per_effective_tflop_hour DOUBLE,
+        usd_per_exaflop DOUBLE,
+        usd_per_gb_hour DOUBLE
+    );
+
+    INSERT INTO source_snapshots SELECT DISTINCT source, snapshot_date FROM offers;
+    INSERT INTO offer_observations
+    SELECT source, snapshot_date, source_url, observed_at, raw_response_id
+    FROM (SELECT source, snapshot_date, source_url, observed_at, raw_response_id, count(*) AS n
+          FROM offers GROUP BY ALL)
+    QUALIFY row_number() OVER (PARTITION BY source, snapshot_date, source_url
+                               ORDER BY n DESC, raw_response_id, observed_at) = 1;
+    INSERT INTO offer_observation_exceptions
+    SELECT o.source, o.snapshot_date, o.provider, o.region, o.instance_type, o.pricing, o.observed_at, o.raw_response_id
+    FROM offers o
+    JOIN offer_observations b USING (source, snapshot_date, source_url)
+    WHERE o.observed_at <> b.observed_at OR o.raw_response_id <> b.raw_response_id;
+
+    INSERT INTO offer_intervals
+    WITH days AS (
+        SELECT source, snapshot_date, row_number() OVER (PARTITION BY source ORDER BY snapshot_date) AS day_no
+        FROM source_snapshots
+    ), islands AS (
+        SELECT o.*, d.day_no - row_number() OVER (
+            PARTITION BY o.source, o.provider, o.region, o.instance_type, o.pricing, o.gpu, o.gpu_name_raw,
+                         o.gpu_count, o.gpu_memory_gb, o.vcpus, o.ram_gb, o.price_usd_per_hour,
+                         o.price_usd_per_gpu_hour, o.currency, o.price_original, o.spot_is_estimate,
+                         o.source_url, o.identity_basis, o.identity_note, o.underlying_provider
+            ORDER BY o.snapshot_date) AS island
+        FROM offers o JOIN days d USING (source, snapshot_date)
+    )
+    SELECT nextval('offer_interval_ids'), source, provider, region, instance_type, pricing,
+           valid_from, valid_to, gpu, gpu_name_raw, gpu_count, gpu_memory_gb, vcpus, ram_gb,
+           price_usd_per_hour, price_usd_per_gpu_hour, currency, price_original, spot_is_estimate,
+           source_url, identity_basis, identity_note, underlying_provider
+    FROM (
+        SELECT island, source, provider, region, instance_type, pricing, gpu, gpu_name_raw, gpu_count,
+               gpu_memory_gb, vcpus, ram_gb, price_usd_per_hour, price_usd_per_gpu_hour, currency,
+               price_original, spot_is_estimate, source_url, identity_basis, identity_note,
+               underlying_provider, min(snapshot_date) AS valid_from, max(snapshot_date) AS valid_to
+        FROM islands GROUP BY ALL
+    );
+
+    -- an interval's metrics are those of its last day (a day's metrics follow the specs and
+    -- assumptions of when they were computed; refresh_all_cost_metrics recomputes them all)
+    INSERT INTO cost_metric_intervals
+    SELECT i.interval_id, m.precision, m.dense_tflops, m.utilisation, m.scaling_efficiency,
+           m.effective_tflops, m.usd_per_effective_tflop_hour, m.usd_per_exaflop, m.usd_per_gb_hour
+    FROM cost_metrics m
+    JOIN offer_intervals i
+      ON i.source = m.source AND i.provider = m.provider AND i.region = m.region
+     AND i.instance_type = m.instance_type AND i.pricing = m.pricing AND i.valid_to = m.snapshot_date;
+
+    DROP TABLE cost_metrics;
+    DROP TABLE offers;
+    """,
 ]
 
 

@@ -58,8 +58,22 @@ WAREHOUSE_ENV = "GPU_PRICES_WAREHOUSE"
 ARCHIVE_ZSTD_LEVEL = 1
 ARCHIVE_ZSTD_THREADS = 0  # 0 = compress in the calling thread; sources archive concurrently
 
-# Tables rebuilt per day from offers (warehouse.derived).
-DERIVED_TABLES = ("cost_metrics", "price_index")
+# Tables rebuilt per day from offers (warehouse.derived). Cost metrics are per offer interval
+# instead (`replace_interval_metrics`), so a year of them costs one row per change.
+DERIVED_TABLES = ("price_index",)
+
+# What an offer interval's values are: two rows of a source with the same key and these values
+# on consecutive snapshot days of that source are one interval (schema migration 5).
+OFFER_KEY_COLUMNS = ("source", "provider", "region", "instance_type", "pricing")
+OFFER_VALUE_COLUMNS = (
+    "gpu", "gpu_name_raw", "gpu_count", "gpu_memory_gb", "vcpus", "ram_gb", "price_usd_per_hour",
+    "price_usd_per_gpu_hour", "currency", "price_original", "spot_is_estimate", "source_url",
+    "identity_basis", "identity_note", "underlying_provider",
+)
+INTERVAL_METRIC_COLUMNS = (
+    "interval_id", "precision", "dense_tflops", "utilisation", "scaling_efficiency", "effective_tflops",
+    "usd_per_effective_tflop_hour", "usd_per_exaflop", "usd_per_gb_hour",
+)
 
 log = logging.getLogger("gpu_prices.warehouse")
 
@@ -296,6 +310,12 @@ class WarehouseWriter:
         """Replace one source's rows for one day (offers, quarantined and unmapped rows, exclusion
         counts) in one transaction. Other sources and days are untouched.
 
+        Offers are stored as intervals (schema migration 5): the day's old rows are cut out of
+        the source's intervals, and each incoming row extends or joins the intervals on the
+        source's neighbouring snapshot days when its values are identical, else starts its own.
+        So appending a day, re-running it, or re-parsing a day in the middle all leave exactly
+        the intervals the per-day rows imply.
+
         Rows of the day from `keep_urls` (files that failed this time) stay as they were: a cut
         catalog never replaces that catalog's good rows. Returns how many offers were kept so."""
         offers = finalized.offers.select(list(OFFER_COLUMNS))
@@ -305,25 +325,31 @@ class WarehouseWriter:
         self.con.execute("BEGIN TRANSACTION")
         try:
             params = [snapshot_date, source]
-            kept = self.con.execute(
-                "SELECT count(*) FROM offers WHERE snapshot_date = ? AND source = ? AND list_contains(?, source_url)",
+            if keep:
+                # A failed file's earlier rows of the day join the incoming ones, so the day is
+                # rewritten whole and its intervals stay those the per-day rows imply.
+                earlier = self.con.sql(
+                    f"SELECT {', '.join(OFFER_COLUMNS)} FROM offers "
+                    "WHERE snapshot_date = $d AND source = $s AND list_contains($keep, source_url)",
+                    params={"d": snapshot_date, "s": source, "keep": keep},
+                ).pl()
+                offers = pl.concat([offers, earlier.cast(dict(offers.schema))], how="vertical")
+            kept = earlier.height if keep else 0
+            self.con.execute(
+                "DELETE FROM quarantined_offers WHERE snapshot_date = ? AND source = ? "
+                "AND NOT list_contains(?, coalesce(source_url, ''))",
                 [*params, keep],
-            ).fetchone()[0] if keep else 0
-            for table in ("offers", "quarantined_offers"):
-                self.con.execute(
-                    f"DELETE FROM {table} WHERE snapshot_date = ? AND source = ? "
-                    "AND NOT list_contains(?, coalesce(source_url, ''))",
-                    [*params, keep],
-                )
-            self.con.execute("DELETE FROM source_exclusions WHERE snapshot_date = ? AND source = ?", params)
+            )
+            for table in ("source_exclusions", "offer_observations", "offer_observation_exceptions"):
+                self.con.execute(f"DELETE FROM {table} WHERE snapshot_date = ? AND source = ?", params)
             self.con.register("incoming_offers", offers)
             self.con.register("incoming_quarantine", quarantined)
             self.con.register("incoming_exclusions", exclusions)
-            self.con.execute("INSERT INTO offers BY NAME SELECT * FROM incoming_offers")
             self.con.execute("INSERT INTO quarantined_offers BY NAME SELECT * FROM incoming_quarantine")
             self.con.execute(
                 "INSERT INTO source_exclusions SELECT ?, ?, rule, rows FROM incoming_exclusions", params
             )
+            _replace_interval_day(self.con, snapshot_date, source, has_offers=offers.height > 0)
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
@@ -334,7 +360,7 @@ class WarehouseWriter:
         return kept
 
     def replace_day(self, table: str, snapshot_date: date, frame: pl.DataFrame) -> None:
-        """Replace one day's rows of a derived table (cost_metrics, price_index), in one transaction."""
+        """Replace one day's rows of a derived per-day table (price_index), in one transaction."""
         if table not in DERIVED_TABLES:
             raise ValueError(f"{table!r} is not a derived table ({', '.join(DERIVED_TABLES)})")
         self.con.execute("BEGIN TRANSACTION")
@@ -348,6 +374,43 @@ class WarehouseWriter:
             raise
         finally:
             self.con.unregister("incoming_rows")
+
+    def replace_interval_metrics(self, interval_ids: pl.Series, metrics: pl.DataFrame) -> int:
+        """Make the cost metrics of these intervals equal `metrics` (interval_id, precision and
+        the metric columns), writing only the rows that differ. Returns rows written or removed."""
+        ids = pl.DataFrame({"interval_id": interval_ids.cast(pl.Int64)})
+        incoming = metrics.select(list(INTERVAL_METRIC_COLUMNS))
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.register("metric_ids", ids)
+            self.con.register("incoming_metrics", incoming)
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE stored_metrics AS SELECT m.* FROM cost_metric_intervals m "
+                "SEMI JOIN metric_ids USING (interval_id)"
+            )
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE gone_metrics AS "
+                "SELECT * FROM stored_metrics EXCEPT SELECT * FROM incoming_metrics"
+            )
+            self.con.execute(
+                "DELETE FROM cost_metric_intervals m USING gone_metrics g "
+                "WHERE m.interval_id = g.interval_id AND m.precision = g.precision"
+            )
+            removed = self.con.sql("SELECT count(*) FROM gone_metrics").fetchall()[0][0]
+            added = self.con.execute(
+                "INSERT INTO cost_metric_intervals SELECT * FROM incoming_metrics "
+                "EXCEPT SELECT * FROM stored_metrics"
+            ).fetchall()[0][0]
+            self.con.execute("DROP TABLE stored_metrics")
+            self.con.execute("DROP TABLE gone_metrics")
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.unregister("metric_ids")
+            self.con.unregister("incoming_metrics")
+        return int(removed) + int(added)
 
     def record_aliases(
         self, offers: pl.DataFrame, source: str, snapshot_date: date, unmapped: pl.DataFrame | None = None
@@ -409,3 +472,145 @@ class WarehouseWriter:
             f"VALUES ({', '.join('?' for _ in columns)})",
             [current.get(c) for c in columns],
         )
+
+
+def _same_offer(left: str, right: str) -> str:
+    """SQL: two interval rows are the same offer with identical values (NULL equals NULL)."""
+    keys = [f"{left}.{c} = {right}.{c}" for c in OFFER_KEY_COLUMNS]
+    values = [f"{left}.{c} IS NOT DISTINCT FROM {right}.{c}" for c in OFFER_VALUE_COLUMNS]
+    return " AND ".join(keys + values)
+
+
+def _replace_interval_day(con: duckdb.DuckDBPyConnection, day: date, source: str, has_offers: bool) -> None:
+    """Inside replace_offers' transaction: make `source`'s intervals say that on `day` it quoted
+    exactly `incoming_offers` (a registered frame with the offer columns).
+
+    1. cut `day` out of every interval of the source that spans it (a split keeps the left
+       part's id and metrics; the right part gets a new id and a copy of them);
+    2. record (or drop, with no offers) `day` as a snapshot day of the source;
+    3. each incoming row joins the interval ending on the previous snapshot day and/or the one
+       starting on the next, when values are identical; otherwise it is a new one-day interval;
+    4. with no offers on `day` any more, intervals on either side of it may now touch: join them.
+    """
+    params = {"d": day, "s": source}
+    prev_day, next_day = con.sql(
+        "SELECT max(snapshot_date) FILTER (WHERE snapshot_date < $d), min(snapshot_date) FILTER (WHERE snapshot_date > $d) "
+        "FROM source_snapshots WHERE source = $s",
+        params=params,
+    ).fetchall()[0]
+    spans = "source = $s AND valid_from <= $d AND valid_to >= $d"
+    # 1. the right parts of intervals running through the day, under new ids
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE split_parts AS SELECT interval_id AS old_id, "
+        f"nextval('offer_interval_ids') AS new_id FROM offer_intervals WHERE {spans} AND valid_from < $d AND valid_to > $d",
+        params,
+    )
+    con.execute(
+        "INSERT INTO offer_intervals BY NAME SELECT i.* REPLACE (p.new_id AS interval_id, $next AS valid_from) "
+        "FROM offer_intervals i JOIN split_parts p ON i.interval_id = p.old_id",
+        {"next": next_day},
+    )
+    con.execute(
+        "INSERT INTO cost_metric_intervals SELECT m.* REPLACE (p.new_id AS interval_id) "
+        "FROM cost_metric_intervals m JOIN split_parts p ON m.interval_id = p.old_id"
+    )
+    con.execute(
+        f"UPDATE offer_intervals SET valid_to = $prev WHERE {spans} AND valid_from < $d",
+        {**params, "prev": prev_day},
+    )
+    con.execute(
+        f"UPDATE offer_intervals SET valid_from = $next WHERE {spans} AND valid_to > $d",
+        {**params, "next": next_day},
+    )
+    _drop_intervals(con, f"SELECT interval_id FROM offer_intervals WHERE {spans}", params)
+    con.execute("DROP TABLE split_parts")
+
+    # 2. the snapshot day and its observation facts
+    con.execute("DELETE FROM source_snapshots WHERE source = $s AND snapshot_date = $d", params)
+    if not has_offers:
+        if prev_day is not None and next_day is not None:
+            _join_touching(con, source, prev_day, next_day)  # 4.
+        return
+    con.execute("INSERT INTO source_snapshots VALUES ($s, $d)", params)
+    con.execute(
+        """
+        INSERT INTO offer_observations
+        SELECT source, snapshot_date, source_url, observed_at, raw_response_id
+        FROM (SELECT source, snapshot_date, source_url, observed_at, raw_response_id, count(*) AS n
+              FROM incoming_offers GROUP BY ALL)
+        QUALIFY row_number() OVER (PARTITION BY source, snapshot_date, source_url
+                                   ORDER BY n DESC, raw_response_id, observed_at) = 1
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO offer_observation_exceptions
+        SELECT o.source, o.snapshot_date, o.provider, o.region, o.instance_type, o.pricing, o.observed_at, o.raw_response_id
+        FROM incoming_offers o
+        JOIN offer_observations b
+          ON b.source = o.source AND b.snapshot_date = o.snapshot_date AND b.source_url = o.source_url
+        WHERE b.snapshot_date = $d AND b.source = $s
+          AND (o.observed_at <> b.observed_at OR o.raw_response_id <> b.raw_response_id)
+        """,
+        params,
+    )
+
+    # 3. join the neighbours, or start new intervals
+    key_values = ", ".join(OFFER_KEY_COLUMNS + OFFER_VALUE_COLUMNS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE day_matches AS
+        SELECT n.*, l.interval_id AS left_id, r.interval_id AS right_id, r.valid_to AS right_valid_to
+        FROM (SELECT {key_values} FROM incoming_offers) n
+        LEFT JOIN (SELECT * FROM offer_intervals WHERE source = $s AND valid_to = $prev) l ON {_same_offer('l', 'n')}
+        LEFT JOIN (SELECT * FROM offer_intervals WHERE source = $s AND valid_from = $next) r ON {_same_offer('r', 'n')}
+        """,
+        {"s": source, "prev": prev_day, "next": next_day},
+    )
+    con.execute(
+        "UPDATE offer_intervals SET valid_to = coalesce(m.right_valid_to, $d) "
+        "FROM day_matches m WHERE offer_intervals.interval_id = m.left_id",
+        {"d": day},
+    )
+    _drop_intervals(con, "SELECT right_id FROM day_matches WHERE left_id IS NOT NULL AND right_id IS NOT NULL", {})
+    con.execute(
+        "UPDATE offer_intervals SET valid_from = $d FROM day_matches m "
+        "WHERE offer_intervals.interval_id = m.right_id AND m.left_id IS NULL",
+        {"d": day},
+    )
+    con.execute(
+        f"""
+        INSERT INTO offer_intervals (interval_id, valid_from, valid_to, {key_values})
+        SELECT nextval('offer_interval_ids'), $d, $d, {key_values}
+        FROM day_matches WHERE left_id IS NULL AND right_id IS NULL
+        """,
+        {"d": day},
+    )
+    con.execute("DROP TABLE day_matches")
+
+
+def _join_touching(con: duckdb.DuckDBPyConnection, source: str, left_end: date, right_start: date) -> None:
+    """Join intervals of `source` ending on `left_end` with identical ones starting on
+    `right_start` (consecutive snapshot days of the source once a day between them is gone)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE touching AS
+        SELECT l.interval_id AS left_id, r.interval_id AS right_id, r.valid_to AS right_valid_to
+        FROM (SELECT * FROM offer_intervals WHERE source = $s AND valid_to = $l) l
+        JOIN (SELECT * FROM offer_intervals WHERE source = $s AND valid_from = $r) r ON {_same_offer('l', 'r')}
+        """,
+        {"s": source, "l": left_end, "r": right_start},
+    )
+    con.execute(
+        "UPDATE offer_intervals SET valid_to = t.right_valid_to FROM touching t WHERE offer_intervals.interval_id = t.left_id"
+    )
+    _drop_intervals(con, "SELECT right_id FROM touching", {})
+    con.execute("DROP TABLE touching")
+
+
+def _drop_intervals(con: duckdb.DuckDBPyConnection, ids_sql: str, params: dict) -> None:
+    """Delete these intervals and their cost metrics."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE dropped_ids AS {ids_sql}", params)
+    con.execute("DELETE FROM cost_metric_intervals WHERE interval_id IN (SELECT * FROM dropped_ids)")
+    con.execute("DELETE FROM offer_intervals WHERE interval_id IN (SELECT * FROM dropped_ids)")
+    con.execute("DROP TABLE dropped_ids")

@@ -1,33 +1,73 @@
 -- Documented, stable views: the SQL interface analysts query. Re-created when this text changes.
 -- Column meanings are in README.md ("SQL").
 
--- The market on day D, the one way to ask it: for each source, its newest snapshot on or
--- before D, kept only while D - that snapshot <= the source's max age (source_cadence, mirrored
--- from connectors.registry: 3 days for a daily source, 10 for a weekly one). An older source
--- drops out here (and so out of latest offers and the index) but stays in offers_history.
--- Same columns as latest_offers.
-CREATE OR REPLACE MACRO offers_as_of(day) AS TABLE
+-- History is stored as changes (warehouse/schema.py migration 5): offer_intervals holds one row
+-- per offer and run of identical values over its source's snapshot days (source_snapshots);
+-- observed_at and raw_response_id are per source, day and response URL (offer_observations).
+
+-- Every offer on every snapshot day of its source: the intervals expanded, one row per
+-- (snapshot_date, source, provider, region, instance_type, pricing), the columns the per-day
+-- table had. Filter on snapshot_date and source to read little.
+CREATE OR REPLACE VIEW offers AS
+SELECT
+    s.snapshot_date, i.source, i.provider, i.region, i.instance_type, i.gpu, i.gpu_name_raw,
+    i.gpu_count, i.gpu_memory_gb, i.vcpus, i.ram_gb, i.pricing, i.price_usd_per_hour,
+    i.price_usd_per_gpu_hour, i.currency, i.price_original, i.spot_is_estimate, i.source_url,
+    coalesce(x.observed_at, b.observed_at) AS observed_at,
+    coalesce(x.raw_response_id, b.raw_response_id) AS raw_response_id,
+    i.identity_basis, i.identity_note, i.underlying_provider
+FROM offer_intervals i
+JOIN source_snapshots s
+  ON s.source = i.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to
+JOIN offer_observations b
+  ON b.source = i.source AND b.snapshot_date = s.snapshot_date AND b.source_url = i.source_url
+LEFT JOIN offer_observation_exceptions x
+  ON x.source = i.source AND x.snapshot_date = s.snapshot_date AND x.provider = i.provider
+ AND x.region = i.region AND x.instance_type = i.instance_type AND x.pricing = i.pricing;
+
+-- The days each source counts as current on `day`: its newest snapshot on or before it, kept
+-- only while day - that snapshot <= the source's max age (source_cadence, mirrored from
+-- connectors.registry: 3 days for a daily source, 10 for a weekly one).
+CREATE OR REPLACE MACRO current_source_days(day) AS TABLE
 WITH newest AS (
     SELECT source, max(snapshot_date) AS snapshot_date
-    FROM (SELECT DISTINCT source, snapshot_date FROM offers)
+    FROM source_snapshots
     WHERE snapshot_date <= CAST(day AS DATE)
     GROUP BY source
-), current_days AS (
-    SELECT n.source, n.snapshot_date
-    FROM newest n
-    LEFT JOIN source_cadence c ON c.source = n.source
-    CROSS JOIN (SELECT max_age_days FROM source_cadence WHERE source = '*') any_source
-    WHERE CAST(day AS DATE) - n.snapshot_date
-          <= CASE WHEN c.source IS NULL THEN any_source.max_age_days ELSE c.max_age_days END
 )
-SELECT o.*, o.gpu AS canonical_gpu
-FROM offers o
-JOIN current_days USING (source, snapshot_date);
+SELECT n.source, n.snapshot_date
+FROM newest n
+LEFT JOIN source_cadence c ON c.source = n.source
+CROSS JOIN (SELECT max_age_days FROM source_cadence WHERE source = '*') any_source
+WHERE CAST(day AS DATE) - n.snapshot_date
+      <= CASE WHEN c.source IS NULL THEN any_source.max_age_days ELSE c.max_age_days END;
+
+-- The market on day D, the one way to ask it: every source's offers from its current day
+-- (current_source_days). A source older than its cadence drops out here, and so out of latest
+-- offers and the index, but stays in offers_history. Same columns as latest_offers; reads the
+-- intervals directly, never the expanded history.
+CREATE OR REPLACE MACRO offers_as_of(day) AS TABLE
+SELECT
+    s.snapshot_date, i.source, i.provider, i.region, i.instance_type, i.gpu, i.gpu_name_raw,
+    i.gpu_count, i.gpu_memory_gb, i.vcpus, i.ram_gb, i.pricing, i.price_usd_per_hour,
+    i.price_usd_per_gpu_hour, i.currency, i.price_original, i.spot_is_estimate, i.source_url,
+    coalesce(x.observed_at, b.observed_at) AS observed_at,
+    coalesce(x.raw_response_id, b.raw_response_id) AS raw_response_id,
+    i.identity_basis, i.identity_note, i.underlying_provider,
+    i.gpu AS canonical_gpu
+FROM current_source_days(day) s
+JOIN offer_intervals i
+  ON i.source = s.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to
+JOIN offer_observations b
+  ON b.source = i.source AND b.snapshot_date = s.snapshot_date AND b.source_url = i.source_url
+LEFT JOIN offer_observation_exceptions x
+  ON x.source = i.source AND x.snapshot_date = s.snapshot_date AND x.provider = i.provider
+ AND x.region = i.region AND x.instance_type = i.instance_type AND x.pricing = i.pricing;
 
 -- Every source's current offers: offers_as_of the warehouse's newest snapshot date. "Now" is
 -- the newest data held, not the wall clock, so a replayed warehouse is not empty.
 CREATE OR REPLACE VIEW latest_offers AS
-SELECT * FROM offers_as_of((SELECT max(snapshot_date) FROM offers));
+SELECT * FROM offers_as_of((SELECT max(snapshot_date) FROM source_snapshots));
 
 -- Every offer on every day, with the previous observed price of the same offer. backfilled:
 -- the day came from a public git archive (its ingest run's mode is 'backfill').
@@ -44,18 +84,46 @@ WINDOW offer_days AS (
     ORDER BY o.snapshot_date
 );
 
--- The change log: an offer's price went from x to y on date d.
-CREATE OR REPLACE VIEW price_changes AS
+-- The change log of one GPU (NULL: all) between two days (NULL: open): an offer's price went
+-- from x to y on changed_on, the first day of the new price's interval; previous_snapshot_date
+-- is the last day the old price was seen. Read from the intervals, and only the offers with an
+-- interval starting in the range are chained, so a bounded ask reads little.
+CREATE OR REPLACE MACRO price_changes_in(gpu_wanted, since, until) AS TABLE
+WITH candidates AS (
+    SELECT DISTINCT source, provider, region, instance_type, pricing
+    FROM offer_intervals
+    WHERE (gpu_wanted IS NULL OR gpu = gpu_wanted)
+      AND valid_from BETWEEN coalesce(CAST(since AS DATE), DATE '0001-01-01')
+                         AND coalesce(CAST(until AS DATE), DATE '9999-12-31')
+), chained AS (
+    SELECT
+        i.*,
+        lag(i.price_usd_per_hour) OVER offer_runs AS previous_price_usd_per_hour,
+        lag(i.valid_to) OVER offer_runs AS previous_snapshot_date
+    FROM offer_intervals i
+    SEMI JOIN candidates USING (source, provider, region, instance_type, pricing)
+    WINDOW offer_runs AS (
+        PARTITION BY i.source, i.provider, i.region, i.instance_type, i.pricing
+        ORDER BY i.valid_from
+    )
+)
 SELECT
-    snapshot_date AS changed_on,
+    valid_from AS changed_on,
     previous_snapshot_date,
     source, provider, region, instance_type, gpu, gpu_count, pricing,
     previous_price_usd_per_hour AS old_price_usd_per_hour,
     price_usd_per_hour AS new_price_usd_per_hour,
     round(100 * (price_usd_per_hour / previous_price_usd_per_hour - 1), 2) AS change_pct
-FROM offers_history
+FROM chained
 WHERE previous_price_usd_per_hour IS NOT NULL
-  AND price_usd_per_hour <> previous_price_usd_per_hour;
+  AND price_usd_per_hour <> previous_price_usd_per_hour
+  AND (gpu_wanted IS NULL OR gpu = gpu_wanted)
+  AND valid_from BETWEEN coalesce(CAST(since AS DATE), DATE '0001-01-01')
+                     AND coalesce(CAST(until AS DATE), DATE '9999-12-31');
+
+-- The whole change log (every GPU, every day). Pages ask price_changes_in for a slice.
+CREATE OR REPLACE VIEW price_changes AS
+SELECT * FROM price_changes_in(NULL, NULL, NULL);
 
 -- One row per source: how its most recent run went and when it last succeeded.
 CREATE OR REPLACE VIEW ingest_status AS

@@ -1,40 +1,66 @@
 -- Views over the derived metrics. Documented in README.md ("SQL").
 
+-- One row per offer, day and precision (the columns of the per-day table it replaced): an
+-- interval's metrics (cost_metric_intervals) on each snapshot day the interval covers.
+CREATE OR REPLACE VIEW cost_metrics AS
+SELECT
+    s.snapshot_date, i.source, i.provider, i.region, i.instance_type, i.pricing, i.gpu, i.gpu_count,
+    m.precision, i.price_usd_per_hour, i.price_usd_per_gpu_hour, m.dense_tflops, m.utilisation,
+    m.scaling_efficiency, m.effective_tflops, m.usd_per_effective_tflop_hour, m.usd_per_exaflop,
+    m.usd_per_gb_hour, i.source_url
+FROM cost_metric_intervals m
+JOIN offer_intervals i USING (interval_id)
+JOIN source_snapshots s
+  ON s.source = i.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to;
+
+-- cost_metrics of the offers current on `day` (offers_as_of's rule), read from the intervals.
+CREATE OR REPLACE MACRO cost_metrics_as_of(day) AS TABLE
+SELECT
+    s.snapshot_date, i.source, i.provider, i.region, i.instance_type, i.pricing, i.gpu, i.gpu_count,
+    m.precision, i.price_usd_per_hour, i.price_usd_per_gpu_hour, m.dense_tflops, m.utilisation,
+    m.scaling_efficiency, m.effective_tflops, m.usd_per_effective_tflop_hour, m.usd_per_exaflop,
+    m.usd_per_gb_hour, i.source_url
+FROM current_source_days(day) s
+JOIN offer_intervals i
+  ON i.source = s.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to
+JOIN cost_metric_intervals m ON m.interval_id = i.interval_id;
+
 -- Headline cost per effective TFLOP for every latest offer: bf16 (fp16 on GPUs without bf16),
--- the precision of mixed-precision training. Every metric column is filled.
+-- the precision of mixed-precision training. Every metric column is filled. Picked per current
+-- interval (a number, not six key columns), so a year at 50k offers/day stays under 100 ms.
 CREATE OR REPLACE VIEW gpu_cost_metrics AS
-WITH latest AS (
-    SELECT DISTINCT source, snapshot_date FROM latest_offers
+WITH current_intervals AS (
+    SELECT s.snapshot_date, i.*
+    FROM current_source_days((SELECT max(snapshot_date) FROM source_snapshots)) s
+    JOIN offer_intervals i
+      ON i.source = s.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to
 ), headline AS (
     SELECT m.*,
            row_number() OVER (
-               PARTITION BY m.snapshot_date, m.source, m.provider, m.region, m.instance_type, m.pricing
-               ORDER BY CASE m.precision WHEN 'bf16' THEN 0 ELSE 1 END
+               PARTITION BY m.interval_id ORDER BY CASE m.precision WHEN 'bf16' THEN 0 ELSE 1 END
            ) AS rn
-    FROM cost_metrics m
-    JOIN latest USING (source, snapshot_date)
+    FROM cost_metric_intervals m
+    SEMI JOIN current_intervals c ON c.interval_id = m.interval_id
     WHERE m.precision IN ('bf16', 'fp16')
 )
 SELECT
-    h.snapshot_date, h.source, h.provider, h.region, h.instance_type, h.pricing, h.gpu,
-    h.gpu_count, h.precision, h.price_usd_per_hour, h.price_usd_per_gpu_hour, h.dense_tflops,
+    c.snapshot_date, c.source, c.provider, c.region, c.instance_type, c.pricing, c.gpu,
+    c.gpu_count, h.precision, c.price_usd_per_hour, c.price_usd_per_gpu_hour, h.dense_tflops,
     h.utilisation, h.scaling_efficiency, h.effective_tflops, h.usd_per_effective_tflop_hour,
     h.usd_per_exaflop, h.usd_per_gb_hour,
-    s.vendor, s.form_factor, s.interconnect, coalesce(o.gpu_memory_gb, s.memory_gb) AS gpu_memory_gb,
-    s.launch_date, h.source_url, o.observed_at
+    s.vendor, s.form_factor, s.interconnect, coalesce(c.gpu_memory_gb, s.memory_gb) AS gpu_memory_gb,
+    s.launch_date, c.source_url, o.observed_at
 FROM headline h
-LEFT JOIN gpu_specs s USING (gpu)
-LEFT JOIN offers o USING (snapshot_date, source, provider, region, instance_type, pricing)
+JOIN current_intervals c ON c.interval_id = h.interval_id
+LEFT JOIN gpu_specs s ON s.gpu = c.gpu
+LEFT JOIN latest_offers o USING (snapshot_date, source, provider, region, instance_type, pricing)
 WHERE h.rn = 1
   AND h.effective_tflops IS NOT NULL
   AND h.usd_per_effective_tflop_hour IS NOT NULL;
 
 -- The same for every precision a GPU has a dense figure for (fp8, fp4, tf32, fp32 too).
 CREATE OR REPLACE VIEW gpu_cost_metrics_by_precision AS
-SELECT m.*
-FROM cost_metrics m
-JOIN (SELECT DISTINCT source, snapshot_date FROM latest_offers) latest
-  USING (source, snapshot_date);
+SELECT * FROM cost_metrics_as_of((SELECT max(snapshot_date) FROM source_snapshots));
 
 -- The daily price index (USD per GPU-hour). index_usd is NULL when withheld; the reason says why.
 CREATE OR REPLACE VIEW price_index_daily AS
@@ -49,7 +75,7 @@ FROM (
         o.price_usd_per_hour, o.price_usd_per_gpu_hour,
         m.usd_per_effective_tflop_hour, m.effective_tflops,
         o.snapshot_date, o.observed_at, o.source_url,
-        row_number() OVER (PARTITION BY o.gpu, o.pricing ORDER BY o.price_usd_per_gpu_hour, o.provider) AS rn
+        row_number() OVER (PARTITION BY o.gpu, o.pricing ORDER BY o.price_usd_per_gpu_hour, o.provider, o.region, o.instance_type, o.source) AS rn
     FROM latest_offers o
     LEFT JOIN gpu_cost_metrics m USING (snapshot_date, source, provider, region, instance_type, pricing)
     WHERE o.gpu IS NOT NULL
