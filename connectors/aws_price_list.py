@@ -246,10 +246,6 @@ class _CandidateLines:
         self._field = (self._QUOTED_FIELD if quoted_type else self._ANY_FIELD).search
         self.sku_first = header[0] == "SKU"
 
-    def _names_gpu_type(self, block: bytes, start: int, end: int) -> bool:
-        """Whether block[start:end] has a field ``"<GPU family><digit>...``."""
-        return self._field(block, start, end) is not None
-
     def scan(self, block: bytes, lo: int, hi: int) -> list[bytes]:
         """The candidate lines of ``block[lo:hi]`` (whole lines), in order."""
         if self.sku_first:
@@ -261,14 +257,14 @@ class _CandidateLines:
         on the first line of each run of its SKU; the lines after it in the run only check that
         they start with the same SKU field. (A SKU whose rows were not together would be tested
         at each run: slower, the same lines.)"""
-        find, startswith, names_gpu_type = block.find, block.startswith, self._names_gpu_type
+        find, startswith, gpu_field = block.find, block.startswith, self._field  # a field "<GPU family><digit>
         found = []
         start, sku, keep = lo, b"\n", False  # b"\n" starts no line: the first line reads its SKU
         while start < hi:
             end = find(b"\n", start, hi) + 1  # every line of the range ends with one
             if not startswith(sku, start):
                 sku = block[start : find(b",", start, end) + 1]  # the SKU field and its comma
-                keep = names_gpu_type(block, start, end)
+                keep = gpu_field(block, start, end) is not None
             if keep:
                 found.append(block[start:end])
             start = end
@@ -287,39 +283,56 @@ class _CandidateLines:
         return found
 
 
+# A comma after an odd number of quotes: inside a quoted field (once the "" escapes are gone).
+_COMMA_IN_QUOTES = r'^(?:[^"]*"[^"]*")*[^"]*"[^"]*,'
+
+
+def _field_counts(lines: pl.Series) -> pl.Series:
+    """The CSV fields of each line (quotes balanced), as csv.reader counts them. Without its ""
+    pairs (escaped quotes, empty quoted fields) a line with no comma inside quotes has one field
+    more than commas; the rest (a comma in a value: rare) have their quoted parts cut first."""
+    plain = lines.str.replace_all('""', "", literal=True)
+    counts = plain.str.count_matches(",", literal=True) + 1
+    quoted_commas = plain.str.contains(_COMMA_IN_QUOTES).arg_true()
+    if quoted_commas.len():
+        unquoted = plain.gather(quoted_commas).str.replace_all(r'"[^"]*"', "")
+        counts = counts.scatter(quoted_commas, unquoted.str.count_matches(",", literal=True) + 1)
+    return counts
+
+
 def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label: str) -> pl.DataFrame:
     """The GPU rows among candidate lines (the columns records need), parsed by polars under the
     file's header.
 
-    polars pads a short row with nulls and cuts a long one without a word, so every row that
-    is read is checked to have exactly the header's fields (a cheap check: GPU rows are few).
-    """
+    polars pads a short row with nulls and cuts a long one without a word, so every row read
+    must have exactly the header's fields, and every candidate line close its quotes (an open
+    one joins the lines after it). Both checks are polars over the batch: csv.reader per line
+    cost more than the parse itself once every row of a GPU type was read."""
     rule = exclusion_rule(header)
     wanted = {*RECORD_COLUMNS.values(), *OPTIONAL_RECORD_COLUMNS.values(), COL_RATE, *rule.meta.root_names()}
     needed = sorted(wanted & set(header), key=header.index)
+    body = b"".join(lines)
     try:
+        text = pl.Series([body]).cast(pl.String).str.split("\n").explode().slice(0, len(lines))
+        if (open_quote := (text.str.count_matches('"', literal=True) % 2 == 1).arg_true()).len():
+            raise ParseError(f"{label}: a line has an unbalanced quote ({lines[open_quote[0]][:120]!r}...); "
+                             "a field's quotes are unbalanced, the file is damaged")
         frame = (
-            pl.read_csv(
-                io.BytesIO(header_line + b"".join(lines)),
-                columns=needed,
-                infer_schema=False,  # every column as text: no inference pass, no surprises
-                raise_if_empty=False,
-            )
+            pl.read_csv(io.BytesIO(header_line + body), columns=needed, raise_if_empty=False,
+                        infer_schema=False)  # every column as text: no inference pass, no surprises
             .with_row_index("_line")
             .filter(pl.col(COL_TYPE).str.contains(GPU_INSTANCE_REGEX).fill_null(False))
         )
     except pl.exceptions.PolarsError as exc:
         raise ParseError(f"{label} is not a readable price-list CSV: {exc}") from exc
-    widths = [len(fields) for fields in csv.reader(io.StringIO(b"".join(lines).decode("utf-8"), newline=""))]
-    if len(widths) != len(lines):  # a quote left open swallowed the lines after it
-        raise ParseError(f"{label}: {len(lines)} candidate lines read as {len(widths)} CSV rows; "
-                         "a field's quotes are unbalanced, the file is damaged")
-    for index in frame["_line"]:
-        if widths[index] != len(header):
-            raise ParseError(
-                f"{label}: a GPU row has {widths[index]} fields where the header has {len(header)} "
-                f"({lines[index][:120]!r}...); the file is damaged or changed its layout"
-            )
+    widths = _field_counts(text.gather(frame["_line"]))
+    wrong = (widths != len(header)).arg_true()
+    if wrong.len():
+        index = frame["_line"][wrong[0]]
+        raise ParseError(
+            f"{label}: a GPU row has {widths[wrong[0]]} fields where the header has {len(header)} "
+            f"({lines[index][:120]!r}...); the file is damaged or changed its layout"
+        )
     return frame.drop("_line")
 
 
