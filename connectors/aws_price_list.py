@@ -35,7 +35,6 @@ Currency is NOT filtered: a non-USD row is quarantined downstream.
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import re
 from functools import reduce
@@ -246,31 +245,34 @@ class _CandidateLines:
         self._field = (self._QUOTED_FIELD if quoted_type else self._ANY_FIELD).search
         self.sku_first = header[0] == "SKU"
 
-    def scan(self, block: bytes, lo: int, hi: int) -> list[bytes]:
-        """The candidate lines of ``block[lo:hi]`` (whole lines), in order."""
+    def scan(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
+        """The candidate lines of ``block[lo:hi]`` (whole lines), in order, as (start, end) spans
+        of consecutive lines: copied once into the batch, never a bytes object per line."""
         if self.sku_first:
             return self._scan_sku_runs(block, lo, hi)
         return self._scan_lines(block, lo, hi)
 
-    def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+    def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
         """The hot loop when SKU is the first column: line by line (memchr), the product's test
         on the first line of each run of its SKU; the lines after it in the run only check that
         they start with the same SKU field. (A SKU whose rows were not together would be tested
         at each run: slower, the same lines.)"""
         find, startswith, gpu_field = block.find, block.startswith, self._field  # a field "<GPU family><digit>
         found = []
-        start, sku, keep = lo, b"\n", False  # b"\n" starts no line: the first line reads its SKU
+        start, sku, keep, run = lo, b"\n", False, lo  # b"\n" starts no line: the first line reads its SKU
         while start < hi:
             end = find(b"\n", start, hi) + 1  # every line of the range ends with one
             if not startswith(sku, start):
                 sku = block[start : find(b",", start, end) + 1]  # the SKU field and its comma
-                keep = gpu_field(block, start, end) is not None
-            if keep:
-                found.append(block[start:end])
+                if keep:
+                    found.append((run, start))
+                keep, run = gpu_field(block, start, end) is not None, start
             start = end
+        if keep:
+            found.append((run, hi))
         return found
 
-    def _scan_lines(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+    def _scan_lines(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
         """Without SKU first: every line that has a field starting with a GPU family."""
         find, rfind, search = block.find, block.rfind, self._ANY_FIELD.search
         found = []
@@ -278,7 +280,7 @@ class _CandidateLines:
         while (hit := search(block, pos, hi)) is not None:
             start = rfind(b"\n", lo, hit.start() + 1) + 1 or lo
             end = find(b"\n", hit.end(), hi) + 1  # every line of the range ends with one
-            found.append(block[start:end])
+            found.append((start, end))
             pos = end
         return found
 
@@ -300,8 +302,8 @@ def _field_counts(lines: pl.Series) -> pl.Series:
     return counts
 
 
-def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label: str) -> pl.DataFrame:
-    """The GPU rows among candidate lines (the columns records need), parsed by polars under the
+def _read_rows(body: bytes, header: list[str], label: str) -> pl.DataFrame:
+    """The GPU rows among candidate lines (``body``: the header line, then theirs) (the columns records need), parsed by polars under the
     file's header.
 
     polars pads a short row with nulls and cuts a long one without a word, so every row read
@@ -311,14 +313,13 @@ def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label:
     rule = exclusion_rule(header)
     wanted = {*RECORD_COLUMNS.values(), *OPTIONAL_RECORD_COLUMNS.values(), COL_RATE, *rule.meta.root_names()}
     needed = sorted(wanted & set(header), key=header.index)
-    body = b"".join(lines)
     try:
-        text = pl.Series([body]).cast(pl.String).str.split("\n").explode().slice(0, len(lines))
+        text = pl.Series([body]).cast(pl.String).str.split("\n").explode().slice(1, body.count(b"\n") - 1)
         if (open_quote := (text.str.count_matches('"', literal=True) % 2 == 1).arg_true()).len():
-            raise ParseError(f"{label}: a line has an unbalanced quote ({lines[open_quote[0]][:120]!r}...); "
+            raise ParseError(f"{label}: a line has an unbalanced quote ({text[open_quote[0]][:120]!r}...); "
                              "a field's quotes are unbalanced, the file is damaged")
         frame = (
-            pl.read_csv(io.BytesIO(header_line + body), columns=needed, raise_if_empty=False,
+            pl.read_csv(body, columns=needed, raise_if_empty=False,
                         infer_schema=False)  # every column as text: no inference pass, no surprises
             .with_row_index("_line")
             .filter(pl.col(COL_TYPE).str.contains(GPU_INSTANCE_REGEX).fill_null(False))
@@ -331,7 +332,7 @@ def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label:
         index = frame["_line"][wrong[0]]
         raise ParseError(
             f"{label}: a GPU row has {widths[wrong[0]]} fields where the header has {len(header)} "
-            f"({lines[index][:120]!r}...); the file is damaged or changed its layout"
+            f"({text[index][:120]!r}...); the file is damaged or changed its layout"
         )
     return frame.drop("_line")
 
@@ -346,17 +347,16 @@ def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
         header = next(csv.reader([header_line.decode("utf-8")]))
         require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")
         candidates = _CandidateLines(header, header_line)
-        batch: list[bytes] = []
-        batch_bytes = 0
+        batch = bytearray(header_line)
         for block, lo, hi in rest:
-            found = candidates.scan(block, lo, hi)
-            batch.extend(found)
-            batch_bytes += sum(map(len, found))
-            if batch_bytes >= CANDIDATE_BATCH_BYTES:
-                frames.append(_read_rows(batch, header, header_line, label))
-                batch, batch_bytes = [], 0
-        if batch or not frames:
-            frames.append(_read_rows(batch, header, header_line, label))
+            view = memoryview(block)
+            for start, end in candidates.scan(block, lo, hi):
+                batch += view[start:end]
+            if len(batch) >= CANDIDATE_BATCH_BYTES:
+                frames.append(_read_rows(bytes(batch), header, label))
+                batch = bytearray(header_line)
+        if len(batch) > len(header_line) or not frames:
+            frames.append(_read_rows(bytes(batch), header, label))
     return _records(pl.concat(frames), header)  # the rules once, not per batch
 
 
