@@ -303,8 +303,8 @@ def _field_counts(lines: pl.Series) -> pl.Series:
 
 
 def _read_rows(body: bytes, header: list[str], label: str) -> pl.DataFrame:
-    """The GPU rows among candidate lines (``body``: the header line, then theirs) (the columns records need), parsed by polars under the
-    file's header.
+    """The records of the GPU rows among candidate lines (``body``: the header line, then
+    theirs), parsed by polars under the file's header.
 
     polars pads a short row with nulls and cuts a long one without a word, so every row read
     must have exactly the header's fields, and every candidate line close its quotes (an open
@@ -334,7 +334,7 @@ def _read_rows(body: bytes, header: list[str], label: str) -> pl.DataFrame:
             f"{label}: a GPU row has {widths[wrong[0]]} fields where the header has {len(header)} "
             f"({text[index][:120]!r}...); the file is damaged or changed its layout"
         )
-    return frame.drop("_line")
+    return _records(frame, header)  # per batch: the rule columns kept until the end grew peak memory
 
 
 def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
@@ -357,7 +357,7 @@ def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
                 batch = bytearray(header_line)
         if len(batch) > len(header_line) or not frames:
             frames.append(_read_rows(bytes(batch), header, label))
-    return _records(pl.concat(frames), header)  # the rules once, not per batch
+    return pl.concat(frames)
 
 
 def _json_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
