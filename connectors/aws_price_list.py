@@ -35,7 +35,6 @@ Currency is NOT filtered: a non-USD row is quarantined downstream.
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import re
 from functools import reduce
@@ -246,35 +245,34 @@ class _CandidateLines:
         self._field = (self._QUOTED_FIELD if quoted_type else self._ANY_FIELD).search
         self.sku_first = header[0] == "SKU"
 
-    def _names_gpu_type(self, block: bytes, start: int, end: int) -> bool:
-        """Whether block[start:end] has a field ``"<GPU family><digit>...``."""
-        return self._field(block, start, end) is not None
-
-    def scan(self, block: bytes, lo: int, hi: int) -> list[bytes]:
-        """The candidate lines of ``block[lo:hi]`` (whole lines), in order."""
+    def scan(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
+        """The candidate lines of ``block[lo:hi]`` (whole lines), in order, as (start, end) spans
+        of consecutive lines: copied once into the batch, never a bytes object per line."""
         if self.sku_first:
             return self._scan_sku_runs(block, lo, hi)
         return self._scan_lines(block, lo, hi)
 
-    def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+    def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
         """The hot loop when SKU is the first column: line by line (memchr), the product's test
         on the first line of each run of its SKU; the lines after it in the run only check that
         they start with the same SKU field. (A SKU whose rows were not together would be tested
         at each run: slower, the same lines.)"""
-        find, startswith, names_gpu_type = block.find, block.startswith, self._names_gpu_type
+        find, startswith, gpu_field = block.find, block.startswith, self._field  # a field "<GPU family><digit>
         found = []
-        start, sku, keep = lo, b"\n", False  # b"\n" starts no line: the first line reads its SKU
+        start, sku, keep, run = lo, b"\n", False, lo  # b"\n" starts no line: the first line reads its SKU
         while start < hi:
             end = find(b"\n", start, hi) + 1  # every line of the range ends with one
             if not startswith(sku, start):
                 sku = block[start : find(b",", start, end) + 1]  # the SKU field and its comma
-                keep = names_gpu_type(block, start, end)
-            if keep:
-                found.append(block[start:end])
+                if keep:
+                    found.append((run, start))
+                keep, run = gpu_field(block, start, end) is not None, start
             start = end
+        if keep:
+            found.append((run, hi))
         return found
 
-    def _scan_lines(self, block: bytes, lo: int, hi: int) -> list[bytes]:
+    def _scan_lines(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
         """Without SKU first: every line that has a field starting with a GPU family."""
         find, rfind, search = block.find, block.rfind, self._ANY_FIELD.search
         found = []
@@ -282,45 +280,61 @@ class _CandidateLines:
         while (hit := search(block, pos, hi)) is not None:
             start = rfind(b"\n", lo, hit.start() + 1) + 1 or lo
             end = find(b"\n", hit.end(), hi) + 1  # every line of the range ends with one
-            found.append(block[start:end])
+            found.append((start, end))
             pos = end
         return found
 
 
-def _read_rows(lines: list[bytes], header: list[str], header_line: bytes, label: str) -> pl.DataFrame:
-    """The GPU rows among candidate lines (the columns records need), parsed by polars under the
-    file's header.
+# A comma after an odd number of quotes: inside a quoted field (once the "" escapes are gone).
+_COMMA_IN_QUOTES = r'^(?:[^"]*"[^"]*")*[^"]*"[^"]*,'
 
-    polars pads a short row with nulls and cuts a long one without a word, so every row that
-    is read is checked to have exactly the header's fields (a cheap check: GPU rows are few).
-    """
+
+def _field_counts(lines: pl.Series) -> pl.Series:
+    """The CSV fields of each line (quotes balanced), as csv.reader counts them. Without its ""
+    pairs (escaped quotes, empty quoted fields) a line with no comma inside quotes has one field
+    more than commas; the rest (a comma in a value: rare) have their quoted parts cut first."""
+    plain = lines.str.replace_all('""', "", literal=True)
+    counts = plain.str.count_matches(",", literal=True) + 1
+    quoted_commas = plain.str.contains(_COMMA_IN_QUOTES).arg_true()
+    if quoted_commas.len():
+        unquoted = plain.gather(quoted_commas).str.replace_all(r'"[^"]*"', "")
+        counts = counts.scatter(quoted_commas, unquoted.str.count_matches(",", literal=True) + 1)
+    return counts
+
+
+def _read_rows(body: bytes, header: list[str], label: str) -> pl.DataFrame:
+    """The records of the GPU rows among candidate lines (``body``: the header line, then
+    theirs), parsed by polars under the file's header.
+
+    polars pads a short row with nulls and cuts a long one without a word, so every row read
+    must have exactly the header's fields, and every candidate line close its quotes (an open
+    one joins the lines after it). Both checks are polars over the batch: csv.reader per line
+    cost more than the parse itself once every row of a GPU type was read."""
     rule = exclusion_rule(header)
     wanted = {*RECORD_COLUMNS.values(), *OPTIONAL_RECORD_COLUMNS.values(), COL_RATE, *rule.meta.root_names()}
     needed = sorted(wanted & set(header), key=header.index)
     try:
+        text = pl.Series([body]).cast(pl.String).str.split("\n").explode().slice(1, body.count(b"\n") - 1)
+        if (open_quote := (text.str.count_matches('"', literal=True) % 2 == 1).arg_true()).len():
+            raise ParseError(f"{label}: a line has an unbalanced quote ({text[open_quote[0]][:120]!r}...); "
+                             "a field's quotes are unbalanced, the file is damaged")
         frame = (
-            pl.read_csv(
-                io.BytesIO(header_line + b"".join(lines)),
-                columns=needed,
-                infer_schema=False,  # every column as text: no inference pass, no surprises
-                raise_if_empty=False,
-            )
+            pl.read_csv(body, columns=needed, raise_if_empty=False,
+                        infer_schema=False)  # every column as text: no inference pass, no surprises
             .with_row_index("_line")
             .filter(pl.col(COL_TYPE).str.contains(GPU_INSTANCE_REGEX).fill_null(False))
         )
     except pl.exceptions.PolarsError as exc:
         raise ParseError(f"{label} is not a readable price-list CSV: {exc}") from exc
-    widths = [len(fields) for fields in csv.reader(io.StringIO(b"".join(lines).decode("utf-8"), newline=""))]
-    if len(widths) != len(lines):  # a quote left open swallowed the lines after it
-        raise ParseError(f"{label}: {len(lines)} candidate lines read as {len(widths)} CSV rows; "
-                         "a field's quotes are unbalanced, the file is damaged")
-    for index in frame["_line"]:
-        if widths[index] != len(header):
-            raise ParseError(
-                f"{label}: a GPU row has {widths[index]} fields where the header has {len(header)} "
-                f"({lines[index][:120]!r}...); the file is damaged or changed its layout"
-            )
-    return frame.drop("_line")
+    widths = _field_counts(text.gather(frame["_line"]))
+    wrong = (widths != len(header)).arg_true()
+    if wrong.len():
+        index = frame["_line"][wrong[0]]
+        raise ParseError(
+            f"{label}: a GPU row has {widths[wrong[0]]} fields where the header has {len(header)} "
+            f"({text[index][:120]!r}...); the file is damaged or changed its layout"
+        )
+    return _records(frame, header)  # per batch: the rule columns kept until the end grew peak memory
 
 
 def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
@@ -333,18 +347,17 @@ def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
         header = next(csv.reader([header_line.decode("utf-8")]))
         require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")
         candidates = _CandidateLines(header, header_line)
-        batch: list[bytes] = []
-        batch_bytes = 0
+        batch = bytearray(header_line)
         for block, lo, hi in rest:
-            found = candidates.scan(block, lo, hi)
-            batch.extend(found)
-            batch_bytes += sum(map(len, found))
-            if batch_bytes >= CANDIDATE_BATCH_BYTES:
-                frames.append(_read_rows(batch, header, header_line, label))
-                batch, batch_bytes = [], 0
-        if batch or not frames:
-            frames.append(_read_rows(batch, header, header_line, label))
-    return _records(pl.concat(frames), header)  # the rules once, not per batch
+            view = memoryview(block)
+            for start, end in candidates.scan(block, lo, hi):
+                batch += view[start:end]
+            if len(batch) >= CANDIDATE_BATCH_BYTES:
+                frames.append(_read_rows(bytes(batch), header, label))
+                batch = bytearray(header_line)
+        if len(batch) > len(header_line) or not frames:
+            frames.append(_read_rows(bytes(batch), header, label))
+    return pl.concat(frames)
 
 
 def _json_records(raw: RawResponse, source_id: str) -> pl.DataFrame:

@@ -878,6 +878,50 @@ def test_a_gpu_row_with_an_unbalanced_quote_fails_the_file_with_its_url():
         SOURCE.parse([raw("\n".join(lines).encode())])
 
 
+# The field count of a read row is taken in polars (aws_price_list._field_counts), not by
+# csv.reader per line: these pin that it counts as csv.reader does, quoting oddities included.
+FIELD_COUNT_LINES = [
+    '"a","b",c', '"a,b","c"', '"","",,', '"a""b","c,""d"', '"""",x', '"""a,","b"""', "a,,b,",
+    '"x,y,z"', '"a","b,c","d,e",f', '"",",",""', '"1,152 GiB","",""""',
+]
+
+
+def test_field_counts_are_csv_readers():
+    import polars as pl
+
+    expected = [len(next(csv.reader([line]))) for line in FIELD_COUNT_LINES]
+    assert len(set(expected)) > 2  # lines that differ, so a constant count fails
+    assert aws_price_list._field_counts(pl.Series(FIELD_COUNT_LINES)).to_list() == expected
+
+
+def _quote_every_field(body: bytes) -> bytes:
+    """`body` with empty fields written "" as AWS writes them, not left empty."""
+    head, _, rows = body.decode().partition('"OfferCode","AmazonEC2"\n')
+    quoted = [",".join('"' + field.replace('"', '""') + '"' for field in fields)
+              for fields in csv.reader(rows.splitlines())]
+    return (head + '"OfferCode","AmazonEC2"\n' + "\n".join(quoted) + "\n").encode()
+
+
+def test_rows_with_quoted_empty_fields_and_commas_in_values_are_offers():
+    rows = [row(), row(**{"Instance Type": "g5.xlarge", "GPU": "1", "Memory": "1,152 GiB"}),
+            reserved("1yr", **{"Instance Type": "g5.xlarge", "GPU": "1", "Processor Features": 'a, "b"'})]
+    plain = SOURCE.parse([raw(csv_body(rows))])
+    quoted_body = _quote_every_field(csv_body(rows))
+    assert b'"",""' in quoted_body and b'"1,152 GiB"' in quoted_body
+    quoted = SOURCE.parse([raw(quoted_body)])
+    assert offers_only(quoted).height == 3  # the p5 and both g5 rows
+    same = ["instance_type", "pricing", "price", "gpu_count", "vcpus", "ram_gb", "excluded_by"]
+    assert quoted.select(same).to_dicts() == plain.select(same).to_dicts()
+
+
+def test_a_gpu_row_with_a_field_too_many_is_an_error():
+    body = csv_body([row(), row(**{"Instance Type": "g5.xlarge", "GPU": "1"})]).decode()
+    lines = body.split("\n")
+    lines[-2] += ',"extra"'
+    with pytest.raises(ParseError, match=r"92 fields where the header has 91|not a readable price-list CSV"):
+        SOURCE.parse([raw("\n".join(lines).encode())])
+
+
 # -- damaged archive files and cut bodies fail the file with a reason ---------------------------
 
 
