@@ -164,16 +164,23 @@ def wh(tmp_path_factory) -> str:
     warehouse = Warehouse(path)
     with warehouse.writer() as w:
         load_reference_tables(w)
+        # offers are stored as intervals (schema migration 5): write through the one writer
+        from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
+        from market.rules import FinalizedOffers
+
+        by_day: dict = {}
         for r in OFFERS.to_dicts():
-            w.con.execute(
-                "INSERT INTO offers (snapshot_date, source, provider, region, instance_type, gpu, gpu_name_raw, "
-                "gpu_count, pricing, price_usd_per_hour, price_usd_per_gpu_hour, currency, price_original, "
-                "spot_is_estimate, source_url, observed_at, raw_response_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'USD', ?, false, ?, ?, 'fixture')",
-                [r["snapshot_date"], r["source"], r["provider"], r["region"], r["instance_type"], r["gpu"], r["gpu"],
-                 r["gpu_count"], r["pricing"], r["price_usd_per_hour"], r["price_usd_per_gpu_hour"],
-                 r["price_usd_per_hour"], r["source_url"], r["observed_at"]],
-            )
+            by_day.setdefault((r["snapshot_date"], r["source"]), []).append({
+                **{k: r[k] for k in ("snapshot_date", "source", "provider", "region", "instance_type", "gpu",
+                                      "gpu_count", "pricing", "price_usd_per_hour", "price_usd_per_gpu_hour",
+                                      "source_url", "observed_at")},
+                "gpu_name_raw": r["gpu"], "currency": "USD", "price_original": r["price_usd_per_hour"],
+                "spot_is_estimate": False, "raw_response_id": "fixture",
+            })
+        for (day, source), rows in by_day.items():
+            w.replace_offers(day, source, FinalizedOffers(
+                source, len(rows), pl.DataFrame(rows, schema=OFFER_COLUMNS, strict=False),
+                pl.DataFrame(schema=QUARANTINE_COLUMNS), pl.DataFrame(schema={"rule": pl.String, "rows": pl.Int64})))
     warehouse.publish()
     return str(path)
 
