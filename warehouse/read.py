@@ -617,3 +617,69 @@ def table_exists(name: str, path: str | Path | None = None) -> bool:
 
 def resolved(path: str | Path | None = None) -> Path:
     return resolve_path(path)
+
+
+# -- history: bounded reads for the History page and analysts ---------------------------------
+# Each returns (sql, params) for `query` (or the dashboard's cached query): one pricing kind,
+# a date range and at most HISTORY_MAX_GPUS GPUs, so a page never asks for the whole history.
+
+HISTORY_MAX_GPUS = 8
+PRICE_STEP_PCT = 10.0  # a provider's day-over-day change above this is marked on the History page
+
+
+def _bounded_gpus(gpus: list[str]) -> dict[str, str]:
+    if not gpus:
+        raise ValueError("name at least one GPU")
+    if len(gpus) > HISTORY_MAX_GPUS:
+        raise ValueError(f"at most {HISTORY_MAX_GPUS} GPUs at a time, not {len(gpus)}")
+    return {f"gpu{i}": g for i, g in enumerate(gpus)}
+
+
+def index_summary_query() -> tuple[str, dict]:
+    """Per GPU and pricing kind: days, first and last day, most providers (picks what to show)."""
+    return (
+        "SELECT gpu, pricing, count(*) AS days, min(snapshot_date) AS first_day, "
+        "max(snapshot_date) AS last_day, max(providers) AS providers, max(offers) AS offers, "
+        "count(index_usd) AS published_days FROM price_index GROUP BY gpu, pricing ORDER BY gpu, pricing",
+        {},
+    )
+
+
+def index_history_query(gpus: list[str], pricing: str, start, end) -> tuple[str, dict]:
+    """price_index_daily for some GPUs, one pricing kind, start..end (dates, inclusive)."""
+    names = _bounded_gpus(gpus)
+    return (
+        "SELECT snapshot_date, gpu, pricing, providers, offers, p10_usd, median_usd, p90_usd, index_usd, "
+        "chained_index_usd, chain_basis, matched_offers, matched_providers, link_factor, withheld_reason "
+        f"FROM price_index_daily WHERE gpu IN ({', '.join('$' + k for k in names)}) AND pricing = $pricing "
+        "AND snapshot_date BETWEEN $start AND $end ORDER BY gpu, snapshot_date",
+        {**names, "pricing": pricing, "start": start, "end": end},
+    )
+
+
+def provider_history_query(gpu: str, pricing: str, start, end) -> tuple[str, dict]:
+    """One GPU's median price per provider (the cloud behind a reseller) per snapshot day."""
+    return (
+        "SELECT snapshot_date, coalesce(underlying_provider, provider) AS provider, "
+        "median(price_usd_per_gpu_hour) AS median_usd, count(*) AS offers, "
+        "string_agg(DISTINCT source, ', ' ORDER BY source) AS sources "
+        "FROM offers WHERE gpu = $gpu AND pricing = $pricing AND snapshot_date BETWEEN $start AND $end "
+        "AND price_usd_per_gpu_hour > 0 GROUP BY ALL ORDER BY provider, snapshot_date",
+        {"gpu": gpu, "pricing": pricing, "start": start, "end": end},
+    )
+
+
+def price_steps_query(gpu: str, pricing: str, start, end, min_pct: float = PRICE_STEP_PCT) -> tuple[str, dict]:
+    """One GPU's offers whose price changed by more than `min_pct` % since the offer's previous
+    snapshot day (price_changes), at the new price per GPU-hour."""
+    return (
+        "SELECT c.changed_on AS snapshot_date, coalesce(o.underlying_provider, c.provider) AS provider, "
+        "c.source, c.region, c.instance_type, c.change_pct, c.previous_snapshot_date, "
+        "c.old_price_usd_per_hour / c.gpu_count AS old_usd, c.new_price_usd_per_hour / c.gpu_count AS new_usd "
+        "FROM price_changes c JOIN offers o ON o.snapshot_date = c.changed_on AND o.source = c.source "
+        "AND o.provider = c.provider AND o.region = c.region AND o.instance_type = c.instance_type "
+        "AND o.pricing = c.pricing "
+        "WHERE c.gpu = $gpu AND c.pricing = $pricing AND c.changed_on BETWEEN $start AND $end "
+        "AND abs(c.change_pct) > $min_pct AND c.gpu_count > 0 ORDER BY c.changed_on, provider",
+        {"gpu": gpu, "pricing": pricing, "start": start, "end": end, "min_pct": min_pct},
+    )
