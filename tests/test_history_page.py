@@ -42,7 +42,8 @@ def test_index_chart_has_legends_years_and_the_chained_line(history):
     encoding = lines[0]["encoding"]
     assert encoding["color"]["legend"] is not None and encoding["color"]["title"] == "GPU"
     assert encoding["strokeDash"]["legend"] is not None
-    assert encoding["strokeDash"]["scale"]["domain"] == ["chained index", "raw index", "median offer"]
+    assert encoding["strokeDash"]["scale"]["domain"] == ["chained index (solid)", "raw index (dashed)",
+                                                         "median offer (dotted)"]
     assert encoding["x"]["type"] == "temporal" and "%Y" in encoding["x"]["axis"]["format"]
     assert any(layer["mark"]["type"] == "area" and layer["encoding"]["y2"]["field"] == "p90_usd"
                for layer in _layers(index_chart))

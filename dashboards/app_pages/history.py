@@ -86,7 +86,8 @@ if chosen and index.is_empty():
              "Widen the dates or pick another GPU or pricing kind.")
 elif chosen:
     gpu_colours = alt.Scale(scheme="tableau10", domain=chosen)
-    series_names = {"chained_index_usd": "chained index", "index_usd": "raw index", "median_usd": "median offer"}
+    series_names = {"chained_index_usd": "chained index (solid)", "index_usd": "raw index (dashed)",
+                    "median_usd": "median offer (dotted)"}
     lines = (
         index.unpivot(index=["snapshot_date", "gpu", "providers", "matched_providers", "chain_basis"],
                       on=list(series_names), variable_name="series", value_name="usd")
@@ -96,13 +97,14 @@ elif chosen:
     band = (
         alt.Chart(index).mark_area(opacity=0.12)
         .encode(x=date_axis(), y=alt.Y("p10_usd:Q", title=f"price ({ui.USD_GPU_H})"), y2="p90_usd:Q",
-                color=alt.Color("gpu:N", scale=gpu_colours, legend=None),
+                color=alt.Color("gpu:N", title="GPU", scale=gpu_colours,
+                                legend=alt.Legend(orient="top", symbolOpacity=1, symbolType="circle")),
                 tooltip=[alt.Tooltip("gpu:N", title="GPU"), alt.Tooltip("snapshot_date:T", title="snapshot date"),
                          alt.Tooltip("p10_usd:Q", title="p10 $/GPU-h", format="$.3f"),
                          alt.Tooltip("p90_usd:Q", title="p90 $/GPU-h", format="$.3f")])
     )
     drawn = (
-        alt.Chart(lines).mark_line(point=True)
+        alt.Chart(lines).mark_line(point=alt.OverlayMarkDef(size=25))
         .encode(
             x=date_axis(),
             y=alt.Y("usd:Q", title=f"price ({ui.USD_GPU_H})"),
@@ -110,7 +112,8 @@ elif chosen:
             strokeDash=alt.StrokeDash(
                 "series:N", title="line",
                 scale=alt.Scale(domain=list(series_names.values()), range=[[1, 0], [6, 3], [1, 3]]),
-                legend=alt.Legend(orient="top"),
+                legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=2, symbolSize=400,
+                                  symbolStrokeColor="#444", symbolFillColor="#444", symbolOpacity=1),
             ),
             detail="series:N",
             tooltip=[
