@@ -78,6 +78,15 @@ def test_every_history_read_is_bounded_and_the_range_keeps_the_chain(replayed_wa
                        path=replayed_warehouse)
     assert steps.height >= 1 and (steps["change_pct"].abs() > read.PRICE_STEP_PCT).all()
     assert set(steps["provider"]) == {"azure"}  # the real 20% spot cut of 2026-08-01
+    # the page's step query is the price_changes rule on one GPU's offers: same changes
+    for gpu, pricing in (("A100-SXM-80GB", "on_demand"), ("T4-16GB", "spot")):
+        mine = read.query(*read.price_steps_query(gpu, pricing, date(2020, 1, 1), date(2030, 1, 1), min_pct=0.0),
+                          path=replayed_warehouse)
+        view = read.query("SELECT changed_on, source, region, instance_type, change_pct FROM price_changes "
+                          "WHERE gpu = $g AND pricing = $p", {"g": gpu, "p": pricing}, path=replayed_warehouse)
+        key = ["snapshot_date", "source", "region", "instance_type", "change_pct"]
+        assert mine.height == view.height > 0
+        assert mine.select(key).sort(key).equals(view.rename({"changed_on": "snapshot_date"}).select(key).sort(key))
 
 
 @pytest.mark.browser

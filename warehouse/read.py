@@ -671,15 +671,19 @@ def provider_history_query(gpu: str, pricing: str, start, end) -> tuple[str, dic
 
 def price_steps_query(gpu: str, pricing: str, start, end, min_pct: float = PRICE_STEP_PCT) -> tuple[str, dict]:
     """One GPU's offers whose price changed by more than `min_pct` % since the offer's previous
-    snapshot day (price_changes), at the new price per GPU-hour."""
+    snapshot day, at the new price per GPU-hour. The same comparison as the price_changes view
+    (offers_history's window over an offer's days), computed on this GPU's offers only: a filter
+    on gpu cannot pass through that view's window, so going through it reads every offer."""
     return (
-        "SELECT c.changed_on AS snapshot_date, coalesce(o.underlying_provider, c.provider) AS provider, "
-        "c.source, c.region, c.instance_type, c.change_pct, c.previous_snapshot_date, "
-        "c.old_price_usd_per_hour / c.gpu_count AS old_usd, c.new_price_usd_per_hour / c.gpu_count AS new_usd "
-        "FROM price_changes c JOIN offers o ON o.snapshot_date = c.changed_on AND o.source = c.source "
-        "AND o.provider = c.provider AND o.region = c.region AND o.instance_type = c.instance_type "
-        "AND o.pricing = c.pricing "
-        "WHERE c.gpu = $gpu AND c.pricing = $pricing AND c.changed_on BETWEEN $start AND $end "
-        "AND abs(c.change_pct) > $min_pct AND c.gpu_count > 0 ORDER BY c.changed_on, provider",
+        "WITH days AS (SELECT snapshot_date, source, coalesce(underlying_provider, provider) AS provider, "
+        "region, instance_type, gpu_count, price_usd_per_hour, "
+        "lag(price_usd_per_hour) OVER offer_days AS old_price, lag(snapshot_date) OVER offer_days AS previous_snapshot_date "
+        "FROM offers WHERE gpu = $gpu AND pricing = $pricing AND snapshot_date <= $end "
+        "WINDOW offer_days AS (PARTITION BY source, provider, region, instance_type, pricing ORDER BY snapshot_date)) "
+        "SELECT snapshot_date, provider, source, region, instance_type, "
+        "round(100 * (price_usd_per_hour / old_price - 1), 2) AS change_pct, previous_snapshot_date, "
+        "old_price / gpu_count AS old_usd, price_usd_per_hour / gpu_count AS new_usd FROM days "
+        "WHERE snapshot_date BETWEEN $start AND $end AND old_price > 0 AND gpu_count > 0 "
+        "AND abs(100 * (price_usd_per_hour / old_price - 1)) > $min_pct ORDER BY snapshot_date, provider",
         {"gpu": gpu, "pricing": pricing, "start": start, "end": end, "min_pct": min_pct},
     )
