@@ -192,3 +192,22 @@ def window_on(day: date) -> tuple[date | None, date | None]:
         {"day": day},
     )
     return (frame["lo"][0], frame["hi"][0]) if not frame.is_empty() else (None, None)
+
+
+# -- history (bounded: a pricing kind, a date range, a few GPUs; see warehouse.read) ----------
+
+
+def index_summary() -> pl.DataFrame:
+    return query(*read.index_summary_query())
+
+
+def index_history(gpus: list[str], pricing: str, start: date, end: date) -> pl.DataFrame:
+    return query(*read.index_history_query(gpus, pricing, start, end))
+
+
+def provider_history(gpu: str, pricing: str, start: date, end: date) -> pl.DataFrame:
+    return query(*read.provider_history_query(gpu, pricing, start, end))
+
+
+def price_steps(gpu: str, pricing: str, start: date, end: date) -> pl.DataFrame:
+    return query(*read.price_steps_query(gpu, pricing, start, end))

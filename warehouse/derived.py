@@ -12,7 +12,7 @@ import polars as pl
 
 from warehouse.store import OFFER_KEY_COLUMNS, WarehouseWriter
 from costmodel.offers import one_quote_per_offer
-from warehouse.transforms import build_cost_metrics, build_price_index
+from warehouse.transforms import build_cost_metrics, build_index_links, build_price_index, with_index_links
 
 
 def _frame(con, sql: str, params: dict | None = None) -> pl.DataFrame:
@@ -55,11 +55,53 @@ def _refresh_interval_metrics(writer: WarehouseWriter, intervals_sql: str, param
     writer.replace_interval_metrics(intervals["interval_id"], metrics)
 
 
-def refresh_price_index(writer: WarehouseWriter, snapshot_date: date, source_kinds: dict[str, str]) -> pl.DataFrame:
-    """Rebuild one day's price index from the market as of that day (see docs/price-index.md):
-    the SQL `offers_as_of` decides which sources are current, so the index and latest_offers
-    share one staleness rule; an offer quoted by a direct source and an aggregator counts once."""
-    current = _frame(writer.con, "SELECT * EXCLUDE (canonical_gpu) FROM offers_as_of($d)", {"d": snapshot_date})
-    index = build_price_index(one_quote_per_offer(current, source_kinds), snapshot_date)
-    writer.replace_day("price_index", snapshot_date, index)
+def market_on(writer: WarehouseWriter, day: date, source_kinds: dict[str, str]) -> pl.DataFrame:
+    """The market the index sees on `day`: the SQL `offers_as_of` decides which sources are
+    current (the same staleness rule as latest_offers); an offer quoted by a direct source and
+    an aggregator counts once."""
+    current = _frame(writer.con, "SELECT * EXCLUDE (canonical_gpu) FROM offers_as_of($d)", {"d": day})
+    return one_quote_per_offer(current, source_kinds)
+
+
+def _index_day_beside(writer: WarehouseWriter, day: date, later: bool) -> date | None:
+    sql = ("SELECT min(snapshot_date) FROM price_index WHERE snapshot_date > $d" if later
+           else "SELECT max(snapshot_date) FROM price_index WHERE snapshot_date < $d")
+    return writer.con.sql(sql, params={"d": day}).fetchall()[0][0]
+
+
+def _write_index_day(writer: WarehouseWriter, day: date, market: pl.DataFrame,
+                     previous_day: date | None, previous_market: pl.DataFrame | None) -> pl.DataFrame:
+    index = with_index_links(build_price_index(market, day), build_index_links(previous_market, market), previous_day)
+    writer.replace_day("price_index", day, index)
     return index
+
+
+def refresh_price_index(writer: WarehouseWriter, snapshot_date: date, source_kinds: dict[str, str]) -> pl.DataFrame:
+    """Rebuild one day's price index from the market as of that day (see docs/price-index.md).
+
+    The day's chain link compares its market with the previous index day's; the next index day
+    (if already built) is linked to this one, so it is rebuilt too. Days further on keep their
+    links: the chained level is multiplied out on read, so they follow without a rewrite."""
+    previous_day = _index_day_beside(writer, snapshot_date, later=False)
+    market = market_on(writer, snapshot_date, source_kinds)
+    previous_market = market_on(writer, previous_day, source_kinds) if previous_day else None
+    index = _write_index_day(writer, snapshot_date, market, previous_day, previous_market)
+    next_day = _index_day_beside(writer, snapshot_date, later=True)
+    if next_day is not None:
+        _write_index_day(writer, next_day, market_on(writer, next_day, source_kinds), snapshot_date, market)
+    return index
+
+
+def refresh_all_price_index(writer: WarehouseWriter, source_kinds: dict[str, str]) -> int:
+    """Rebuild the price index (raw and links) for every index day and every day with offers,
+    in date order, each linked to the one before (e.g. after migration 6 added the links to a
+    warehouse whose index rows have none). Returns the number of days."""
+    days = [r[0] for r in writer.con.sql(
+        "SELECT snapshot_date FROM offers UNION SELECT snapshot_date FROM price_index ORDER BY 1"
+    ).fetchall()]
+    previous_day, previous_market = None, None
+    for day in days:
+        market = market_on(writer, day, source_kinds)
+        _write_index_day(writer, day, market, previous_day, previous_market)
+        previous_day, previous_market = day, market
+    return len(days)

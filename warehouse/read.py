@@ -739,3 +739,73 @@ def change_log(gpu: str | None = None, provider: str | None = None, since: date 
     )
     total = rows["matching"][0] if rows.height else 0
     return rows.drop("matching"), int(total)
+
+
+# -- history: bounded reads for the History page and analysts ---------------------------------
+# Each returns (sql, params) for `query` (or the dashboard's cached query): one pricing kind,
+# a date range and at most HISTORY_MAX_GPUS GPUs, so a page never asks for the whole history.
+
+HISTORY_MAX_GPUS = 8
+PRICE_STEP_PCT = 10.0  # a provider's day-over-day change above this is marked on the History page
+
+
+def _bounded_gpus(gpus: list[str]) -> dict[str, str]:
+    if not gpus:
+        raise ValueError("name at least one GPU")
+    if len(gpus) > HISTORY_MAX_GPUS:
+        raise ValueError(f"at most {HISTORY_MAX_GPUS} GPUs at a time, not {len(gpus)}")
+    return {f"gpu{i}": g for i, g in enumerate(gpus)}
+
+
+def index_summary_query() -> tuple[str, dict]:
+    """Per GPU and pricing kind: days, first and last day, most providers (picks what to show)."""
+    return (
+        "SELECT gpu, pricing, count(*) AS days, min(snapshot_date) AS first_day, "
+        "max(snapshot_date) AS last_day, max(providers) AS providers, max(offers) AS offers, "
+        "count(index_usd) AS published_days FROM price_index GROUP BY gpu, pricing ORDER BY gpu, pricing",
+        {},
+    )
+
+
+def index_history_query(gpus: list[str], pricing: str, start, end) -> tuple[str, dict]:
+    """price_index_daily for some GPUs, one pricing kind, start..end (dates, inclusive)."""
+    names = _bounded_gpus(gpus)
+    return (
+        "SELECT snapshot_date, gpu, pricing, providers, offers, p10_usd, median_usd, p90_usd, index_usd, "
+        "chained_index_usd, chain_basis, matched_offers, matched_providers, link_factor, withheld_reason "
+        f"FROM price_index_daily WHERE gpu IN ({', '.join('$' + k for k in names)}) AND pricing = $pricing "
+        "AND snapshot_date BETWEEN $start AND $end ORDER BY gpu, snapshot_date",
+        {**names, "pricing": pricing, "start": start, "end": end},
+    )
+
+
+def provider_history_query(gpu: str, pricing: str, start, end) -> tuple[str, dict]:
+    """One GPU's median price per provider (the cloud behind a reseller) per snapshot day."""
+    return (
+        "SELECT snapshot_date, coalesce(underlying_provider, provider) AS provider, "
+        "median(price_usd_per_gpu_hour) AS median_usd, count(*) AS offers, "
+        "string_agg(DISTINCT source, ', ' ORDER BY source) AS sources "
+        "FROM offers WHERE gpu = $gpu AND pricing = $pricing AND snapshot_date BETWEEN $start AND $end "
+        "AND price_usd_per_gpu_hour > 0 GROUP BY ALL ORDER BY provider, snapshot_date",
+        {"gpu": gpu, "pricing": pricing, "start": start, "end": end},
+    )
+
+
+def price_steps_query(gpu: str, pricing: str, start, end, min_pct: float = PRICE_STEP_PCT) -> tuple[str, dict]:
+    """One GPU's offers whose price changed by more than `min_pct` % since the offer's previous
+    snapshot day, at the new price per GPU-hour. The same comparison as the price_changes view
+    (offers_history's window over an offer's days), computed on this GPU's offers only: a filter
+    on gpu cannot pass through that view's window, so going through it reads every offer."""
+    return (
+        "WITH days AS (SELECT snapshot_date, source, coalesce(underlying_provider, provider) AS provider, "
+        "region, instance_type, gpu_count, price_usd_per_hour, "
+        "lag(price_usd_per_hour) OVER offer_days AS old_price, lag(snapshot_date) OVER offer_days AS previous_snapshot_date "
+        "FROM offers WHERE gpu = $gpu AND pricing = $pricing AND snapshot_date <= $end "
+        "WINDOW offer_days AS (PARTITION BY source, provider, region, instance_type, pricing ORDER BY snapshot_date)) "
+        "SELECT snapshot_date, provider, source, region, instance_type, "
+        "round(100 * (price_usd_per_hour / old_price - 1), 2) AS change_pct, previous_snapshot_date, "
+        "old_price / gpu_count AS old_usd, price_usd_per_hour / gpu_count AS new_usd FROM days "
+        "WHERE snapshot_date BETWEEN $start AND $end AND old_price > 0 AND gpu_count > 0 "
+        "AND abs(100 * (price_usd_per_hour / old_price - 1)) > $min_pct ORDER BY snapshot_date, provider",
+        {"gpu": gpu, "pricing": pricing, "start": start, "end": end, "min_pct": min_pct},
+    )

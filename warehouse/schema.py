@@ -330,6 +330,16 @@ MIGRATIONS: list[str] = [
     DROP TABLE cost_metrics;
     DROP TABLE offers;
     """,
+    # 6: the chained price index's step per day. The level
+    # itself is multiplied out on read (view price_index_daily), so refreshing one day
+    # rewrites only that day's link and the next index day's, never the whole history.
+    """
+    ALTER TABLE price_index ADD COLUMN previous_index_date DATE;  -- the index day this one is linked to
+    ALTER TABLE price_index ADD COLUMN matched_offers INTEGER;    -- offers in both days' markets
+    ALTER TABLE price_index ADD COLUMN matched_providers INTEGER;
+    ALTER TABLE price_index ADD COLUMN link_factor DOUBLE;        -- matched-offer price change; NULL: none matched
+    ALTER TABLE price_index ADD COLUMN link_note VARCHAR;         -- why there is no link
+    """,
 ]
 
 

@@ -4,6 +4,8 @@
   end-to-end MFU from the assumption table), $ per effective TFLOP-hour, $ per 1e18 useful
   FLOPs and $ per GB of accelerator memory per hour. Formulas live in `costmodel.metrics`.
 * `build_price_index`: per GPU, pricing kind and day. Methodology: docs/price-index.md.
+* `build_index_links`: the chain step, how the matched offers' prices moved since the previous
+  index day; the view `price_index_daily` multiplies these links into `chained_index_usd`.
 """
 
 from __future__ import annotations
@@ -105,7 +107,21 @@ PRICE_INDEX_COLUMNS = {
     "p90_usd": pl.Float64,
     "index_usd": pl.Float64,
     "withheld_reason": pl.String,
+    # the chain step (build_index_links); filled by `with_index_links`
+    "previous_index_date": pl.Date,
+    "matched_offers": pl.Int32,
+    "matched_providers": pl.Int32,
+    "link_factor": pl.Float64,
+    "link_note": pl.String,
 }
+LINK_COLUMNS = ["previous_index_date", "matched_offers", "matched_providers", "link_factor", "link_note"]
+# An offer is the same offer on two days when all of these agree. `source` is part of it: a
+# provider's price quoted by a different source is a different outlet (another catalog's
+# rounding, date, or mistake), not a price change, so a source taking over an offer starts a
+# new match instead of moving the chain.
+MATCH_KEY = ["source", "provider", "region", "instance_type", "pricing", "gpu"]
+NO_PREVIOUS_DAY = "first index day: nothing to match against"
+NO_MATCHED_OFFERS = "no offer matched the previous index day; the level is carried forward"
 
 
 def build_price_index(market: pl.DataFrame, day: date) -> pl.DataFrame:
@@ -118,8 +134,7 @@ def build_price_index(market: pl.DataFrame, day: date) -> pl.DataFrame:
     priced = market.filter(pl.col("gpu").is_not_null())
     if priced.is_empty():
         return pl.DataFrame(schema=PRICE_INDEX_COLUMNS)
-    underlying = pl.col("underlying_provider") if "underlying_provider" in priced.columns else pl.lit(None)
-    priced = priced.with_columns(index_provider=pl.coalesce(underlying, pl.col("provider")))
+    priced = priced.with_columns(index_provider=_index_provider(priced))
     per_provider = priced.group_by(["gpu", "pricing", "index_provider"]).agg(
         provider_median=pl.col("price_usd_per_gpu_hour").median()
     )
@@ -147,6 +162,70 @@ def build_price_index(market: pl.DataFrame, day: date) -> pl.DataFrame:
                 )
             ),
         )
+        .with_columns([pl.lit(None, dtype=PRICE_INDEX_COLUMNS[c]).alias(c) for c in LINK_COLUMNS])
         .select(list(PRICE_INDEX_COLUMNS))
         .sort(["gpu", "pricing"])
     )
+
+
+def _index_provider(market: pl.DataFrame) -> pl.Expr:
+    """Who an offer counts for in the index: the cloud behind a reseller, else the provider."""
+    underlying = pl.col("underlying_provider") if "underlying_provider" in market.columns else pl.lit(None)
+    return pl.coalesce(underlying, pl.col("provider"))
+
+
+def build_index_links(previous_market: pl.DataFrame | None, market: pl.DataFrame) -> pl.DataFrame:
+    """Per GPU and pricing kind: how the prices of the offers in both markets moved.
+
+    Matched offers are those in both markets under MATCH_KEY. Each provider's link is the
+    geometric mean (Jevons) of its matched offers' price ratios, per GPU-hour; the GPU's link
+    is the geometric mean of the providers' links, so each provider counts once, as in the
+    raw index. Offers only in one market (a source entering or leaving, an instance type
+    added or retired) are not matched and do not move the link. Columns: gpu, pricing,
+    matched_offers, matched_providers, link_factor (NULL when nothing matched)."""
+    schema = {"gpu": pl.String, "pricing": pl.String, "matched_offers": pl.Int32,
+              "matched_providers": pl.Int32, "link_factor": pl.Float64}
+    if previous_market is None or previous_market.is_empty() or market.is_empty():
+        return pl.DataFrame(schema=schema)
+
+    def priced(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        return (
+            frame.filter(pl.col("gpu").is_not_null() & (pl.col("price_usd_per_gpu_hour") > 0))
+            .with_columns(index_provider=_index_provider(frame))
+            .select(*MATCH_KEY, "index_provider", pl.col("price_usd_per_gpu_hour").alias(name))
+            .unique(subset=MATCH_KEY, keep="first")
+        )
+
+    pairs = priced(market, "price").join(
+        priced(previous_market, "previous_price").drop("index_provider"), on=MATCH_KEY, how="inner"
+    )
+    if pairs.is_empty():
+        return pl.DataFrame(schema=schema)
+    per_provider = (
+        pairs.with_columns(log_ratio=(pl.col("price") / pl.col("previous_price")).log())
+        .group_by(["gpu", "pricing", "index_provider"])
+        .agg(pl.len().alias("n"), pl.col("log_ratio").mean().alias("provider_log_link"))
+    )
+    return (
+        per_provider.group_by(["gpu", "pricing"])
+        .agg(
+            matched_offers=pl.col("n").sum().cast(pl.Int32),
+            matched_providers=pl.len().cast(pl.Int32),
+            link_factor=pl.col("provider_log_link").mean().exp(),
+        )
+        .select(list(schema))
+        .sort(["gpu", "pricing"])
+    )
+
+
+def with_index_links(index: pl.DataFrame, links: pl.DataFrame, previous_day: date | None) -> pl.DataFrame:
+    """One day's index rows with their chain step: the link to `previous_day` or why there is none."""
+    joined = index.drop(LINK_COLUMNS).join(links, on=["gpu", "pricing"], how="left")
+    return joined.with_columns(
+        previous_index_date=pl.lit(previous_day, dtype=pl.Date),
+        matched_offers=pl.col("matched_offers").fill_null(0).cast(pl.Int32),
+        matched_providers=pl.col("matched_providers").fill_null(0).cast(pl.Int32),
+        link_note=pl.when(pl.col("link_factor").is_null()).then(
+            pl.lit(NO_PREVIOUS_DAY if previous_day is None else NO_MATCHED_OFFERS)
+        ),
+    ).select(list(PRICE_INDEX_COLUMNS)).sort(["gpu", "pricing"])

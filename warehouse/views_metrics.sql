@@ -62,9 +62,50 @@ WHERE h.rn = 1
 CREATE OR REPLACE VIEW gpu_cost_metrics_by_precision AS
 SELECT * FROM cost_metrics_as_of((SELECT max(snapshot_date) FROM source_snapshots));
 
--- The daily price index (USD per GPU-hour). index_usd is NULL when withheld; the reason says why.
+-- The daily price index (USD per GPU-hour), docs/price-index.md. index_usd (the raw index, the
+-- median of per-provider medians) is NULL when withheld; the reason says why. chained_index_usd
+-- multiplies the stored matched-offer links (link_factor) and is anchored so that it equals
+-- index_usd on the first day index_usd is published (chain_anchor_date). After the anchor a
+-- missing link carries the level forward; before it, levels are divided back from the anchor
+-- only while every link on the way is a real one (a broken link ends the backcast). A GPU never
+-- published has no chained level. chain_basis says which case a row is. The chain is built
+-- over all days before any WHERE on dates applies: a date-bounded query sees the same levels.
 CREATE OR REPLACE VIEW price_index_daily AS
-SELECT * FROM price_index;
+WITH stepped AS (
+    SELECT *,
+           sum(coalesce(ln(link_factor), 0)) OVER upto AS log_level,
+           count(*) FILTER (WHERE link_factor IS NULL) OVER upto AS breaks
+    FROM price_index
+    WINDOW upto AS (PARTITION BY gpu, pricing ORDER BY snapshot_date ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), anchored AS (
+    SELECT *,
+           first_value(CASE WHEN index_usd IS NOT NULL THEN snapshot_date END IGNORE NULLS) OVER whole
+               AS chain_anchor_date,
+           first_value(CASE WHEN index_usd IS NOT NULL THEN ln(index_usd) - log_level END IGNORE NULLS) OVER whole
+               AS log_anchor,
+           first_value(CASE WHEN index_usd IS NOT NULL THEN breaks END IGNORE NULLS) OVER whole AS anchor_breaks
+    FROM stepped
+    WINDOW whole AS (
+        PARTITION BY gpu, pricing ORDER BY snapshot_date ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+    )
+), based AS (
+    SELECT *,
+           CASE
+               WHEN chain_anchor_date IS NULL THEN NULL
+               WHEN snapshot_date = chain_anchor_date THEN 'anchor'
+               WHEN snapshot_date > chain_anchor_date AND link_factor IS NULL THEN 'carried'
+               WHEN snapshot_date > chain_anchor_date THEN 'linked'
+               WHEN breaks = anchor_breaks THEN 'backcast'
+           END AS chain_basis
+    FROM anchored
+)
+SELECT
+    snapshot_date, gpu, pricing, offers, providers, min_usd, p10_usd, median_usd, p90_usd,
+    index_usd, withheld_reason,
+    CASE WHEN chain_basis IS NOT NULL THEN exp(log_anchor + log_level) END AS chained_index_usd,
+    chain_basis, chain_anchor_date, previous_index_date, matched_offers, matched_providers,
+    link_factor, link_note
+FROM based;
 
 -- The cheapest latest offer per GPU and pricing kind, by price per GPU-hour.
 CREATE OR REPLACE VIEW cheapest_offers AS

@@ -27,7 +27,8 @@ VIEWS = {
     "effective TFLOPS, and USD per effective TFLOP-hour / per exaFLOP / per GB-hour.",
     "gpu_cost_metrics_by_precision": "The same for every precision a GPU has a dense figure for.",
     "price_index_daily": "Per day, GPU and pricing kind: offers, providers, min/p10/median/p90 USD per GPU-hour "
-    "and index_usd (median of per-provider medians; NULL with withheld_reason when too few providers).",
+    "and index_usd (median of per-provider medians; NULL with withheld_reason when too few providers); "
+    "chained_index_usd moves only by matched offers' price changes (link_factor per day).",
     "cheapest_offers": "The cheapest latest offer per GPU and pricing kind, by USD per GPU-hour.",
     "ingest_status": "One row per source: its last run's status, stage, message and counts, and when it last "
     "succeeded.",
