@@ -527,6 +527,9 @@ class UserQuery:
 
     def result(self) -> SqlResult:
         self._done.wait()
+        # The worker is done but may still be unwinding DuckDB; a process that exits while a
+        # daemon thread holds a DuckDB object can abort ("terminate called ..."), so join it.
+        self._thread.join()
         if self._error is not None:
             raise self._error
         assert self._result is not None
@@ -558,6 +561,8 @@ class UserQuery:
             self._error = self._explain(exc)
         finally:
             timer.cancel()
+            if timer.is_alive():
+                timer.join()
             with self._lock:
                 self._con = None
             if con is not None:
