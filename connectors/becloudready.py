@@ -15,12 +15,18 @@ BM.GPU.H100.8 at $10 a GPU), Lambda's H100 rows run from $2.49 (one GPU) to $23.
 Nebius (2025-04-16) lists H100 at $2.95 and $23.60 (1 and 8 GPUs), and Verda/DataCrunch H100
 at $0.53 is below any on-demand price of one H100 (a spot row). So neither the GPU count nor
 the per-GPU price nor the pricing kind can be claimed for any row, and a guess (count 1) would
-put 8-GPU node prices into per-GPU history. Every row is therefore read, kept with its price,
-provider, GPU name and commit, and **quarantined** with that reason: it is counted in the
-accounting (rows read = quarantined) and visible in `quarantined_offers`, but never becomes a
-per-GPU offer. region = "market" (the file is a market-level list), instance_type = the
-gpuModel as given; providers go through `market.providers.canonical_provider`.
-A price that is not "$<number>" is quarantined as unreadable instead.
+put 8-GPU node prices into per-GPU history. Many rows do form price ladders (k x the same
+base), but a lone 8-GPU node price looks exactly like a dear 1-GPU one, so we do not infer
+counts from them either.
+
+Every row is therefore a **market-level quote**: excluded from offers by the named rule
+``market-level-quote`` (counted in the accounting) and kept in ``market_quotes`` - one row per
+distinct price a provider quoted for a model that day, with how many rows quoted it - which
+``offers_history`` carries (``price_basis`` says so, per-GPU columns NULL) and the History
+page charts as what it is: the cheapest and the median instance-hour quote per provider and day.
+It never feeds the per-GPU index. region = "market", instance_type = the gpuModel as given;
+providers go through `market.providers.canonical_provider`. A price that is not
+"$<number>" is quarantined as unreadable instead; an implausible one by `market.rules`.
 """
 
 from __future__ import annotations
@@ -33,16 +39,13 @@ import polars as pl
 from connectors import http
 from connectors.base import FetchContext, ParseError, RawResponse, Source, offers_frame, provenance, require_fields
 from market.providers import canonical_provider
+from market.rules import MARKET_LEVEL_QUOTE
 
 REPO = "becloudready/gpu-price"
 PATH = "gpu_prices.json"
 LATEST_URL = f"https://raw.githubusercontent.com/{REPO}/HEAD/{PATH}"
 PROVIDERS = ("aws", "azure", "cudo", "datacrunch", "gcp", "lambdalabs", "nebius", "oci", "runpod", "tensordock", "vastai")
 MARKET_REGION = "market"
-COUNT_UNKNOWN = (
-    "GPU count unknown: gpu_prices.json gives gpuhunt's price per instance-hour of an unstated "
-    "number of GPUs (1- to 8-GPU instances, spot and on-demand mixed), so no per-GPU price can be claimed"
-)
 
 
 def dollars(text) -> float | None:
@@ -65,7 +68,7 @@ class BecloudreadyGpuPrices(Source):
     key_env = None
     description = (
         "becloudready's daily gpu_prices.json (2024-09 to 2025-04): gpuhunt instance prices per "
-        "GPU model and provider, without region, instance or GPU count (rows are quarantined)."
+        "GPU model and provider, without region, instance or GPU count (kept as market-level quotes, never per-GPU offers)."
     )
 
     def fetch(self, client: httpx.Client, ctx: FetchContext) -> Iterator[RawResponse]:
@@ -89,12 +92,13 @@ class BecloudreadyGpuPrices(Source):
                     "region": MARKET_REGION,
                     "instance_type": str(record["gpuModel"]),
                     "gpu_name_raw": str(record["gpuModel"]),
-                    "pricing": "on_demand",  # not known either; the row is quarantined below
+                    "pricing": None,  # not stated: spot and on-demand are mixed
                     "price": price,
                     "currency": "USD",
                     "spot_is_estimate": False,
                     "row_ref": f"[{n}]",
-                    "parse_error": COUNT_UNKNOWN if price is not None
+                    "excluded_by": MARKET_LEVEL_QUOTE if price is not None else None,
+                    "parse_error": None if price is not None
                     else f"price is not a dollar amount ({record['price']!r})",
                     **prov,
                 })

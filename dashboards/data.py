@@ -211,3 +211,11 @@ def provider_history(gpu: str, pricing: str, start: date, end: date) -> pl.DataF
 
 def price_steps(gpu: str, pricing: str, start: date, end: date) -> pl.DataFrame:
     return query(*read.price_steps_query(gpu, pricing, start, end))
+
+
+def market_quote_models() -> pl.DataFrame:
+    return query(*read.market_quote_models_query())
+
+
+def market_quotes(gpu_model: str, start: date, end: date) -> pl.DataFrame:
+    return query(*read.market_quotes_query(gpu_model, start, end))

@@ -99,3 +99,20 @@ QUARANTINE_COLUMNS: dict[str, pl.DataType] = {
     "outcome": pl.String,  # one of OUTCOMES
     "row_ref": pl.String,
 }
+
+# A market-level quote: a provider's price per *instance*-hour for a GPU model, from a source
+# that states neither the GPU count, the region, the instance nor the pricing kind (becloudready's
+# gpuhunt dump). It is not an offer (no per-GPU price can be claimed) and never feeds the index;
+# it is kept so the market's daily quotes stay visible (`market_quotes`, `offers_history`).
+# One row per distinct price a provider quoted for a model that day; `quotes` counts the rows.
+MARKET_QUOTE_COLUMNS: dict[str, pl.DataType] = {
+    "snapshot_date": pl.Date,
+    "source": pl.String,
+    "provider": pl.String,
+    "gpu_model": pl.String,  # the model exactly as the source names it ("H100", "MI300X")
+    "price_usd_per_instance_hour": pl.Float64,
+    "quotes": pl.Int64,
+    "source_url": pl.String,
+    "observed_at": pl.Datetime("us", "UTC"),
+    "raw_response_id": pl.String,
+}

@@ -11,6 +11,8 @@ them. Each parsed row ends as exactly one of:
   table maps; the raw name is kept and listed by the `unmapped_gpus` view;
 * **excluded** by a named rule (`EXCLUSION_RULES`): not our market (CPU-only, Windows
   licence, not a list price) or a duplicate (another zone's row of an offer kept cheaper).
+  One rule keeps what it excludes: a **market-level quote** (an instance-hour price of an
+  unstated GPU count and pricing kind) lands in `market_quotes` instead of `offers`.
 
 `FinalizedOffers.accounting()` gives the counts; rows_read = offers + quarantined + unmapped +
 excluded always holds (a test and the blocking Dagster check pin it).
@@ -18,7 +20,7 @@ excluded always holds (a test and the blocking Dagster check pin it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -26,6 +28,7 @@ import polars as pl
 from market.identity import MAX_ACCELERATORS_PER_NODE, Evidence, resolve
 from market.instances import instance_facts
 from market.offer import (
+    MARKET_QUOTE_COLUMNS,
     OFFER_COLUMNS,
     OFFER_KEY,
     PARSED_OFFER_SCHEMA,
@@ -48,6 +51,8 @@ MAX_USD_PER_INSTANCE_HOUR = 2_000.0
 # source here; until then its rows are quarantined, never mixed in.
 USD_PER_UNIT: dict[str, float] = {"USD": 1.0}
 
+MARKET_LEVEL_QUOTE = "market-level-quote"
+
 # Named reasons a source row is not an offer. Parsers set `excluded_by` to one of these keys;
 # "cpu-only" and "duplicate-zone-row" are also applied here.
 EXCLUSION_RULES: dict[str, str] = {
@@ -61,6 +66,10 @@ EXCLUSION_RULES: dict[str, str] = {
     "host-price-only": "a GPU host's price without its GPU (the accelerator is priced on its own row)",
     "duplicate-zone-row": "another zone's row of an offer kept at a lower or equal price",
     "no-price-offered": "the source says the type is not offered this way (a null price field)",
+    "market-level-quote": (
+        "an instance-hour price of an unstated number of GPUs and pricing kind: kept in "
+        "market_quotes (History page), never a per-GPU offer"
+    ),
 }
 
 # What makes two rows the same offer: the table's key plus what keeps resellers and GPU
@@ -81,6 +90,8 @@ class FinalizedOffers:
     offers: pl.DataFrame  # OFFER_COLUMNS
     quarantined: pl.DataFrame  # QUARANTINE_COLUMNS, outcome quarantined | unmapped
     exclusions: pl.DataFrame  # rule, rows
+    # MARKET_QUOTE_COLUMNS: the rows excluded as market-level quotes, one per distinct price
+    market_quotes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MARKET_QUOTE_COLUMNS))
 
     @property
     def quarantined_count(self) -> int:
@@ -212,6 +223,39 @@ def _reason() -> pl.Expr:
     )
 
 
+def _market_quote_problem() -> pl.Expr:
+    """Why a market-level quote cannot be kept (the price bounds of an instance-hour); None: fine."""
+    return (
+        pl.when(pl.col("price").is_null() | pl.col("price").is_nan()).then(pl.lit("no price"))
+        .when(pl.col("currency") != "USD").then(pl.format("currency {} has no recorded USD rate", pl.col("currency")))
+        .when(pl.col("price") <= 0).then(pl.lit("price of zero or below"))
+        .when(pl.col("price").is_infinite() | (pl.col("price") > MAX_USD_PER_INSTANCE_HOUR))
+        .then(pl.format("absurd price: {} USD per instance-hour", pl.col("price").round(2)))
+        .otherwise(None)
+    )
+
+
+def _market_quotes(rows: pl.DataFrame, source_id: str, snapshot_date: date) -> pl.DataFrame:
+    """One row per distinct (provider, model, price) of the day, with how many rows quoted it."""
+    return (
+        rows.group_by("provider", "gpu_name_raw", "price", "source_url", maintain_order=True)
+        .agg(pl.len().alias("quotes"), pl.col("observed_at").first(), pl.col("raw_response_id").first())
+        .select(
+            snapshot_date=pl.lit(snapshot_date, dtype=pl.Date),
+            source=pl.lit(source_id),
+            provider="provider",
+            gpu_model="gpu_name_raw",
+            price_usd_per_instance_hour="price",
+            quotes="quotes",
+            source_url="source_url",
+            observed_at="observed_at",
+            raw_response_id="raw_response_id",
+        )
+        .cast(MARKET_QUOTE_COLUMNS)
+        .sort("provider", "gpu_model", "price_usd_per_instance_hour")
+    )
+
+
 def _exclusion_counts(rules: pl.Series) -> pl.DataFrame:
     frame = rules.drop_nulls().value_counts(name="rows").rename({rules.name: "rule"})
     return frame.select(pl.col("rule").cast(pl.String), pl.col("rows").cast(pl.Int64)).sort("rule")
@@ -233,6 +277,13 @@ def finalize_offers(parsed: pl.DataFrame, source_id: str, snapshot_date: date) -
         pl.col("region").fill_null(""),
         pl.col("instance_type").fill_null(""),
     )
+    # A market-level quote with an implausible price is quarantined like any bad row.
+    is_quote = pl.col("excluded_by") == MARKET_LEVEL_QUOTE
+    frame = frame.with_columns(_quote_problem=pl.when(is_quote).then(_market_quote_problem())).with_columns(
+        parse_error=pl.coalesce("parse_error", "_quote_problem"),
+        excluded_by=pl.when(pl.col("_quote_problem").is_null()).then(pl.col("excluded_by")),
+    ).drop("_quote_problem")
+    market_quotes = _market_quotes(frame.filter(is_quote), source_id, snapshot_date)
     excluded_by_parser = frame.filter(pl.col("excluded_by").is_not_null())
     frame = _identities(frame.filter(pl.col("excluded_by").is_null())).with_columns(
         # A row the parser could not read is quarantined with its reason, whatever it lacks.
@@ -290,4 +341,5 @@ def finalize_offers(parsed: pl.DataFrame, source_id: str, snapshot_date: date) -
         offers=offers,
         quarantined=quarantined,
         exclusions=_exclusion_counts(rules),
+        market_quotes=market_quotes,
     )

@@ -11,6 +11,8 @@ archives are the demo's job.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 from datetime import date, timezone
 
@@ -18,7 +20,6 @@ import dagster as dg
 import pytest
 
 from connectors.archive import Archive, live_versions, read_index, utc
-from connectors.becloudready import COUNT_UNKNOWN
 from connectors.http import build_client
 from connectors.registry import get_archive, get_source
 from connectors.snapshot import ReplayTransport
@@ -107,14 +108,27 @@ def test_every_archive_row_is_accounted_for(warehouse):
             assert read > 0 and read == offers + quarantined + unmapped + excluded, (archive_id, day)
             assert (n_offers, n_quarantine, n_excluded) == (offers, quarantined + unmapped, excluded)
 
-    # becloudready: one row per list entry of the parsed version, all quarantined (GPU count unknown).
+    # becloudready: every list entry of the parsed version is a market-level quote, checked
+    # against a plain json reading of the same bytes with its own provider names.
     day = date(2024, 9, 24)
     row = next(r for r in _index_rows("becloudready") if utc(r["committed_at"]).date() == day)
-    entries = _version_bytes_in("becloudready", row["file"])
-    reasons = _sql(warehouse, "SELECT reason, count(*) FROM quarantined_offers WHERE source = 'becloudready' "
-                              "AND snapshot_date = ? GROUP BY 1", [day])
-    assert reasons == [(COUNT_UNKNOWN, len(json.loads(entries)))]
+    entries = json.loads(_version_bytes_in("becloudready", row["file"]))
+    our_names = {"lambdalabs": "lambda", "datacrunch": "verda"}
+    expected = Counter((our_names.get(e["provider"], e["provider"]), e["gpuModel"], float(e["price"].lstrip("$")))
+                       for e in entries)
+    stored = _sql(warehouse, "SELECT provider, gpu_model, price_usd_per_instance_hour, quotes FROM market_quotes "
+                             "WHERE source = 'becloudready' AND snapshot_date = ?", [day])
+    assert {(p, m, price): n for p, m, price, n in stored} == dict(expected)
+    assert _sql(warehouse, "SELECT rule, rows FROM source_exclusions WHERE source = 'becloudready' "
+                           "AND snapshot_date = ?", [day]) == [("market-level-quote", len(entries))]
     assert _sql(warehouse, "SELECT count(*) FROM offers WHERE source = 'becloudready'") == [(0,)]
+    assert _sql(warehouse, "SELECT count(*) FROM quarantined_offers WHERE source = 'becloudready'") == [(0,)]
+    # offers_history carries them, marked, with no per-GPU price; the per-GPU index never sees them.
+    assert _sql(warehouse, """SELECT DISTINCT price_basis, gpu, gpu_count, price_usd_per_gpu_hour, pricing, backfilled
+                              FROM offers_history WHERE source = 'becloudready'""") == [
+        ("market-level quote", None, None, None, None, True)]
+    assert _sql(warehouse, "SELECT sum(quotes) FROM market_quotes_daily WHERE source = 'becloudready' "
+                           "AND snapshot_date = ?", [day]) == [(len(entries),)]
 
 
 def test_a_rerun_is_idempotent(warehouse):
@@ -272,7 +286,27 @@ def test_becloudready_rows_keep_their_evidence_and_a_bad_price_says_why():
         ("lambda", "market", "H100", 23.92), ("verda", "market", "A100", None)]
     final = finalize_offers(parsed, "becloudready", date(2024, 9, 24))
     assert final.offers.is_empty()
-    assert final.quarantined["reason"].to_list() == [COUNT_UNKNOWN, "price is not a dollar amount ('call us')"]
+    assert final.quarantined["reason"].to_list() == ["price is not a dollar amount ('call us')"]
+    assert final.market_quotes.select("provider", "gpu_model", "price_usd_per_instance_hour", "quotes").rows() == [
+        ("lambda", "H100", 23.92, 1)]
+    assert final.exclusions.rows() == [("market-level-quote", 1)]
+    assert final.unaccounted == 0
+
+
+def test_an_implausible_market_quote_is_quarantined_not_kept():
+    """Hand-made body (labelled): a market-level quote obeys the instance-hour price bounds."""
+    from market.rules import MAX_USD_PER_INSTANCE_HOUR, finalize_offers
+
+    source, _ = get_archive("becloudready")
+    body = json.dumps([{"gpuModel": "H100", "price": "$0.00", "provider": "runpod"},
+                       {"gpuModel": "H100", "price": f"${MAX_USD_PER_INSTANCE_HOUR * 10:,.2f}", "provider": "gcp"},
+                       {"gpuModel": "H100", "price": "$2.99", "provider": "runpod"},
+                       {"gpuModel": "H100", "price": "$2.99", "provider": "runpod"}]).encode()
+    final = finalize_offers(source.parse([_raw("becloudready", body)]), "becloudready", date(2024, 9, 24))
+    assert sorted(final.quarantined["reason"].to_list()) == [
+        "absurd price: 20000.0 USD per instance-hour", "price of zero or below"]
+    assert final.market_quotes.select("provider", "price_usd_per_instance_hour", "quotes").rows() == [("runpod", 2.99, 2)]
+    assert final.accounting() == {"rows_read": 4, "offers": 0, "quarantined": 2, "unmapped": 0, "excluded": 2}
 
 
 def test_an_unreadable_radar_region_file_fails_alone():

@@ -259,6 +259,10 @@ def interval_answers(warehouse: Warehouse, days: list[date]) -> dict[str, pl.Dat
         for day in days:
             refresh_price_index(w, day, KINDS)
         found = {name: w.con.sql(f"SELECT * FROM {name}").pl() for name in COMPARED}
+        # offers_history also carries market-level quotes (migration 7), which the per-day
+        # layout never had: its offers are the rows with price_basis 'offer'.
+        found["offers_history"] = w.con.sql(
+            "SELECT * EXCLUDE (price_basis, quotes) FROM offers_history WHERE price_basis = 'offer'").pl()
     # The chain links (migration 6) compare a day with the one before; the per-day reference
     # builds the index's own columns, and tests/test_price_index_chain.py tests the links.
     found["price_index"] = found["price_index"].drop(CHAIN_LINK_COLUMNS)

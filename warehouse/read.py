@@ -796,6 +796,29 @@ def provider_history_query(gpu: str, pricing: str, start, end) -> tuple[str, dic
     )
 
 
+def market_quote_models_query() -> tuple[str, dict]:
+    """The GPU models market-level sources quoted, with their span and days (small: a summary)."""
+    return (
+        "SELECT gpu_model, string_agg(DISTINCT source, ', ' ORDER BY source) AS sources, "
+        "min(snapshot_date) AS first_day, max(snapshot_date) AS last_day, "
+        "count(DISTINCT snapshot_date) AS days, count(DISTINCT provider) AS providers, sum(quotes) AS quotes "
+        "FROM market_quotes GROUP BY gpu_model ORDER BY quotes DESC",
+        {},
+    )
+
+
+def market_quotes_query(gpu_model: str, start, end) -> tuple[str, dict]:
+    """One GPU model's market-level quotes per provider and day (cheapest, median, dearest per
+    instance-hour): the daily multi-provider series whose GPU count is not stated."""
+    return (
+        "SELECT snapshot_date, provider, source, quotes, cheapest_usd_per_instance_hour, "
+        "median_usd_per_instance_hour, dearest_usd_per_instance_hour, source_url "
+        "FROM market_quotes_daily WHERE gpu_model = $model AND snapshot_date BETWEEN $start AND $end "
+        "ORDER BY provider, snapshot_date",
+        {"model": gpu_model, "start": start, "end": end},
+    )
+
+
 def price_steps_query(gpu: str, pricing: str, start, end, min_pct: float = PRICE_STEP_PCT) -> tuple[str, dict]:
     """One GPU's offers whose price changed by more than `min_pct` % since the offer's previous
     snapshot day, at the new price per GPU-hour. The same comparison as the price_changes view

@@ -340,6 +340,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE price_index ADD COLUMN link_factor DOUBLE;        -- matched-offer price change; NULL: none matched
     ALTER TABLE price_index ADD COLUMN link_note VARCHAR;         -- why there is no link
     """,
+    # 7: market-level quotes (market.offer.MARKET_QUOTE_COLUMNS): a source's instance-hour
+    # prices of an unstated GPU count and pricing kind (becloudready), kept beside the offers
+    # instead of in quarantine. One row per distinct price a provider quoted for a model that day.
+    # Rows an earlier version quarantined for that reason are moved here by re-running the
+    # backfill (`gpu-prices backfill becloudready --offline`), which replaces each day whole.
+    """
+    CREATE TABLE market_quotes (
+        snapshot_date DATE NOT NULL,
+        source VARCHAR NOT NULL,
+        provider VARCHAR NOT NULL,
+        gpu_model VARCHAR NOT NULL,
+        price_usd_per_instance_hour DOUBLE NOT NULL,
+        quotes INTEGER NOT NULL,                -- source rows that quoted this price
+        source_url VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ,
+        raw_response_id VARCHAR
+    );
+    """,
 ]
 
 

@@ -39,7 +39,7 @@ import polars as pl
 import zstandard
 
 from connectors.base import ARCHIVE_SUFFIXES, ZSTD_SUFFIX, RawResponse
-from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS
+from market.offer import MARKET_QUOTE_COLUMNS, OFFER_COLUMNS, QUARANTINE_COLUMNS
 
 if TYPE_CHECKING:  # the domain's result type; warehouse only reads its frames
     from market.rules import FinalizedOffers
@@ -308,7 +308,7 @@ class WarehouseWriter:
         self, snapshot_date: date, source: str, finalized: "FinalizedOffers", *, keep_urls: list[str] | tuple = (),
     ) -> int:
         """Replace one source's rows for one day (offers, quarantined and unmapped rows, exclusion
-        counts) in one transaction. Other sources and days are untouched.
+        counts, market-level quotes) in one transaction. Other sources and days are untouched.
 
         Offers are stored as intervals (schema migration 5): the day's old rows are cut out of
         the source's intervals, and each incoming row extends or joins the intervals on the
@@ -321,6 +321,7 @@ class WarehouseWriter:
         offers = finalized.offers.select(list(OFFER_COLUMNS))
         quarantined = finalized.quarantined.select(list(QUARANTINE_COLUMNS))
         exclusions = finalized.exclusions.select("rule", "rows")
+        market_quotes = finalized.market_quotes.select(list(MARKET_QUOTE_COLUMNS))
         keep = sorted(set(keep_urls))
         self.con.execute("BEGIN TRANSACTION")
         try:
@@ -340,11 +341,17 @@ class WarehouseWriter:
                 "AND NOT list_contains(?, coalesce(source_url, ''))",
                 [*params, keep],
             )
+            self.con.execute(
+                "DELETE FROM market_quotes WHERE snapshot_date = ? AND source = ? AND NOT list_contains(?, source_url)",
+                [*params, keep],
+            )
             for table in ("source_exclusions", "offer_observations", "offer_observation_exceptions"):
                 self.con.execute(f"DELETE FROM {table} WHERE snapshot_date = ? AND source = ?", params)
             self.con.register("incoming_offers", offers)
             self.con.register("incoming_quarantine", quarantined)
             self.con.register("incoming_exclusions", exclusions)
+            self.con.register("incoming_market_quotes", market_quotes)
+            self.con.execute("INSERT INTO market_quotes BY NAME SELECT * FROM incoming_market_quotes")
             self.con.execute("INSERT INTO quarantined_offers BY NAME SELECT * FROM incoming_quarantine")
             self.con.execute(
                 "INSERT INTO source_exclusions SELECT ?, ?, rule, rows FROM incoming_exclusions", params
@@ -355,7 +362,7 @@ class WarehouseWriter:
             self.con.execute("ROLLBACK")
             raise
         finally:
-            for name in ("incoming_offers", "incoming_quarantine", "incoming_exclusions"):
+            for name in ("incoming_offers", "incoming_quarantine", "incoming_exclusions", "incoming_market_quotes"):
                 self.con.unregister(name)
         return kept
 

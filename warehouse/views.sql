@@ -70,19 +70,54 @@ CREATE OR REPLACE VIEW latest_offers AS
 SELECT * FROM offers_as_of((SELECT max(snapshot_date) FROM source_snapshots));
 
 -- Every offer on every day, with the previous observed price of the same offer. backfilled:
--- the day came from a public git archive (its ingest run's mode is 'backfill').
+-- the day came from a public git archive (its ingest run's mode is 'backfill'). Beside the
+-- offers (price_basis 'offer') it carries the market-level quotes (price_basis 'market-level
+-- quote', from market_quotes): an instance-hour price of an unstated GPU count and pricing
+-- kind, so gpu, gpu_count, pricing and every per-GPU column are NULL and `quotes` counts the
+-- source rows that quoted the price. Filter on price_basis = 'offer' for per-GPU questions.
 CREATE OR REPLACE VIEW offers_history AS
+WITH offer_rows AS (
+    SELECT
+        o.*,
+        'offer' AS price_basis,
+        lag(o.price_usd_per_hour) OVER offer_days AS previous_price_usd_per_hour,
+        lag(o.snapshot_date) OVER offer_days AS previous_snapshot_date,
+        coalesce(r.mode = 'backfill', false) AS backfilled
+    FROM offers o
+    LEFT JOIN ingest_runs r ON r.snapshot_date = o.snapshot_date AND r.source = o.source
+    WINDOW offer_days AS (
+        PARTITION BY o.source, o.provider, o.region, o.instance_type, o.pricing
+        ORDER BY o.snapshot_date
+    )
+), quote_rows AS (
+    SELECT
+        q.snapshot_date, q.source, q.provider, 'market' AS region, q.gpu_model AS instance_type,
+        q.gpu_model AS gpu_name_raw, q.price_usd_per_instance_hour AS price_usd_per_hour,
+        'USD' AS currency, q.price_usd_per_instance_hour AS price_original, false AS spot_is_estimate,
+        q.source_url, q.observed_at, q.raw_response_id,
+        'GPU count and pricing kind not stated by the source' AS identity_note,
+        'market-level quote' AS price_basis, q.quotes,
+        coalesce(r.mode = 'backfill', false) AS backfilled
+    FROM market_quotes q
+    LEFT JOIN ingest_runs r ON r.snapshot_date = q.snapshot_date AND r.source = q.source
+)
+SELECT * FROM offer_rows
+UNION ALL BY NAME
+SELECT * FROM quote_rows;
+
+-- Per provider, GPU model and day, what a market-level source quoted per instance-hour: how
+-- many rows, the cheapest, the median (each distinct price weighted by its rows) and the
+-- dearest. What the History page charts for becloudready; never a per-GPU price.
+CREATE OR REPLACE VIEW market_quotes_daily AS
 SELECT
-    o.*,
-    lag(o.price_usd_per_hour) OVER offer_days AS previous_price_usd_per_hour,
-    lag(o.snapshot_date) OVER offer_days AS previous_snapshot_date,
-    coalesce(r.mode = 'backfill', false) AS backfilled
-FROM offers o
-LEFT JOIN ingest_runs r ON r.snapshot_date = o.snapshot_date AND r.source = o.source
-WINDOW offer_days AS (
-    PARTITION BY o.source, o.provider, o.region, o.instance_type, o.pricing
-    ORDER BY o.snapshot_date
-);
+    snapshot_date, source, provider, gpu_model,
+    count(*)::INTEGER AS quotes,
+    min(q.price_usd_per_instance_hour) AS cheapest_usd_per_instance_hour,
+    quantile_disc(q.price_usd_per_instance_hour, 0.5) AS median_usd_per_instance_hour,
+    max(q.price_usd_per_instance_hour) AS dearest_usd_per_instance_hour,
+    any_value(q.source_url) AS source_url
+FROM market_quotes q, range(q.quotes) each_quote
+GROUP BY snapshot_date, source, provider, gpu_model;
 
 -- The change log of one GPU (NULL: all) between two days (NULL: open): an offer's price went
 -- from x to y on changed_on, the first day of the new price's interval; previous_snapshot_date

@@ -1,5 +1,5 @@
 """History: the chained and raw price index per GPU, per-provider lines with their price steps,
-one offer's price over time, and the change log. Every query is bounded to a pricing kind, a
+the market-level (instance-hour) quotes, one offer's price over time, and the change log. Every query is bounded to a pricing kind, a
 date range and the chosen GPUs (warehouse.read, "history")."""
 
 from __future__ import annotations
@@ -216,6 +216,50 @@ if chosen:
             download(per_provider, f"providers_{gpu}_{kind}.csv", "history_provider_csv")
         with d2:
             download(steps, f"price_steps_{gpu}_{kind}.csv", "history_steps_csv")
+
+# -- market-level quotes -----------------------------------------------------------------------
+st.subheader("Market-level quotes (per instance-hour)")
+quote_models = data.market_quote_models()
+if quote_models.is_empty():
+    ui.empty("No market-level quotes in the warehouse.",
+             "`gpu-prices backfill becloudready` lands the daily multi-provider archive (2024-09 to 2025-04).")
+else:
+    q1, q2 = st.columns([1, 2])
+    quote_model = q1.selectbox("GPU model", quote_models["gpu_model"].to_list(), key="history_quote_model")
+    quote_stat = q2.radio("Line", ["cheapest", "median"], horizontal=True, key="history_quote_stat",
+                          help="Per provider and day: the cheapest quote, or the median of its quotes.")
+    span = quote_models.filter(pl.col("gpu_model") == quote_model).row(0, named=True)
+    quotes = data.market_quotes(quote_model, start, end)
+    if quotes.is_empty():
+        ui.empty(f"No market-level quote of {quote_model} between {start:%Y-%m-%d} and {end:%Y-%m-%d}.",
+                 f"They span {span['first_day']:%Y-%m-%d} to {span['last_day']:%Y-%m-%d}: widen the dates.")
+    else:
+        column = f"{quote_stat}_usd_per_instance_hour"
+        quote_providers = sorted(quotes["provider"].unique().to_list())
+        st.altair_chart(
+            alt.Chart(quotes).mark_line(point=alt.OverlayMarkDef(size=12), interpolate="step-after")
+            .encode(
+                x=date_axis(),
+                y=alt.Y(f"{column}:Q", title=f"{quote_stat} quote ($ per instance-hour, log scale)",
+                        scale=alt.Scale(type="log")),
+                color=alt.Color("provider:N", title="provider", legend=alt.Legend(orient="top", columns=6),
+                                scale=alt.Scale(scheme="category20", domain=quote_providers)),
+                tooltip=[alt.Tooltip("provider:N"), alt.Tooltip("snapshot_date:T", title="snapshot date"),
+                         alt.Tooltip("cheapest_usd_per_instance_hour:Q", title="cheapest $/instance-h", format="$.2f"),
+                         alt.Tooltip("median_usd_per_instance_hour:Q", title="median $/instance-h", format="$.2f"),
+                         alt.Tooltip("dearest_usd_per_instance_hour:Q", title="dearest $/instance-h", format="$.2f"),
+                         alt.Tooltip("quotes:Q"), alt.Tooltip("source:N")],
+            ).properties(height=320),
+            width="stretch",
+        )
+        ui.caption(
+            f"Daily quotes for {quote_model} from {span['sources']} ({span['days']} days, {span['providers']} providers, "
+            f"{span['first_day']:%Y-%m-%d} to {span['last_day']:%Y-%m-%d}): each is a price per **instance**-hour of an "
+            "unstated number of GPUs (1- to 8-GPU instances), spot and on-demand mixed, without region. So these "
+            "lines are not per-GPU prices and are not in the index above; the cheapest quote is the cheapest way "
+            f"to rent any {quote_model} at that provider that day (connectors/becloudready.py)."
+        )
+        download(quotes, f"market_quotes_{quote_model}.csv", "history_quotes_csv")
 
 from dashboards.reference_runs import reference_run_section  # noqa: E402
 
