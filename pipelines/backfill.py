@@ -59,6 +59,7 @@ class DayResult:
     unmapped: int = 0
     excluded: int = 0
     rows_read: int = 0
+    market_quotes: int = 0  # of the excluded: rows kept as market-level quotes (market_quotes)
 
 
 @dataclass
@@ -108,7 +109,9 @@ class BackfillSummary:
             f"in {self.seconds:.1f}s",
             f"  landed {len(self.landed):,} day(s): {self.total('offers'):,} offers, "
             f"{self.total('quarantined'):,} quarantined, {self.total('unmapped'):,} unmapped, "
-            f"{self.total('excluded'):,} excluded of {self.total('rows_read'):,} rows read",
+            f"{self.total('excluded'):,} excluded of {self.total('rows_read'):,} rows read"
+            + (f" ({self.total('market_quotes'):,} of them kept as market-level quotes)"
+               if self.total("market_quotes") else ""),
         ]
         if self.skipped_project_days:
             out.append(f"  kept {len(self.skipped_project_days)} day(s) the project fetched itself: "
@@ -154,6 +157,7 @@ def _progress_line(source_id: str, r: DayResult) -> str:
     if r.status == "ok":
         return (f"{source_id} {r.day}: {r.versions} version(s), {r.offers:,} offers, {r.quarantined:,} "
                 f"quarantined, {r.unmapped:,} unmapped, {r.excluded:,} excluded of {r.rows_read:,} rows"
+                + (f" ({r.market_quotes:,} kept as market-level quotes)" if r.market_quotes else "")
                 + (f" ({r.message})" if "not available" in r.message else ""))
     return f"{source_id} {r.day}: {r.status}: {r.message}"
 
@@ -212,7 +216,8 @@ def backfill_day(warehouse: Warehouse, source: Source, day: date, versions: list
                      unmapped=counts["unmapped"], excluded=counts["excluded"], message="; ".join(notes))
     return DayResult(day, "ok", len(versions), "; ".join(notes), offers=counts["offers"],
                      quarantined=counts["quarantined"], unmapped=counts["unmapped"],
-                     excluded=counts["excluded"], rows_read=counts["rows_read"])
+                     excluded=counts["excluded"], rows_read=counts["rows_read"],
+                     market_quotes=int(finalized.market_quotes["quotes"].sum() or 0))
 
 
 def archive_versions(

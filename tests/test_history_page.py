@@ -56,6 +56,39 @@ def test_index_chart_has_legends_years_and_the_chained_line(history):
     assert len(history.get("vega_lite_chart")) >= 3  # index, providers per day, per provider
 
 
+def test_market_level_quotes_are_charted_per_instance_hour_never_as_gpu_prices(replayed_warehouse, tmp_path, monkeypatch):
+    """becloudready's quotes (a GPU count the source does not state) get their own chart: one line
+    per provider, dated axis, log scale in $ per instance-hour, and the rows of market_quotes_daily."""
+    import shutil
+
+    from tests.conftest import run_cli
+
+    path = tmp_path / "gpu_prices.duckdb"
+    shutil.copy(replayed_warehouse, path)
+    run_cli("backfill", "becloudready", "--since", "2024-09-24", "--until", "2024-09-26", "--no-derive",
+            "--warehouse", str(path))
+    monkeypatch.setenv("GPU_PRICES_WAREHOUSE", str(path))
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("app_pages/history.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(h.value.startswith("Market-level quotes") for h in at.subheader)
+    quote_charts = [c for c in at.get("vega_lite_chart")
+                    if any("instance-hour" in json.dumps(layer["encoding"].get("y", {})) for layer in _layers(c))]
+    assert len(quote_charts) == 1
+    encoding = _layers(quote_charts[0])[0]["encoding"]
+    assert encoding["y"]["field"] == "cheapest_usd_per_instance_hour" and encoding["y"]["scale"]["type"] == "log"
+    assert encoding["color"]["field"] == "provider" and encoding["color"]["legend"] is not None
+    assert encoding["x"]["type"] == "temporal" and "%Y" in encoding["x"]["axis"]["format"]
+    model = at.selectbox(key="history_quote_model").value
+    shown = read.query(*read.market_quotes_query(model, date(2024, 9, 24), date(2024, 9, 26)), path=path)
+    days = read.query("SELECT DISTINCT snapshot_date FROM market_quotes WHERE gpu_model = $m", {"m": model}, path=path)
+    assert shown.height > 0 and shown["snapshot_date"].n_unique() == days.height >= 2
+    assert set(encoding["color"]["scale"]["domain"]) == set(shown["provider"].to_list())
+    # The per-GPU index never saw them.
+    assert read.query("SELECT count(*) AS n FROM price_index WHERE snapshot_date BETWEEN '2024-09-24' AND '2024-09-26' "
+                      "AND offers > 0 AND gpu LIKE 'MI300X%'", path=path)["n"][0] == 0
+
+
 def test_every_history_read_is_bounded_and_the_range_keeps_the_chain(replayed_warehouse):
     with pytest.raises(ValueError, match="at most"):
         read.index_history_query([f"g{i}" for i in range(read.HISTORY_MAX_GPUS + 1)], "on_demand",
