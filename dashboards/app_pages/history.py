@@ -241,7 +241,8 @@ else:
             .encode(
                 x=date_axis(),
                 y=alt.Y(f"{column}:Q", title=f"{quote_stat} quote ($ per instance-hour, log scale)",
-                        scale=alt.Scale(type="log")),
+                        scale=alt.Scale(type="log"),
+                        axis=alt.Axis(values=[0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500], format="$,~f")),
                 color=alt.Color("provider:N", title="provider", legend=alt.Legend(orient="top", columns=6),
                                 scale=alt.Scale(scheme="category20", domain=quote_providers)),
                 tooltip=[alt.Tooltip("provider:N"), alt.Tooltip("snapshot_date:T", title="snapshot date"),
@@ -249,7 +250,7 @@ else:
                          alt.Tooltip("median_usd_per_instance_hour:Q", title="median $/instance-h", format="$.2f"),
                          alt.Tooltip("dearest_usd_per_instance_hour:Q", title="dearest $/instance-h", format="$.2f"),
                          alt.Tooltip("quotes:Q"), alt.Tooltip("source:N")],
-            ).properties(height=320),
+            ).properties(height=380),
             width="stretch",
         )
         ui.caption(
