@@ -176,23 +176,12 @@ def source_kinds() -> dict[str, str]:
 
 
 def load_offers(warehouse: str | None, as_of: date | None, gpu: str | None = None) -> pl.DataFrame:
-    """Offers of the as-of day: each source's latest snapshot on or before it, each offer once,
-    with node facts."""
-    cutoff = "WHERE snapshot_date <= $as_of" if as_of else ""
-    params: dict = {"as_of": as_of} if as_of else {}
-    gpu_filter = "WHERE o.gpu IS NOT NULL"
-    if gpu:
-        gpu_filter = "WHERE o.gpu = $gpu"
-        params["gpu"] = gpu
-    sql = f"""
-        WITH latest AS (
-            SELECT source, max(snapshot_date) AS snapshot_date FROM offers {cutoff} GROUP BY source
-        )
-        SELECT o.source, o.provider, o.region, o.instance_type, o.pricing, o.gpu, o.gpu_count,
-               o.price_usd_per_hour, o.price_usd_per_gpu_hour, o.source_url, o.snapshot_date, o.observed_at
-        FROM offers o JOIN latest USING (source, snapshot_date)
-        {gpu_filter}
-    """
+    """The market of the as-of day (None: the newest day held), each offer once, with node facts.
+    The same read as the dashboard's (`warehouse.read.offers_on_query`): a source past its
+    cadence on that day has dropped out, so old prices never pass as current."""
+    from warehouse.read import offers_on_query
+
+    sql, params = offers_on_query(as_of, gpu)
     frame = _read(sql, params or None, warehouse)
     return with_node_facts(one_quote_per_offer(frame, source_kinds()))
 
@@ -432,6 +421,12 @@ def price_runs_over(runs: list[reference_runs.ReferenceRun], span: tuple[date, d
     """Every run at every period's market, with progress on stderr."""
     specs = load_specs(warehouse)
     assumed, _ = load_assumptions(warehouse)
+    newest = _read("SELECT max(snapshot_date) AS d FROM source_snapshots", None, warehouse)["d"][0]
+    if newest is not None and span[1] > newest >= span[0]:
+        # A period after the newest data held has no market: price up to the newest day instead.
+        click.echo(f"note: the warehouse's newest snapshot is {newest}; the span is cut there (asked: to {span[1]})",
+                   err=True)
+        span = (span[0], newest)
     try:
         spans = reference_runs.periods(span[0], span[1], step)
     except EstimateError as exc:
@@ -476,7 +471,7 @@ def over_notes(frame: pl.DataFrame, spans: list[tuple[date, date]], step: str) -
     if not old.is_empty():
         sources = ", ".join(sorted(set(old["source"].drop_nulls())))
         notes.append(f"{old.height} row(s) are priced from snapshots more than {STALE_DAYS} days older than their "
-                     f"period ({sources}): each source's latest data on or before the period's last day")
+                     f"period ({sources}): a source counts as current until its cadence has passed")
     return notes
 
 
@@ -590,6 +585,8 @@ def no_plan_error(gpu: str, kind: str | None, left_out: list, offers: pl.DataFra
         return click.ClickException(
             f"no whole-GPU {kind or ''} offer of {gpu} in the warehouse{when}; try another --pricing, --as-of, "
             "or --price-per-gpu-hour"
+            + (" (a source's snapshot counts as current only for its cadence, e.g. 3 days for a daily source: "
+               "`gpu-prices sources` shows each source's days)" if as_of else "")
         )
     summary = left_out_summary(left_out)
     first_by_reason: dict = {}

@@ -66,8 +66,7 @@ def query(sql: str, params: dict | None = None) -> pl.DataFrame:
 
 def snapshot_dates() -> list[date]:
     """Distinct snapshot dates with offers, newest first."""
-    frame = query("SELECT DISTINCT snapshot_date FROM offers ORDER BY snapshot_date DESC")
-    return frame["snapshot_date"].to_list()
+    return query(*read.snapshot_days_query())["snapshot_date"].to_list()
 
 
 def latest_window() -> tuple[date | None, date | None]:
@@ -127,22 +126,9 @@ def market_offers() -> pl.DataFrame:
     )
 
 
-OFFERS_ON_SQL = """
-    WITH latest AS (
-        SELECT source, max(snapshot_date) AS snapshot_date
-        FROM offers WHERE snapshot_date <= $day GROUP BY source
-    )
-    SELECT o.snapshot_date, o.source, o.provider, o.region, o.instance_type, o.pricing,
-           o.gpu, o.gpu_count, o.price_usd_per_hour, o.price_usd_per_gpu_hour,
-           o.spot_is_estimate, o.source_url, o.observed_at
-    FROM offers o JOIN latest USING (source, snapshot_date)
-    WHERE o.gpu IS NOT NULL
-"""
-
-
 def offers_on(day: date) -> pl.DataFrame:
-    """Each source's offers as of `day` (its newest snapshot on or before it), mapped GPUs only."""
-    return query(OFFERS_ON_SQL, {"day": day})
+    """The market on `day`: each current source's offers of mapped GPUs (read.offers_on_query)."""
+    return query(*read.offers_on_query(day))
 
 
 def ingest_status() -> pl.DataFrame:
@@ -183,14 +169,7 @@ def assumption_table():
 
 
 def window_on(day: date) -> tuple[date | None, date | None]:
-    frame = query(
-        """
-        SELECT min(d) AS lo, max(d) AS hi FROM (
-            SELECT max(snapshot_date) AS d FROM offers WHERE snapshot_date <= $day GROUP BY source
-        )
-        """,
-        {"day": day},
-    )
+    frame = query(*read.window_on_query(day))
     return (frame["lo"][0], frame["hi"][0]) if not frame.is_empty() else (None, None)
 
 

@@ -36,7 +36,7 @@ def reference_history(warehouse_key: tuple, start: date, end: date, step: str, p
     def market_on(day: date) -> pl.DataFrame:
         # Straight to the reader, not data.query: hundreds of days would crowd the pages' shared cache.
         if day not in markets:
-            offers = read.query(data.OFFERS_ON_SQL, {"day": day}, warehouse_key[0])
+            offers = read.offers_on(day, warehouse_key[0])
             markets[day] = with_node_facts(one_quote_per_offer(offers))
         return markets[day]
 
@@ -108,8 +108,8 @@ def reference_run_section(dates: list[date] | None = None) -> None:
     c1, c2 = st.columns(2)
     kind_label = c1.radio("Pricing", list(PRICING_KINDS), horizontal=True, key="reference_pricing")
     step = c2.radio("Step", list(STEP_LABELS), format_func=STEP_LABELS.get, horizontal=True, key="reference_step",
-                    help="Each period is priced at its last day's market: each source's latest snapshot on or "
-                         "before it.")
+                    help="Each period is priced at its last day's market: each source's newest snapshot on or "
+                         "before it, while no older than the source's cadence (offers_as_of).")
     ui.caption(
         f"The same jobs priced at each {step}'s market from {start:%Y-%m-%d} to {end:%Y-%m-%d}: the cheapest "
         "deployable plan per GPU generation (whole nodes, more than one node only with a known inter-node fabric, "

@@ -212,9 +212,17 @@ def test_train_quoted_price(wh):
 
 def test_train_as_of_uses_that_days_prices(wh):
     out = run_json("train", "--params", "70e9", "--tokens", "2e12", "--gpu", "A100-80GB", "--gpus", "64",
-                   "--as-of", "2026-07-15", "--warehouse", wh)
+                   "--as-of", "2026-07-03", "--warehouse", wh)
     assert out["prices_as_of"] == "2026-07-01"
     assert [p["price_usd_per_gpu_hour"] for p in out["plans"]] == [3.0]
+
+
+def test_train_as_of_never_uses_a_stale_source(wh):
+    """A daily source's 2026-07-01 list is not the market of 2026-07-15 (offers_as_of's cadence rule)."""
+    result = run("train", "--params", "70e9", "--tokens", "2e12", "--gpu", "A100-80GB", "--gpus", "64",
+                 "--as-of", "2026-07-15", "--warehouse", wh)
+    assert result.exit_code != 0
+    assert "as of 2026-07-15" in result.output and "counts as current only for its cadence" in result.output
 
 
 def test_train_gpu_alias_resolves(wh):

@@ -637,26 +637,43 @@ CHANGE_LOG_DAYS = 30
 
 def snapshot_days(path: str | Path | None = None) -> list[date]:
     """Every day some source landed offers, newest first."""
-    frame = query("SELECT DISTINCT snapshot_date FROM source_snapshots ORDER BY snapshot_date DESC", path=path)
-    return frame["snapshot_date"].to_list()
+    return query(*snapshot_days_query(), path=path)["snapshot_date"].to_list()
 
 
-def offers_on(day: date, path: str | Path | None = None) -> pl.DataFrame:
-    """The priced offers of known GPUs as of `day` (offers_as_of: each source's current day)."""
-    return query(
-        """
-        SELECT snapshot_date, source, provider, region, instance_type, pricing, gpu, gpu_count,
-               price_usd_per_hour, price_usd_per_gpu_hour, spot_is_estimate, source_url, observed_at
-        FROM offers_as_of($day) WHERE gpu IS NOT NULL
-        """,
-        {"day": day}, path,
-    )
+MARKET_COLUMNS = ("snapshot_date, source, provider, region, instance_type, pricing, gpu, gpu_count, "
+                  "price_usd_per_hour, price_usd_per_gpu_hour, spot_is_estimate, source_url, observed_at")
+
+
+def offers_on_query(day: date | None = None, gpu: str | None = None) -> tuple[str, dict]:
+    """The market on `day` (None: the newest day held) as every page and command reads it: the
+    priced offers of known GPUs (one GPU when given) of each source current on that day
+    (offers_as_of: a source past its cadence has dropped out). The one rule for "what could I
+    rent on day D", shared by the Train/Serve pages, the reference runs and `gpu-prices estimate`."""
+    market = "offers_as_of($day)" if day is not None else "latest_offers"
+    params: dict = {"day": day} if day is not None else {}
+    where = "gpu IS NOT NULL"
+    if gpu is not None:
+        where, params["gpu"] = "gpu = $gpu", gpu
+    return f"SELECT {MARKET_COLUMNS} FROM {market} WHERE {where}", params
+
+
+def offers_on(day: date | None, path: str | Path | None = None, gpu: str | None = None) -> pl.DataFrame:
+    """`offers_on_query`, read."""
+    return query(*offers_on_query(day, gpu), path=path)
+
+
+def snapshot_days_query() -> tuple[str, dict]:
+    return "SELECT DISTINCT snapshot_date FROM source_snapshots ORDER BY snapshot_date DESC", {}
+
+
+def window_on_query(day: date) -> tuple[str, dict]:
+    return ("SELECT min(snapshot_date) AS lo, max(snapshot_date) AS hi FROM current_source_days($day)",
+            {"day": day})
 
 
 def window_on(day: date, path: str | Path | None = None) -> tuple[date | None, date | None]:
     """(oldest, newest) snapshot day among the sources current on `day`."""
-    frame = query("SELECT min(snapshot_date) AS lo, max(snapshot_date) AS hi FROM current_source_days($day)",
-                  {"day": day}, path)
+    frame = query(*window_on_query(day), path=path)
     return (frame["lo"][0], frame["hi"][0]) if frame.height else (None, None)
 
 
@@ -687,22 +704,38 @@ def index_summary(path: str | Path | None = None) -> pl.DataFrame:
     )
 
 
-def offer_catalog(gpu: str, path: str | Path | None = None) -> pl.DataFrame:
-    """The offers of one GPU over history: snapshot days quoted and whether the price moved."""
-    return query(
-        """
+OFFER_CATALOG_LIMIT = 500
+
+
+def offer_catalog_query(gpu: str, since: date | None = None, until: date | None = None,
+                        limit: int = OFFER_CATALOG_LIMIT) -> tuple[str, dict]:
+    """The offers of one GPU (in a date range, when given): the snapshot days each was quoted on
+    and whether its price moved, most-quoted first. Read from the intervals, not the per-day view."""
+    return (
+        f"""
         WITH runs AS (
             SELECT i.*, (SELECT count(*) FROM source_snapshots s
-                         WHERE s.source = i.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to) AS days
-            FROM offer_intervals i WHERE i.gpu = $gpu
+                         WHERE s.source = i.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to
+                           AND s.snapshot_date BETWEEN coalesce($since, DATE '0001-01-01')
+                                                   AND coalesce($until, DATE '9999-12-31')) AS days
+            FROM offer_intervals i
+            WHERE i.gpu = $gpu
+              AND i.valid_to >= coalesce($since, DATE '0001-01-01') AND i.valid_from <= coalesce($until, DATE '9999-12-31')
         )
         SELECT gpu, provider, region, instance_type, pricing, source, sum(days)::BIGINT AS days,
                min(price_usd_per_hour) <> max(price_usd_per_hour) AS moved
-        FROM runs GROUP BY ALL
+        FROM runs GROUP BY ALL HAVING sum(days) > 0
         ORDER BY days DESC, moved DESC, provider, region, instance_type, pricing, source
+        LIMIT {int(limit)}
         """,
-        {"gpu": gpu}, path,
+        {"gpu": gpu, "since": since, "until": until},
     )
+
+
+def offer_catalog(gpu: str, path: str | Path | None = None, since: date | None = None,
+                  until: date | None = None) -> pl.DataFrame:
+    """`offer_catalog_query`, read."""
+    return query(*offer_catalog_query(gpu, since, until), path=path)
 
 
 def offer_price_history(source: str, provider: str, region: str, instance_type: str, pricing: str,
@@ -721,6 +754,26 @@ def offer_price_history(source: str, provider: str, region: str, instance_type: 
         """,
         {"source": source, "provider": provider, "region": region, "instance_type": instance_type,
          "pricing": pricing, "since": since, "until": until}, path,
+    )
+
+
+CHANGES_OF_LIMIT = 5000
+
+
+def changes_of_query(gpus: list[str], pricing: str, since: date, until: date,
+                     limit: int = CHANGES_OF_LIMIT) -> tuple[str, dict]:
+    """The price changes of a few GPUs (at most HISTORY_MAX_GPUS) of one pricing kind between two
+    days, newest and biggest first: one `price_changes_in` slice per GPU, so only those GPUs'
+    intervals starting in the range are read."""
+    if not gpus:
+        raise ValueError("name at least one GPU")
+    if len(gpus) > HISTORY_MAX_GPUS:
+        raise ValueError(f"at most {HISTORY_MAX_GPUS} GPUs at a time, not {len(gpus)}")
+    slices = " UNION ALL ".join(f"SELECT * FROM price_changes_in($g{i}, $since, $until)" for i in range(len(gpus)))
+    return (
+        f"SELECT * FROM ({slices}) WHERE pricing = $pricing "
+        f"ORDER BY changed_on DESC, abs(change_pct) DESC, source, provider, region, instance_type LIMIT {int(limit)}",
+        {**{f"g{i}": g for i, g in enumerate(gpus)}, "pricing": pricing, "since": since, "until": until},
     )
 
 

@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import data, ui
+from warehouse import read
 from warehouse.read import HISTORY_MAX_GPUS, PRICE_STEP_PCT
 
 ui.header(
@@ -273,17 +274,7 @@ c1, c2 = st.columns(2)
 offer_gpu = c1.selectbox(
     "GPU", all_gpus, index=all_gpus.index(chosen[0]) if chosen else 0, key="history_offer_gpu",
 )
-catalog = data.query(
-    """
-    SELECT gpu, provider, region, instance_type, pricing, source,
-           count(*) AS days, min(price_usd_per_hour) <> max(price_usd_per_hour) AS moved
-    FROM offers WHERE gpu = $gpu AND snapshot_date BETWEEN $start AND $end
-    GROUP BY ALL
-    ORDER BY days DESC, moved DESC, provider, region, instance_type
-    LIMIT 500
-    """,
-    {"gpu": offer_gpu, "start": start, "end": end},
-)
+catalog = data.query(*read.offer_catalog_query(offer_gpu, start, end))
 if catalog.is_empty():
     ui.empty(f"No offer of {offer_gpu} between {start:%Y-%m-%d} and {end:%Y-%m-%d}.", "Widen the dates.")
 else:
@@ -341,16 +332,7 @@ st.subheader("Change log")
 if not chosen:
     ui.empty("No GPU chosen.", "Pick at least one GPU above to see its price changes.")
     st.stop()
-changes = data.query(
-    f"""
-    SELECT * FROM price_changes
-    WHERE gpu IN ({', '.join(f'$g{i}' for i in range(len(chosen)))}) AND pricing = $pricing
-      AND changed_on BETWEEN $start AND $end
-    ORDER BY changed_on DESC, abs(change_pct) DESC
-    LIMIT 5000
-    """,
-    {**{f"g{i}": g for i, g in enumerate(chosen)}, "pricing": kind, "start": start, "end": end},
-)
+changes = data.query(*read.changes_of_query(chosen, kind, start, end))
 if changes.is_empty():
     ui.empty(
         f"No recorded {kind} price change of {', '.join(chosen)} between {start:%Y-%m-%d} and {end:%Y-%m-%d}.",
