@@ -195,7 +195,9 @@ def per_day_layout(folder: Path, intervals: Path, days: int) -> tuple[Path, int]
         con.execute(f"ATTACH '{intervals}' AS new (READ_ONLY)")
         since = f"(SELECT max(snapshot_date) - INTERVAL {days - 1} DAY FROM new.source_snapshots)"
         for table in ("offers", "cost_metrics", "price_index"):
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new.{table} WHERE snapshot_date >= {since}")
+            # Schema 4's columns only (later migrations added some, e.g. the chain links of 6).
+            columns = ", ".join(f'"{r[0]}"' for r in con.sql(f"DESCRIBE {table}").fetchall())
+            con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM new.{table} WHERE snapshot_date >= {since}")
         for table in ("gpu_specs", "assumptions"):
             con.execute(f"DELETE FROM {table}")
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new.{table}")

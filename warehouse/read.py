@@ -838,13 +838,18 @@ def index_history_query(gpus: list[str], pricing: str, start, end) -> tuple[str,
 
 
 def provider_history_query(gpu: str, pricing: str, start, end) -> tuple[str, dict]:
-    """One GPU's median price per provider (the cloud behind a reseller) per snapshot day."""
+    """One GPU's median price per provider (the cloud behind a reseller) per snapshot day, from
+    its intervals expanded over the range's snapshot days only (not through the offers view,
+    whose observation joins this summary does not need)."""
     return (
-        "SELECT snapshot_date, coalesce(underlying_provider, provider) AS provider, "
-        "median(price_usd_per_gpu_hour) AS median_usd, count(*) AS offers, "
-        "string_agg(DISTINCT source, ', ' ORDER BY source) AS sources "
-        "FROM offers WHERE gpu = $gpu AND pricing = $pricing AND snapshot_date BETWEEN $start AND $end "
-        "AND price_usd_per_gpu_hour > 0 GROUP BY ALL ORDER BY provider, snapshot_date",
+        "SELECT s.snapshot_date, coalesce(i.underlying_provider, i.provider) AS provider, "
+        "median(i.price_usd_per_gpu_hour) AS median_usd, count(*) AS offers, "
+        "string_agg(DISTINCT i.source, ', ' ORDER BY i.source) AS sources "
+        "FROM offer_intervals i JOIN source_snapshots s "
+        "ON s.source = i.source AND s.snapshot_date BETWEEN i.valid_from AND i.valid_to "
+        "WHERE i.gpu = $gpu AND i.pricing = $pricing AND i.valid_to >= $start AND i.valid_from <= $end "
+        "AND s.snapshot_date BETWEEN $start AND $end AND i.price_usd_per_gpu_hour > 0 "
+        "GROUP BY ALL ORDER BY provider, s.snapshot_date",
         {"gpu": gpu, "pricing": pricing, "start": start, "end": end},
     )
 
@@ -874,19 +879,20 @@ def market_quotes_query(gpu_model: str, start, end) -> tuple[str, dict]:
 
 def price_steps_query(gpu: str, pricing: str, start, end, min_pct: float = PRICE_STEP_PCT) -> tuple[str, dict]:
     """One GPU's offers whose price changed by more than `min_pct` % since the offer's previous
-    snapshot day, at the new price per GPU-hour. The same comparison as the price_changes view
-    (offers_history's window over an offer's days), computed on this GPU's offers only: a filter
-    on gpu cannot pass through that view's window, so going through it reads every offer."""
+    snapshot day, at the new price per GPU-hour. The comparison of the price_changes view, read
+    from this GPU's intervals (a price run each) instead of its per-day rows: a step is an
+    interval whose price differs from the offer's previous interval's."""
     return (
-        "WITH days AS (SELECT snapshot_date, source, coalesce(underlying_provider, provider) AS provider, "
+        "WITH runs AS (SELECT valid_from, source, coalesce(underlying_provider, provider) AS provider, "
         "region, instance_type, gpu_count, price_usd_per_hour, "
-        "lag(price_usd_per_hour) OVER offer_days AS old_price, lag(snapshot_date) OVER offer_days AS previous_snapshot_date "
-        "FROM offers WHERE gpu = $gpu AND pricing = $pricing AND snapshot_date <= $end "
-        "WINDOW offer_days AS (PARTITION BY source, provider, region, instance_type, pricing ORDER BY snapshot_date)) "
-        "SELECT snapshot_date, provider, source, region, instance_type, "
+        "lag(price_usd_per_hour) OVER offer_runs AS old_price, lag(valid_to) OVER offer_runs AS previous_snapshot_date "
+        "FROM offer_intervals WHERE gpu = $gpu AND pricing = $pricing AND valid_from <= $end "
+        "WINDOW offer_runs AS (PARTITION BY source, provider, region, instance_type, pricing ORDER BY valid_from)) "
+        "SELECT valid_from AS snapshot_date, provider, source, region, instance_type, "
         "round(100 * (price_usd_per_hour / old_price - 1), 2) AS change_pct, previous_snapshot_date, "
-        "old_price / gpu_count AS old_usd, price_usd_per_hour / gpu_count AS new_usd FROM days "
-        "WHERE snapshot_date BETWEEN $start AND $end AND old_price > 0 AND gpu_count > 0 "
+        "old_price / gpu_count AS old_usd, price_usd_per_hour / gpu_count AS new_usd FROM runs "
+        "WHERE valid_from BETWEEN $start AND $end AND old_price > 0 AND gpu_count > 0 "
+        "AND price_usd_per_hour <> old_price "
         "AND abs(100 * (price_usd_per_hour / old_price - 1)) > $min_pct ORDER BY snapshot_date, provider",
         {"gpu": gpu, "pricing": pricing, "start": start, "end": end, "min_pct": min_pct},
     )
