@@ -170,9 +170,9 @@ def load_assumptions(warehouse: str | None) -> tuple[Assumptions, str]:
 
 
 def source_kinds() -> dict[str, str]:
-    from connectors.registry import all_sources
+    from connectors.registry import source_kinds as registered
 
-    return {s.id: s.kind for s in all_sources()}
+    return registered()
 
 
 def load_offers(warehouse: str | None, as_of: date | None, gpu: str | None = None) -> pl.DataFrame:

@@ -592,8 +592,19 @@ def assumptions_set(kind, generation, precision, model_params, measured_gpus, va
             "note": f"override set {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         })
         days = refresh_all_cost_metrics(w)
+        _reprice_reference_runs(w)
     warehouse.publish()
-    console.print(f"[green]override saved[/green]; cost metrics recomputed for {days} snapshot date(s) and published")
+    console.print(f"[green]override saved[/green]; cost metrics recomputed for {days} snapshot date(s), reference "
+                  "runs re-priced, and published")
+
+
+def _reprice_reference_runs(writer) -> None:
+    """The stored reference-run history used the old assumptions: price every period again."""
+    from connectors.registry import source_kinds
+    from warehouse.reference_history import refresh_reference_history
+
+    kinds = source_kinds()
+    refresh_reference_history(writer, kinds, full=True, progress=lambda m: console.print(m, markup=False))
 
 
 @assumptions.command("reset")
@@ -607,6 +618,7 @@ def assumptions_reset(warehouse_path) -> None:
     with warehouse.writer() as w:
         removed = reset_assumptions(w)
         refresh_all_cost_metrics(w)
+        _reprice_reference_runs(w)
     warehouse.publish()
     console.print(f"removed {removed} override(s); defaults restored and metrics recomputed")
 

@@ -101,3 +101,9 @@ def get_archive(source_id: str) -> tuple[Source, Archive]:
         return ARCHIVES[source_id]
     except KeyError:
         raise KeyError(f"no archive for {source_id!r}; archives: {', '.join(ARCHIVES)}") from None
+
+
+def source_kinds() -> dict[str, str]:
+    """Source id -> direct | aggregator | specs, for every source a warehouse row can name: the
+    registry's and the archives' (what `costmodel.offers.one_quote_per_offer` needs)."""
+    return {s.id: s.kind for s in all_sources()} | {sid: src.kind for sid, (src, _) in ARCHIVES.items()}

@@ -2,9 +2,9 @@
 period's market, one line per GPU generation, with the plan behind every point.
 
 The runs and the pricing are `costmodel.reference_runs` (the same the CLI's `estimate
-reference` prints); the market of a day is the dashboard's `data.offers_on` read, each offer
-once, with node facts, exactly as the Train and Serve pages see a day. The computation is
-cached (bounded: few entries, a TTL) per warehouse, span, step and pricing kind.
+reference` prints), priced by the pipeline into `reference_run_history`
+(warehouse/reference_history.py): planning hundreds of markets takes 15-60 s, so a page load
+only reads the stored rows.
 """
 
 from __future__ import annotations
@@ -16,38 +16,14 @@ import polars as pl
 import streamlit as st
 
 from costmodel import reference_runs
-from costmodel.offers import one_quote_per_offer, with_node_facts
 from dashboards import data, ui
 from warehouse import read
 
-PRICING_KINDS = {"on demand": "on_demand", "spot (interruptible)": "spot", "any kind": None}
+PRICING_KINDS = {"on demand": "on_demand", "spot (interruptible)": "spot", "any kind": "any"}
 STEP_LABELS = {"week": "weekly", "month": "monthly"}
 COST_COLUMN = {reference_runs.TRAIN: "total_cost_usd", reference_runs.SERVE: "usd_per_month"}
 COST_TITLE = {reference_runs.TRAIN: "run cost (USD, log scale)",
               reference_runs.SERVE: "fleet cost (USD per month, log scale)"}
-
-
-@st.cache_data(ttl=data.CACHE_TTL, max_entries=8, show_spinner="Pricing the reference runs at each period's market...")
-def reference_history(warehouse_key: tuple, start: date, end: date, step: str, pricing: str | None) -> pl.DataFrame:
-    """Every reference run over the span: one row per run, period and GPU generation."""
-    catalog, assumptions = data.gpu_catalog(), data.assumption_table()
-    markets: dict[date, pl.DataFrame] = {}
-
-    def market_on(day: date) -> pl.DataFrame:
-        # Straight to the reader, not data.query: hundreds of days would crowd the pages' shared cache.
-        if day not in markets:
-            offers = read.offers_on(day, warehouse_key[0])
-            markets[day] = with_node_facts(one_quote_per_offer(offers))
-        return markets[day]
-
-    spans = reference_runs.periods(start, end, step)
-    held = read.connect(warehouse_key[0])  # each day's read then reuses the open database, not the file
-    try:
-        frames = [reference_runs.price_over(run.with_options(pricing), spans, market_on, catalog, assumptions)
-                  for run in reference_runs.REFERENCE_RUNS.values()]
-    finally:
-        held.close()
-    return pl.concat(frames)
 
 
 def with_segments(rows: pl.DataFrame, periods: list[date]) -> pl.DataFrame:
@@ -104,21 +80,26 @@ def reference_run_section(dates: list[date] | None = None) -> None:
     if not dates:
         ui.empty("The warehouse holds no snapshots yet.", "Run `gpu-prices ingest --replay` and reload.")
         return
-    start, end = date(min(dates).year, 1, 1), max(dates)
     c1, c2 = st.columns(2)
     kind_label = c1.radio("Pricing", list(PRICING_KINDS), horizontal=True, key="reference_pricing")
     step = c2.radio("Step", list(STEP_LABELS), format_func=STEP_LABELS.get, horizontal=True, key="reference_step",
                     help="Each period is priced at its last day's market: each source's newest snapshot on or "
                          "before it, while no older than the source's cadence (offers_as_of).")
+    spans = data.query(*read.reference_periods_query(step, PRICING_KINDS[kind_label]))
+    if spans.is_empty():
+        ui.empty("The reference runs have not been priced in this warehouse yet.",
+                 "They are priced by the pipeline: run `gpu-prices ingest --replay` (or a backfill) again.")
+        return
+    history = data.query(*read.reference_history_query(step, PRICING_KINDS[kind_label]))
+    periods = spans["period"].to_list()
+    start, end = periods[0], spans["as_of"].max()
     ui.caption(
         f"The same jobs priced at each {step}'s market from {start:%Y-%m-%d} to {end:%Y-%m-%d}: the cheapest "
         "deployable plan per GPU generation (whole nodes, more than one node only with a known inter-node fabric, "
         "sized for a 30-day deadline, MFU from published runs). A generation without an offer that can run the job "
-        "has no point that period: absent, not zero. Same numbers as `gpu-prices estimate reference --over "
-        f"{start:%Y-%m}:{end:%Y-%m} --step {step}`."
+        "has no point that period: absent, not zero. Priced by the pipeline when prices land; the same numbers as "
+        f"`gpu-prices estimate reference --over {start:%Y-%m}:{end:%Y-%m} --step {step}`."
     )
-    history = reference_history(data.require_warehouse(), start, end, step, PRICING_KINDS[kind_label])
-    periods = [period for period, _ in reference_runs.periods(start, end, step)]
     for run in reference_runs.REFERENCE_RUNS.values():
         rows = history.filter(pl.col("run") == run.key)
         st.markdown(f"**{run.name}**")

@@ -266,17 +266,18 @@ def run_backfill(
 
 def refresh_derived(warehouse: Warehouse, days: Iterable[date], cost_metric_days: Iterable[date] = (),
                     progress: Progress | None = None) -> int:
-    """Rebuild the price index of every backfilled day, and cost_metrics of `cost_metric_days`.
+    """Rebuild the price index of every backfilled day, and cost_metrics of `cost_metric_days`;
+    then price the reference runs of the periods those days reach.
 
     The index is the market's history (one small row per GPU, pricing and day). cost_metrics is
     one row per offer and precision (about 4.5 per offer: 2.9 million rows for the three
     archives, most of the warehouse), and its views read each source's latest day only, so
     the backfill rebuilds it for each archive's most recent day; `gpu-prices assumptions set`
     rebuilds it for every day when someone needs it. Returns the number of index days."""
-    from connectors.registry import ARCHIVES, all_sources
+    from connectors.registry import source_kinds
     from warehouse.derived import refresh_cost_metrics, refresh_price_index
 
-    kinds = {s.id: s.kind for s in all_sources()} | {sid: src.kind for sid, (src, _) in ARCHIVES.items()}
+    kinds = source_kinds()
     done = 0
     with warehouse.session():
         for day in sorted(set(cost_metric_days)):
@@ -288,4 +289,9 @@ def refresh_derived(warehouse: Warehouse, days: Iterable[date], cost_metric_days
             done += 1
             if progress is not None and done % 50 == 0:
                 progress(f"price index: {done} day(s)")
+        if done:
+            from warehouse.reference_history import refresh_reference_history
+
+            with warehouse.writer() as w:
+                refresh_reference_history(w, kinds, days, progress=progress)
     return done

@@ -23,12 +23,12 @@ from connectors.base import Source
 from connectors.registry import all_sources
 from pipelines.assets import build_offers_asset, build_raw_assets, daily_partitions
 from pipelines.backfill_job import archive_backfill, build_backfill_job
-from pipelines.derived import build_gpu_specs_asset, cost_metrics, price_index, published_warehouse
+from pipelines.derived import build_gpu_specs_asset, cost_metrics, price_index, published_warehouse, reference_runs
 from pipelines.resources import HttpResource, WarehouseResource, key_envs, secret_resources
 
 DAILY_JOB = "daily_ingest"
 # Everything after the raw fetches; the CLI runs these for whichever sources it fetched.
-DERIVED_ASSET_KEYS = [dg.AssetKey(name) for name in ("offers", "gpu_specs", "cost_metrics", "price_index", "published_warehouse")]
+DERIVED_ASSET_KEYS = [dg.AssetKey(name) for name in ("offers", "gpu_specs", "cost_metrics", "price_index", "reference_runs", "published_warehouse")]
 
 
 def build_assets(sources: list[Source]) -> list[dg.AssetsDefinition]:
@@ -39,6 +39,7 @@ def build_assets(sources: list[Source]) -> list[dg.AssetsDefinition]:
         build_gpu_specs_asset(sources),
         cost_metrics,
         price_index,
+        reference_runs,
         published_warehouse,
     ]
 

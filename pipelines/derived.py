@@ -1,4 +1,4 @@
-"""Assets derived from the offers: spec sheet, cost metrics, price index, and the published copy.
+"""Assets derived from the offers: spec sheet, cost metrics, price index, reference runs, and the published copy.
 
 Each asset only orchestrates: the reads, builds and writes are functions of `warehouse`.
 """
@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from connectors.base import Source
-from connectors.registry import all_sources
+from connectors.registry import source_kinds
 from pipelines import ingest
 from pipelines.assets import daily_partitions, emit_progress, raw_asset_key
 from pipelines.resources import WarehouseResource
@@ -89,7 +89,7 @@ def price_index(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     per-provider medians), withheld with the reason when fewer than 3 providers quote.
     Methodology: docs/price-index.md."""
     snapshot_date = date.fromisoformat(context.partition_key)
-    kinds = {s.id: s.kind for s in all_sources()}
+    kinds = source_kinds()
     with warehouse.get().writer() as w:
         index = refresh_price_index(w, snapshot_date, kinds)
     published = index.filter(pl.col("index_usd").is_not_null())
@@ -103,7 +103,29 @@ def price_index(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
 
 
 @dg.asset(
-    deps=["offers", cost_metrics, price_index, "gpu_specs"],
+    deps=["offers", "gpu_specs", price_index],
+    group_name="metrics",
+    partitions_def=daily_partitions,
+    kinds={"polars", "duckdb"},
+)
+def reference_runs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """What the reference runs (a GPT-3-sized training run, Llama 2 70B on 2T tokens, serving a
+    70B model) cost at each week's and month's market, per GPU generation: the cheapest plan a
+    team could book on that day's offers. Only the periods this day's prices can reach are
+    priced again; the History page reads the rows (same numbers as `gpu-prices estimate
+    reference --over`)."""
+    from warehouse.reference_history import refresh_reference_history
+
+    snapshot_date = date.fromisoformat(context.partition_key)
+    kinds = source_kinds()
+    with warehouse.get().writer() as w:
+        priced = refresh_reference_history(w, kinds, [snapshot_date], progress=context.log.info)
+        rows = w.con.sql("SELECT count(*) FROM reference_run_history").fetchall()[0][0]
+    return dg.MaterializeResult(metadata={"periods_priced": priced, "dagster/row_count": int(rows)})
+
+
+@dg.asset(
+    deps=["offers", cost_metrics, price_index, reference_runs, "gpu_specs"],
     group_name="metrics",
     partitions_def=daily_partitions,
     kinds={"duckdb"},

@@ -854,6 +854,24 @@ def provider_history_query(gpu: str, pricing: str, start, end) -> tuple[str, dic
     )
 
 
+def reference_history_query(step: str, pricing_asked: str) -> tuple[str, dict]:
+    """The stored reference-run history (warehouse/reference_history.py) of one step and pricing
+    asked: every run's rows, a few thousand at most."""
+    return (
+        "SELECT * EXCLUDE (step, pricing_asked) FROM reference_run_history "
+        "WHERE step = $step AND pricing_asked = $pricing ORDER BY run, period, generation",
+        {"step": step, "pricing": pricing_asked},
+    )
+
+
+def reference_periods_query(step: str, pricing_asked: str) -> tuple[str, dict]:
+    """The periods priced for that step and pricing (with or without a plan), oldest first."""
+    return (
+        "SELECT period, as_of FROM reference_run_periods WHERE step = $step AND pricing_asked = $pricing ORDER BY period",
+        {"step": step, "pricing": pricing_asked},
+    )
+
+
 def market_quote_models_query() -> tuple[str, dict]:
     """The GPU models market-level sources quoted, with their span and days (small: a summary)."""
     return (

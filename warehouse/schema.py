@@ -358,6 +358,49 @@ MIGRATIONS: list[str] = [
         raw_response_id VARCHAR
     );
     """,
+    # 8: the reference runs priced at each period's market (warehouse/reference_history.py), kept
+    # so the History page reads them instead of planning hundreds of markets on a page load. One
+    # row per step (week | month), pricing asked (on_demand | spot | any), run, period and GPU
+    # generation with a plan; the columns after `period` are costmodel.reference_runs.ROW_SCHEMA's.
+    """
+    CREATE TABLE reference_run_history (
+        step VARCHAR NOT NULL,
+        pricing_asked VARCHAR NOT NULL,
+        period DATE NOT NULL,
+        as_of DATE NOT NULL,
+        run VARCHAR NOT NULL,
+        generation VARCHAR NOT NULL,
+        vendor VARCHAR,
+        gpu VARCHAR,
+        provider VARCHAR,
+        instance_type VARCHAR,
+        region VARCHAR,
+        pricing VARCHAR,
+        interruptible BOOLEAN,
+        nodes BIGINT,
+        gpus_per_node BIGINT,
+        gpus BIGINT,
+        days DOUBLE,
+        mfu_used DOUBLE,
+        total_cost_usd DOUBLE,
+        usd_per_month DOUBLE,
+        usd_per_million_tokens DOUBLE,
+        price_usd_per_hour DOUBLE,
+        price_usd_per_gpu_hour DOUBLE,
+        snapshot_date DATE,
+        source VARCHAR,
+        source_url VARCHAR,
+        warnings VARCHAR
+    );
+    CREATE TABLE reference_run_periods (  -- the periods priced (with or without a plan), per step and pricing
+        step VARCHAR NOT NULL,
+        pricing_asked VARCHAR NOT NULL,
+        period DATE NOT NULL,
+        as_of DATE NOT NULL,
+        priced_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (step, pricing_asked, period)
+    );
+    """,
 ]
 
 
