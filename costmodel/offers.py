@@ -103,6 +103,19 @@ def offer_order(offer: Mapping[str, Any]) -> tuple[str, str]:
     return str(offer.get("region") or ""), str(offer.get("source") or "")
 
 
+BOOKING_KEY = ["provider", "instance_type", "pricing", "price_usd_per_hour", "source", "gpu_count"]
+
+
+def first_region_per_booking(offers: pl.DataFrame) -> pl.DataFrame:
+    """Each booking (an instance at one price, from one source) once, at its first region in
+    `offer_order`: the offer whose plan `training.rank_plans` keeps when regions collapse. For
+    callers that need only the cheapest plans, not every offer left out."""
+    if offers.is_empty():
+        return offers
+    return (offers.sort(["region", "source"], nulls_last=False)
+            .unique(subset=[c for c in BOOKING_KEY if c in offers.columns], keep="first", maintain_order=True))
+
+
 def bookable_offers(offers: pl.DataFrame, gpu: str, pricing: str | None) -> pl.DataFrame:
     """Priced offers of `gpu` with a whole number (>= 1) of GPUs per instance, of one pricing
     kind (None = every kind). Columns the plans show but a caller's frame lacks are added."""

@@ -32,7 +32,7 @@ from costmodel import inference, training
 from costmodel.assumptions import Assumptions
 from costmodel.errors import EstimateError
 from costmodel.gpus import GpuSpec
-from costmodel.offers import bookable_offers
+from costmodel.offers import bookable_offers, first_region_per_booking
 from costmodel.presets import PRESETS
 
 TRAIN = "train"
@@ -146,6 +146,13 @@ def cheapest_per_shape(offers: pl.DataFrame) -> pl.DataFrame:
         return offers
     keys = [k for k in SHAPE_KEY if k in offers.columns]
     return offers.filter(pl.col("price_usd_per_hour") == pl.col("price_usd_per_hour").min().over(keys))
+
+
+def cheapest_bookings(offers: pl.DataFrame) -> pl.DataFrame:
+    """What the cheapest plan can be made of: the cheapest offers of each node shape, each
+    booking once at its first region. For callers that show only the best plan (the Train
+    page's cost-against-time curve, the Serve page's ranking by GPU type)."""
+    return first_region_per_booking(cheapest_per_shape(offers))
 
 
 def _plan_row(run: ReferenceRun, gpu: GpuSpec, plan) -> dict:

@@ -413,8 +413,11 @@ def _offer_label(offer: Mapping[str, Any]) -> str:
     return f"{offer.get('provider')} {offer.get('instance_type')} ({offer.get('region')}, {offer.get('pricing')})"
 
 
-def _same_booking(plan: TrainingPlan) -> tuple:
-    return (plan.provider, plan.instance_type, plan.pricing, round(plan.price_usd_per_hour, 6), plan.source)
+def _offer_booking(offer: Mapping[str, Any]) -> tuple:
+    """What makes two offers the same booking: one plan, whatever the region."""
+    price = offer.get("price_usd_per_hour")
+    return (offer.get("provider"), offer.get("instance_type"), offer.get("pricing"),
+            round(price, 6) if price is not None else None, offer.get("source"), offer.get("gpu_count"))
 
 
 def plan_order(plan: TrainingPlan) -> tuple:
@@ -432,13 +435,23 @@ def rank_plans(spec: TrainingSpec, gpu: GpuSpec, offers: pl.DataFrame | list[Map
     plans: dict[tuple, TrainingPlan] = {}
     left_out = []
     sizes: dict = {}
+    # An offer's plan depends on its instance (the same provider, type, pricing, price and source
+    # give the same plan in every region), so each such booking is planned once, at its first
+    # region: what the collapse below keeps anyway. A booking that cannot run the plan is left
+    # out once per offer, with the first region's reason.
+    failed: dict[tuple, EstimateError] = {}
     for offer in sorted(rows, key=offer_order):
-        try:
-            plan = plan_on(spec, compute, offer, assumptions, sizes)
-        except EstimateError as exc:
-            left_out.append(LeftOut(_offer_label(offer), exc.reason, str(exc), exc.values))
+        booking = _offer_booking(offer)
+        if booking in plans:
             continue
-        plans.setdefault(_same_booking(plan), plan)
+        error = failed.get(booking)
+        if error is None:
+            try:
+                plans[booking] = plan_on(spec, compute, offer, assumptions, sizes)
+                continue
+            except EstimateError as exc:
+                error = failed[booking] = exc
+        left_out.append(LeftOut(_offer_label(offer), error.reason, str(error), error.values))
     ranked = sorted(plans.values(), key=plan_order)
     return RankedPlans(compute, ranked, left_out)
 

@@ -13,6 +13,7 @@ from costmodel import inference
 from costmodel.calibration import MLPERF_LLAMA2_70B_SERVER, benchmark_shape, mlperf_workload
 from costmodel.errors import EstimateError
 from costmodel.offers import bookable_offers, one_quote_per_offer, with_node_facts
+from costmodel.reference_runs import cheapest_bookings
 from costmodel.presets import PRESETS
 from dashboards import data, ui
 
@@ -109,7 +110,9 @@ def gpu_type_ranking(_spec: inference.ServingSpec, spec_key: tuple, _offers: pl.
             skipped.append(f"{gpu_id}: no spec sheet")
             continue
         try:
-            ranked = inference.rank_plans(_spec, _catalog[gpu_id], bookable_offers(_offers, gpu_id, _spec.pricing),
+            # only the best plan and the first reason are shown: the cheapest offer per node shape suffices
+            ranked = inference.rank_plans(_spec, _catalog[gpu_id],
+                                          cheapest_bookings(bookable_offers(_offers, gpu_id, _spec.pricing)),
                                           _assumptions)
         except EstimateError as exc:
             skipped.append(f"{gpu_id}: {page_message(exc)}")
@@ -189,7 +192,7 @@ def peak_curve(spec: inference.ServingSpec, plans: list, offers: pl.DataFrame, c
                ratio: float) -> pl.DataFrame:
     rows = []
     for plan in plans[:5]:
-        gpu_offers = bookable_offers(offers, plan.gpu, spec.pricing)
+        gpu_offers = cheapest_bookings(bookable_offers(offers, plan.gpu, spec.pricing))
         for r in sorted(set(PEAK_RATIOS) | {float(ratio)}):
             try:
                 ranked = inference.rank_plans(replace(spec, peak_rps=spec.avg_rps * r), catalog[plan.gpu], gpu_offers,

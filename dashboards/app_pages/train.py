@@ -13,6 +13,7 @@ from costmodel import training
 from costmodel.errors import EstimateError
 from costmodel.gpus import TRAINING_PRECISIONS
 from costmodel.offers import bookable_offers, one_quote_per_offer, with_node_facts
+from costmodel.reference_runs import cheapest_bookings
 from costmodel.presets import PRESETS
 from dashboards import data, ui
 
@@ -250,7 +251,7 @@ def tradeoff(_spec: training.TrainingSpec, spec_key: tuple, _offers: pl.DataFram
         spec_sheet = _catalog.get(gpu_id)
         if spec_sheet is None or not spec_sheet.tflops.get(_spec.precision):
             continue
-        gpu_offers = bookable_offers(of_kind, gpu_id, _spec.pricing)
+        gpu_offers = cheapest_bookings(bookable_offers(of_kind, gpu_id, _spec.pricing))
         rows += tradeoff_rows(_spec, spec_sheet, gpu_offers, _assumptions)
     schema = {"gpu": pl.String, "gpus": pl.Int64, "days": pl.Float64, "cost_usd": pl.Float64,
               "provider": pl.String, "instance_type": pl.String}
