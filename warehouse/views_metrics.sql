@@ -49,11 +49,16 @@ SELECT
     h.utilisation, h.scaling_efficiency, h.effective_tflops, h.usd_per_effective_tflop_hour,
     h.usd_per_exaflop, h.usd_per_gb_hour,
     s.vendor, s.form_factor, s.interconnect, coalesce(c.gpu_memory_gb, s.memory_gb) AS gpu_memory_gb,
-    s.launch_date, c.source_url, o.observed_at
+    s.launch_date, c.source_url, coalesce(x.observed_at, b.observed_at) AS observed_at
 FROM headline h
 JOIN current_intervals c ON c.interval_id = h.interval_id
 LEFT JOIN gpu_specs s ON s.gpu = c.gpu
-LEFT JOIN latest_offers o USING (snapshot_date, source, provider, region, instance_type, pricing)
+-- the observation facts as offers_as_of reads them, without expanding the intervals again
+LEFT JOIN offer_observations b
+  ON b.source = c.source AND b.snapshot_date = c.snapshot_date AND b.source_url = c.source_url
+LEFT JOIN offer_observation_exceptions x
+  ON x.source = c.source AND x.snapshot_date = c.snapshot_date AND x.provider = c.provider
+ AND x.region = c.region AND x.instance_type = c.instance_type AND x.pricing = c.pricing
 WHERE h.rn = 1
   AND h.effective_tflops IS NOT NULL
   AND h.usd_per_effective_tflop_hour IS NOT NULL;
