@@ -41,17 +41,18 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
-from connectors.registry import all_sources  # noqa: E402
+from connectors.registry import source_kinds  # noqa: E402
 from market.offer import OFFER_COLUMNS, QUARANTINE_COLUMNS  # noqa: E402
 from market.rules import FinalizedOffers  # noqa: E402
 from warehouse.derived import refresh_all_cost_metrics, refresh_cost_metrics, refresh_price_index  # noqa: E402
+from warehouse.reference_history import refresh_reference_history  # noqa: E402
 from warehouse.schema import MIGRATIONS  # noqa: E402
 from warehouse.specs import load_reference_tables  # noqa: E402
 from warehouse.store import Warehouse  # noqa: E402
 
 LAST_DAY = date(2026, 8, 22)  # the bundled snapshot's newest day; the year ends there
 WEEKLY_CHANGE_PCT = 3
-KINDS = {s.id: s.kind for s in all_sources()}
+KINDS = source_kinds()
 
 
 def replayed(folder: Path) -> Path:
@@ -178,6 +179,8 @@ def interval_layout(folder: Path, runs: pl.DataFrame, first: date, last: date, w
         writer_s = (time.perf_counter() - started) / max(writer_days, 1)
         for n in range((cut - first).days + 1):
             refresh_price_index(w, first + timedelta(days=n), KINDS)
+        # the reference runs, as the pipeline prices them (the History page reads them)
+        refresh_reference_history(w, KINDS, full=True)
         con.execute("CHECKPOINT")
     return path, writer_s, per_day
 
