@@ -52,7 +52,7 @@ import httpx
 import pytest
 
 from benchmarks.aws_price_list import HEADER, csv_body
-from connectors import aws_price_list
+from connectors import aws_csv_scan, aws_price_list
 from connectors.aws import INDEX_URL, SPOT_ADVISOR_URL, AwsPriceList
 from connectors.aws_price_list import DISCLAIMER_LINES, GPU_INSTANCE_REGEX, REQUIRED_COLUMNS
 from connectors.base import FetchContext, ParseError, RawResponse, SourceError, check_responses
@@ -854,7 +854,7 @@ def test_lines_split_across_read_blocks_are_whole(generated_csv, tmp_path, monke
     plain.write_bytes(head)
     expected = _full_scan(plain).to_dicts()
     assert len(expected) > 10
-    monkeypatch.setattr(aws_price_list, "READ_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(aws_csv_scan, "READ_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(aws_price_list, "CANDIDATE_BATCH_BYTES", 10_000)  # several polars batches too
     assert aws_price_list._csv_records(raw(b"", path=plain), "aws").to_dicts() == expected
 
