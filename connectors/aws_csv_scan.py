@@ -7,7 +7,11 @@ inflating the file, so the scan works on raw bytes:
 
 1. The body is inflated by a reader thread (``read_ahead``), a few blocks ahead of the scan:
    zstd and zlib release the GIL, so inflating the next block runs on the other core while
-   this one is scanned. Memory is those few blocks, whatever the file size.
+   this one is scanned. Memory is those few blocks, whatever the file size. Between two steps
+   the reader needs the GIL back, which a thread busy in Python gives up only every 5 ms (the
+   switch interval), so the archive is inflated in large steps (``_LargeStepBody``). (Giving
+   the GIL up from the scan with ``os.sched_yield`` was measured slower on a shared machine:
+   it gives the core away too.)
 2. A line is a candidate when a field starts with a GPU family (``,"p5``, ``,"trn1``, ...).
    That is an attribute of the product, and a SKU is one product whose every row repeats its
    attributes (the CSV is the product x term join of the JSON offer file), so the test runs
@@ -42,18 +46,17 @@ from typing import IO, Iterator
 from connectors.base import ARCHIVE_SUFFIXES, ParseError, RawResponse
 from connectors.bodies import ArchivedBody
 
-READ_BLOCK_BYTES = 4 << 20  # inflated bytes per block handed to the scan
+READ_BLOCK_BYTES = 4 << 20  # at most this many inflated bytes per block handed to the scan
 READ_AHEAD_BLOCKS = 2  # blocks the reader thread may have ready before the scan takes them
 RUN_WINDOW_LINES = 24  # the first window searched for the end of a SKU's run, in lines
 
 
 class _LargeStepBody(ArchivedBody):
     """An archived body inflated in larger steps: each step is one GIL-free call into zstd
-    (or zlib), and between steps the reader thread must win the GIL back from the scan (up to
-    the interpreter's 5 ms switch interval), so 64 KiB steps left the reader waiting most of
-    the time. 256 KiB of archive is ~5 MB of CSV: a step or so per block."""
+    (or zlib), and between steps the reader thread must win the GIL back from the scan.
+    128 KiB of archive is ~2.6 MB of CSV, about a block (``READ_BLOCK_BYTES``)."""
 
-    _INPUT_BYTES = 1 << 18
+    _INPUT_BYTES = 1 << 17
 
 
 def open_body(raw: RawResponse) -> IO[bytes]:
@@ -86,8 +89,9 @@ class read_ahead:
         return False
 
     def _work(self) -> None:
+        read = getattr(self._stream, "read1", self._stream.read)  # a step's output, not copied to a size
         try:
-            while data := self._stream.read(self._size):
+            while data := read(self._size):
                 if not self._put(data):
                     return
             self._put(b"")

@@ -165,7 +165,7 @@ def _sniff(raw: RawResponse, source_id: str) -> str:
 
 # -- the CSV: candidate lines (connectors/aws_csv_scan.py), then polars on them -----------------
 
-CANDIDATE_BATCH_BYTES = 4 << 20  # candidate lines parsed with polars at a time
+CANDIDATE_BATCH_BYTES = 1 << 20  # candidate lines parsed with polars at a time
 _GPU_TYPE = re.compile(GPU_INSTANCE_REGEX)
 
 
@@ -216,8 +216,7 @@ class _CandidateReader:
         try:
             rows = pl.Series([body[body.index(b"\n") + 1:]]).cast(pl.String)
             if rows.str.contains(self.plain_rows)[0]:  # the common case: no per-line checks
-                frame = self._parse(body)
-                return frame.select(self.records)
+                return self._records(self._parse(body))
             text = rows.str.split("\n").explode().slice(0, body.count(b"\n") - 1)
             if (open_quote := (text.str.count_matches('"', literal=True) % 2 == 1).arg_true()).len():
                 raise ParseError(f"{label}: a line has an unbalanced quote ({text[open_quote[0]][:120]!r}...); "
@@ -233,7 +232,12 @@ class _CandidateReader:
                 f"{label}: a GPU row has {widths[wrong[0]]} fields where the header has {len(header)} "
                 f"({text[index][:120]!r}...); the file is damaged or changed its layout"
             )
-        return frame.select(self.records)  # per batch: the rule columns kept until the end grew peak memory
+        return self._records(frame)
+
+    def _records(self, frame: pl.DataFrame) -> pl.DataFrame:
+        # Per batch: the rule columns kept until the end grew peak memory; and shrunk, else each
+        # batch's string columns keep the capacity polars' reader gave them (-25 MiB at 4x).
+        return frame.select(self.records).shrink_to_fit()
 
     def _parse(self, body: bytes) -> pl.DataFrame:
         return (
