@@ -922,6 +922,109 @@ def test_a_gpu_row_with_a_field_too_many_is_an_error():
         SOURCE.parse([raw("\n".join(lines).encode())])
 
 
+# -- the scan's SKU runs (connectors/aws_csv_scan.py) ------------------------------------------
+
+
+def _runs_body(runs: list[tuple[str, str, int]], *, crlf: bool = False) -> bytes:
+    """A body of SKU runs, each (SKU, instance type, rows), every row of a run in a row."""
+    rows = [row(SKU=sku, RateCode=f"{sku}.TERM{i:04d}.6YS6EN2CT7", PricePerUnit=f"{i + 1}.0000000000",
+                **{"Instance Type": itype, "GPU": "1"})
+            for sku, itype, count in runs for i in range(count)]
+    body = csv_body(rows)
+    return body.replace(b"\n", b"\r\n") if crlf else body
+
+
+RUNS = [("CPUSKU0000000001", "m5.large", 5), ("GPUSKU0000000001", "p5.48xlarge", 30),
+        ("CPUSKU0000000002", "c5.xlarge", 1), ("GPUSKU0000000002", "g6.xlarge", 1),
+        ("GPUSKU0000000003", "trn1.2xlarge", 7), ("CPUSKU0000000003", "m7i.large", 40),
+        ("GPUSKU0000000004", "inf2.xlarge", 3), ("CPUSKU0000000004", "r5.large", 2)]
+
+
+@pytest.mark.parametrize("window_lines", [1, 2, 24])
+@pytest.mark.parametrize("block_bytes", [700, 1500, 5000, 1 << 20])
+def test_sku_runs_straddling_read_blocks_keep_exactly_the_gpu_rows(tmp_path, monkeypatch, block_bytes, window_lines):
+    # Block boundaries inside GPU and CPU runs, and windows smaller than a run (so the search
+    # for a run's end is widened, more than once): the rows of a full parse, no more, no fewer.
+    plain = tmp_path / "runs.csv"
+    plain.write_bytes(_runs_body(RUNS))
+    expected = _full_scan(plain).to_dicts()
+    assert len(expected) == 30 + 1 + 7 + 3
+    monkeypatch.setattr(aws_csv_scan, "READ_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(aws_csv_scan, "RUN_WINDOW_LINES", window_lines)
+    monkeypatch.setattr(aws_price_list, "CANDIDATE_BATCH_BYTES", 3000)
+    assert aws_price_list._csv_records(raw(plain.read_bytes()), "aws").to_dicts() == expected
+
+
+def test_a_cpu_run_ends_where_the_next_sku_starts():
+    # The scan's spans: a run's end is found by rfind; the GPU run right after a long CPU run
+    # (and the CPU run after it) must start and end at their own lines.
+    body = _runs_body(RUNS)
+    lines = body.splitlines(keepends=True)
+    start = sum(len(line) for line in lines[: DISCLAIMER_LINES + 1])
+    header = next(csv.reader([lines[DISCLAIMER_LINES].decode()]))
+    scan = aws_csv_scan.CandidateLines(aws_price_list.GPU_FAMILY_PATTERN, header, lines[DISCLAIMER_LINES],
+                                       "Instance Type")
+    picked = b"".join(body[a:b] for a, b in scan.scan(body, start, len(body)))
+    gpu_lines = [line for line in lines[DISCLAIMER_LINES + 1:] if b"GPUSKU" in line[:8]]
+    assert picked == b"".join(gpu_lines)
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_crlf_bodies_read_the_same_rows(crlf):
+    rows = [row(), row(**{"Instance Type": "g5.xlarge", "GPU": "1", "Memory": "1,152 GiB"})]
+    lf = aws_price_list._csv_records(raw(csv_body(rows)), "aws")
+    body = csv_body(rows).replace(b"\n", b"\r\n") if crlf else csv_body(rows)
+    assert aws_price_list._csv_records(raw(body), "aws").to_dicts() == lf.to_dicts()
+    runs = aws_price_list._csv_records(raw(_runs_body(RUNS, crlf=crlf)), "aws")
+    assert runs.height == 41 and runs.to_dicts() == aws_price_list._csv_records(raw(_runs_body(RUNS)), "aws").to_dicts()
+
+
+def test_plain_rows_pattern_passes_only_lines_the_checks_cannot_fail():
+    import polars as pl
+
+    reader = aws_price_list._CandidateReader(["a", "b", "c"], "aws")
+
+    def plain(text: str) -> bool:
+        return pl.Series([text]).str.contains(reader.plain_rows)[0]
+
+    assert plain('"x","y","z"\n"1",,""\n') and plain('"x","y","z"\r\n') and plain("")
+    for odd in ['"x,1","y","z"\n', '"x""q","y","z"\n', '"x","y"\n', '"x","y","z","w"\n',
+                '"x","y","z\n', '"x","y","z"', 'x"q,y,z\n']:
+        assert not plain(odd), odd
+
+
+def test_a_body_cut_mid_row_fails_with_small_read_blocks(monkeypatch):
+    monkeypatch.setattr(aws_csv_scan, "READ_BLOCK_BYTES", 64)
+    with pytest.raises(ParseError, match="truncated"):
+        SOURCE.parse([raw(_runs_body(RUNS)[:-40])])
+
+
+def test_read_ahead_hands_on_a_stream_error_and_stops_its_thread():
+    import io
+
+    class Failing(io.RawIOBase):
+        calls = 0
+
+        def readable(self):
+            return True
+
+        def read(self, size=-1):
+            self.calls += 1
+            if self.calls > 2:
+                raise ParseError("aws: the archived body is damaged")
+            return b"x\n" * 10
+
+    reader = aws_csv_scan.read_ahead(Failing(), 20)
+    with pytest.raises(ParseError, match="damaged"), reader as chunks:
+        assert next(chunks) == b"x\n" * 10
+        list(chunks)
+    assert not reader._thread.is_alive()
+    early = aws_csv_scan.read_ahead(io.BytesIO(b"y\n" * 100_000), 10)
+    with early as chunks:
+        next(chunks)  # then leave with the thread blocked on a full queue
+    assert not early._thread.is_alive()
+
+
 # -- damaged archive files and cut bodies fail the file with a reason ---------------------------
 
 
