@@ -8,7 +8,7 @@ that keeps it out. connectors/aws.py turns records into the source's rows.
 Which rows are READ: those whose Instance Type is of a GPU or ML-accelerator family (p, g,
 gr, cg, trn, inf, dl, then the generation digit: ``GPU_INSTANCE_REGEX``). The rest of a region
 file - CPU, FPGA and video types, storage, transfer, about 95% of its bytes - is skipped
-unparsed by the line scan below; counting it would cost the full parse the scan exists to
+unparsed by the line scan (connectors/aws_csv_scan.py); counting it would cost the full parse the scan exists to
 avoid. Which GPU a read row carries is not decided here: the row hands on its instance type
 and the file's GPU count and memory, and ``market.identity.resolve`` decides through
 market/data/instances/aws.csv.
