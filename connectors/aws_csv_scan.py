@@ -15,12 +15,17 @@ inflating the file, so the scan works on raw bytes:
 2. A line is a candidate when a field starts with a GPU family (``,"p5``, ``,"trn1``, ...).
    That is an attribute of the product, and a SKU is one product whose every row repeats its
    attributes (the CSV is the product x term join of the JSON offer file), so the test runs
-   once per run of a SKU, on its first row. AWS writes a product's rows one after another
-   (~21 rows: on-demand, then the reserved terms), so the scan does not visit the other rows
-   of a run one by one: it finds the run's last row with one ``rfind`` of ``\\n"<SKU>",`` in
-   a window of a few dozen lines (doubled while the run goes on), all in C. A row of another
-   SKU lying between two rows of one SKU would be taken for part of that run: the scan relies
-   on the rows of a SKU being written together, as AWS writes them.
+   once per run of a SKU, on its first row (AWS writes a product's ~21 rows one after another:
+   on-demand, then the reserved terms). Every other line of the run is still looked at, by C:
+   one memchr for its end and one memcmp proving it starts with the run's SKU field; the first
+   line that does not starts the next run, and gets the GPU test. A row of another SKU between
+   two rows of one SKU is therefore tested itself, never taken into the run (tests pin it).
+   The SKU must be a whole field, quoted or not, with no quote or comma in it; otherwise
+   ('"a,' is a prefix of '"a,b"' and of '"a,c"') each line is a run of its own.
+   Skipping a run unseen (one ``rfind`` of ``\\n"<SKU>",`` over a window, as awsperf first
+   did) was faster but read a foreign row inside a run as part of it. Proving such a skipped
+   run with C counts (lines = ``count(b"\\n")`` = 1 + ``count(b"\\n" + sku)``) was measured
+   slower than this walk: the counts visit every byte at 1-3 GB/s, memchr skips to the newline.
 3. Candidate lines, in batches, go through polars' CSV reader under the header of the file
    (connectors/aws_price_list.py); those whose Instance Type is a GPU type are read.
 
@@ -31,8 +36,8 @@ first column, the Instance Type column is first), the scan drops it: a looser pa
 GPU test on every line. Slower, never different.
 
 Measured on benchmarks/aws_price_list.py's 361 MB file held in memory (2026-12-02, shared
-machine): the per-line loop this replaced (one find and one startswith per line in Python)
-0.52 s, the run skip 0.30 s, of which the regex GPU test on ~42k first lines is ~40%.
+machine, 2 cores, best of 6): the unproven run skip 0.28 s (unsafe), the skip proven by the two
+counts 0.68 s, this walk 0.47 s; the regex GPU test on the ~42k first lines is ~0.1 s of each.
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ from connectors.bodies import ArchivedBody
 
 READ_BLOCK_BYTES = 4 << 20  # at most this many inflated bytes per block handed to the scan
 READ_AHEAD_BLOCKS = 2  # blocks the reader thread may have ready before the scan takes them
-RUN_WINDOW_LINES = 24  # the first window searched for the end of a SKU's run, in lines
+# A SKU field a run may be joined by: whole (quoted, or not) with neither quote nor comma in it.
+# '"a,' of '"a,b"' is no whole field: rows of '"a,c"' start with it too.
+_WHOLE_SKU_FIELD = re.compile(rb'(?:"[^",\n]+"|[^",\n]+),').fullmatch
 
 
 class _LargeStepBody(ArchivedBody):
@@ -185,29 +192,18 @@ class CandidateLines:
 
     def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
         """The hot loop when SKU is the first column: per run of a SKU, the GPU test on its
-        first line, then the run's end found in C (module docstring, step 2)."""
-        find, rfind, startswith, gpu_field = block.find, block.rfind, block.startswith, self._field
+        first line; each line after it joins the run only if it starts with the same whole SKU
+        field (module docstring, step 2). Every line is looked at: one memchr and one memcmp."""
+        find, startswith = block.find, block.startswith
+        gpu_field, whole_sku = self._field, _WHOLE_SKU_FIELD
         found: list[tuple[int, int]] = []
         start = lo
         while start < hi:
-            first_end = find(b"\n", start, hi) + 1  # every line of the range ends with one
+            first_end = end = find(b"\n", start, hi) + 1  # every line of the range ends with one
             sku = block[start : find(b",", start, first_end) + 1]  # the SKU field and its comma
-            end = first_end
-            if sku[-1:] == b"," and startswith(sku, end):  # a run of more than one line
-                needle = b"\n" + sku
-                window = (first_end - start) * RUN_WINDOW_LINES
-                while True:
-                    limit = min(hi, end + window)
-                    # The last line of this SKU in the window (on the first pass, the line at
-                    # `end` is one) ...
-                    last = rfind(needle, end - 1, limit)
-                    if last < 0:
-                        break
-                    end = find(b"\n", last + 1, hi) + 1
-                    # ... and if the line after it was in the window, it is of another SKU.
-                    if end - 1 + len(needle) <= limit or end >= hi:
-                        break
-                    window *= 2
+            if startswith(sku, end) and whole_sku(sku):  # a run of more than one line
+                while end < hi and startswith(sku, end):
+                    end = find(b"\n", end, hi) + 1
             if gpu_field(block, start, first_end) is not None:
                 if found and found[-1][1] == start:
                     found[-1] = (found[-1][0], end)
