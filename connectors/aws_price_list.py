@@ -8,7 +8,7 @@ that keeps it out. connectors/aws.py turns records into the source's rows.
 Which rows are READ: those whose Instance Type is of a GPU or ML-accelerator family (p, g,
 gr, cg, trn, inf, dl, then the generation digit: ``GPU_INSTANCE_REGEX``). The rest of a region
 file - CPU, FPGA and video types, storage, transfer, about 95% of its bytes - is skipped
-unparsed by the line scan below; counting it would cost the full parse the scan exists to
+unparsed by the line scan (connectors/aws_csv_scan.py); counting it would cost the full parse the scan exists to
 avoid. Which GPU a read row carries is not decided here: the row hands on its instance type
 and the file's GPU count and memory, and ``market.identity.resolve`` decides through
 market/data/instances/aws.csv.
@@ -35,13 +35,13 @@ Currency is NOT filtered: a non-USD row is quarantined downstream.
 from __future__ import annotations
 
 import csv
-import itertools
 import re
 from functools import reduce
-from typing import IO, Collection, Iterator
+from typing import Collection
 
 import polars as pl
 
+from connectors.aws_csv_scan import CandidateLines, header_lines, line_blocks, open_body, read_ahead
 from connectors.base import ParseError, RawResponse, require_columns, require_fields
 
 OPERATING_SYSTEM = "Linux"  # the only operating system whose prices are offers (see above)
@@ -120,15 +120,19 @@ def exclusion_rule(columns: Collection[str]) -> pl.Expr:
     return chain.otherwise(pl.lit(None, dtype=pl.String))
 
 
-def _records(frame: pl.DataFrame, columns: Collection[str]) -> pl.DataFrame:
+def _record_exprs(columns: Collection[str]) -> list[pl.Expr]:
     """The read rows of a frame in CSV column names, as records with their rule."""
-    return frame.select(
+    return [
         *[pl.col(column).alias(key) for key, column in RECORD_COLUMNS.items()],
         *[(pl.col(column) if column in columns else pl.lit(None, pl.String)).alias(key)
           for key, column in OPTIONAL_RECORD_COLUMNS.items()],
         exclusion_rule(columns).alias("excluded_by"),
         (pl.format("RateCode {}", pl.col(COL_RATE)) if COL_RATE in columns else pl.lit(None, pl.String)).alias("row_ref"),
-    )
+    ]
+
+
+def _records(frame: pl.DataFrame, columns: Collection[str]) -> pl.DataFrame:
+    return frame.select(_record_exprs(columns))
 
 
 def read_offer_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
@@ -159,130 +163,10 @@ def _sniff(raw: RawResponse, source_id: str) -> str:
 
 
 
-# -- the CSV scan: streamed from the archive, lines picked before CSV parsing ------------------
-#
-# A region file is hundreds of megabytes; its GPU rows are a few percent of the lines. Parsing
-# all 91 columns of every line (what polars, pandas or DuckDB would do) costs far more than
-# inflating the file, so the scan works on raw lines, as gpuhunt does with substring tests:
-#
-# 1. The archived body is inflated as it is read (connectors.bodies.ArchivedBody), in blocks of
-#    whole lines: memory is a block or two, whatever the file size. (A reader thread measured
-#    no faster: the scan holds the GIL through C calls that do not release it.)
-# 2. A line is a candidate when a field starts with a GPU family (``,"p5``, ``,"trn1``, ...).
-#    That is an attribute of the product, and a SKU is one product whose every row repeats its
-#    attributes (the CSV is the product x term join of the JSON offer file), so the test runs
-#    once per run of a SKU, on its first row; AWS writes a product's rows one after another,
-#    so the other rows only check that they start with the same SKU (one C call a line).
-# 3. Candidate lines, in batches, go through polars' CSV reader under the header of the file;
-#    those whose Instance Type is a GPU type are read, each with its rule (``exclusion_rule``).
-#
-# Step 2 keeps a superset of what step 3 reads, so the rows are exactly those of a full parse
-# (tests/test_connector_aws.py compares both on generated files, column orders included).
-# Where the file breaks the assumptions (the header is not quoted, SKU is not the first column,
-# the Instance Type column is first), the scan drops the shortcut they allow: a looser
-# pattern, or the GPU test on every line. Slower, never different.
+# -- the CSV: candidate lines (connectors/aws_csv_scan.py), then polars on them -----------------
 
-READ_BLOCK_BYTES = 2 << 20  # at most this many inflated bytes scanned at a time
-CANDIDATE_BATCH_BYTES = 1 << 20  # candidate lines parsed with polars at a time (2 MiB: +16 MiB peak, measured)
+CANDIDATE_BATCH_BYTES = 1 << 20  # candidate lines parsed with polars at a time
 _GPU_TYPE = re.compile(GPU_INSTANCE_REGEX)
-
-
-def _line_blocks(stream: IO[bytes], label: str) -> Iterator[tuple[bytes, int, int]]:
-    """``(block, lo, hi)`` with ``block[lo:hi]`` whole lines, in file order, read as they are needed.
-
-    A body whose last line has no newline raises ParseError at the end: AWS ends every row with
-    one, so a body that stops mid-row was cut off. A damaged archive file raises ParseError (see
-    connectors.bodies.ArchivedBody) at the block where it is found.
-    """
-    carry = b""  # the start of a line whose end is in the next block
-    read = getattr(stream, "read1", stream.read)  # whatever the stream has ready: no copy to fill a size
-    while data := read(READ_BLOCK_BYTES):
-        first = data.find(b"\n")
-        if first < 0:
-            carry += data
-            continue
-        lo = 0
-        if carry:
-            joined = carry + data[: first + 1]
-            yield joined, 0, len(joined)
-            lo, carry = first + 1, b""
-        hi = data.rfind(b"\n") + 1
-        if hi > lo:
-            yield data, lo, hi
-        carry = data[hi:]
-    if carry:
-        raise ParseError(f"{label} does not end with a complete row; the body is truncated")
-
-
-def _header_lines(
-    blocks: Iterator[tuple[bytes, int, int]], label: str
-) -> tuple[list[bytes], Iterator[tuple[bytes, int, int]]]:
-    """The disclaimer lines and the header line, and the blocks after them."""
-    lines: list[bytes] = []
-    for block, lo, hi in blocks:
-        while len(lines) <= DISCLAIMER_LINES and lo < hi:
-            end = block.index(b"\n", lo, hi) + 1
-            lines.append(block[lo:end])
-            lo = end
-        if len(lines) > DISCLAIMER_LINES:
-            return lines, itertools.chain([(block, lo, hi)], blocks)
-    raise ParseError(
-        f"{label} ends before its header line (line {DISCLAIMER_LINES + 1}); the body is truncated"
-    )
-
-
-class _CandidateLines:
-    """Finds, in blocks of raw lines, the lines that may be GPU rows (see the comment above)."""
-
-    # A field starting with a GPU family. Where every field is quoted, the pattern starts with
-    # the literal ',"', which the regex engine skips to by memchr: measured 4-5x faster per line
-    # than a substring search per family prefix (benchmarks/aws_price_list.py's file, 2026-12-02).
-    _QUOTED_FIELD = re.compile(rb',"' + GPU_FAMILY_PATTERN.encode())
-    _ANY_FIELD = re.compile(rb'(?:^|,)"?' + GPU_FAMILY_PATTERN.encode(), re.MULTILINE)
-
-    def __init__(self, header: list[str], header_line: bytes) -> None:
-        quoted_type = header_line.startswith(b'"') and header.index(COL_TYPE) > 0
-        self._field = (self._QUOTED_FIELD if quoted_type else self._ANY_FIELD).search
-        self.sku_first = header[0] == "SKU"
-
-    def scan(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
-        """The candidate lines of ``block[lo:hi]`` (whole lines), in order, as (start, end) spans
-        of consecutive lines: copied once into the batch, never a bytes object per line."""
-        if self.sku_first:
-            return self._scan_sku_runs(block, lo, hi)
-        return self._scan_lines(block, lo, hi)
-
-    def _scan_sku_runs(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
-        """The hot loop when SKU is the first column: line by line (memchr), the product's test
-        on the first line of each run of its SKU; the lines after it in the run only check that
-        they start with the same SKU field. (A SKU whose rows were not together would be tested
-        at each run: slower, the same lines.)"""
-        find, startswith, gpu_field = block.find, block.startswith, self._field  # a field "<GPU family><digit>
-        found = []
-        start, sku, keep, run = lo, b"\n", False, lo  # b"\n" starts no line: the first line reads its SKU
-        while start < hi:
-            end = find(b"\n", start, hi) + 1  # every line of the range ends with one
-            if not startswith(sku, start):
-                sku = block[start : find(b",", start, end) + 1]  # the SKU field and its comma
-                if keep:
-                    found.append((run, start))
-                keep, run = gpu_field(block, start, end) is not None, start
-            start = end
-        if keep:
-            found.append((run, hi))
-        return found
-
-    def _scan_lines(self, block: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
-        """Without SKU first: every line that has a field starting with a GPU family."""
-        find, rfind, search = block.find, block.rfind, self._ANY_FIELD.search
-        found = []
-        pos = lo
-        while (hit := search(block, pos, hi)) is not None:
-            start = rfind(b"\n", lo, hit.start() + 1) + 1 or lo
-            end = find(b"\n", hit.end(), hi) + 1  # every line of the range ends with one
-            found.append((start, end))
-            pos = end
-        return found
 
 
 # A comma after an odd number of quotes: inside a quoted field (once the "" escapes are gone).
@@ -302,61 +186,89 @@ def _field_counts(lines: pl.Series) -> pl.Series:
     return counts
 
 
-def _read_rows(body: bytes, header: list[str], label: str) -> pl.DataFrame:
-    """The records of the GPU rows among candidate lines (``body``: the header line, then
-    theirs), parsed by polars under the file's header.
+class _CandidateReader:
+    """The records of the GPU rows among candidate lines, a batch at a time (``body``: the
+    header line, then theirs), parsed by polars under the file's header.
 
     polars pads a short row with nulls and cuts a long one without a word, so every row read
     must have exactly the header's fields, and every candidate line close its quotes (an open
     one joins the lines after it). Both checks are polars over the batch: csv.reader per line
-    cost more than the parse itself once every row of a GPU type was read."""
-    rule = exclusion_rule(header)
-    wanted = {*RECORD_COLUMNS.values(), *OPTIONAL_RECORD_COLUMNS.values(), COL_RATE, *rule.meta.root_names()}
-    needed = sorted(wanted & set(header), key=header.index)
-    try:
-        text = pl.Series([body]).cast(pl.String).str.split("\n").explode().slice(1, body.count(b"\n") - 1)
-        if (open_quote := (text.str.count_matches('"', literal=True) % 2 == 1).arg_true()).len():
-            raise ParseError(f"{label}: a line has an unbalanced quote ({text[open_quote[0]][:120]!r}...); "
-                             "a field's quotes are unbalanced, the file is damaged")
-        frame = (
-            pl.read_csv(body, columns=needed, raise_if_empty=False,
+    cost more than the parse itself once every row of a GPU type was read; they run only on a
+    batch with a line out of the plain layout (``plain_rows``). The expressions are built once
+    per file, not per batch (building them cost as much as running them)."""
+
+    def __init__(self, header: list[str], label: str) -> None:
+        self.header, self.label = header, label
+        self.rule = exclusion_rule(header)
+        wanted = {*RECORD_COLUMNS.values(), *OPTIONAL_RECORD_COLUMNS.values(), COL_RATE,
+                  *self.rule.meta.root_names()}
+        self.needed = sorted(wanted & set(header), key=header.index)
+        self.records = _record_exprs(header)
+        self.is_gpu = pl.col(COL_TYPE).str.contains(GPU_INSTANCE_REGEX).fill_null(False)
+        # Every line of the batch has exactly the header's fields, each quoted without a quote
+        # or comma inside, or unquoted without either: the checks below cannot fail. One regex
+        # over the batch, ~5x cheaper than splitting it into lines for them.
+        field = r'(?:"[^",\n]*"|[^",\n]*)'
+        self.plain_rows = rf"\A(?:{field}(?:,{field}){{{len(header) - 1}}}\r?\n)*\z"
+
+    def __call__(self, body: bytes) -> pl.DataFrame:
+        label, header = self.label, self.header
+        try:
+            rows = pl.Series([body[body.index(b"\n") + 1:]]).cast(pl.String)
+            if rows.str.contains(self.plain_rows)[0]:  # the common case: no per-line checks
+                return self._records(self._parse(body))
+            text = rows.str.split("\n").explode().slice(0, body.count(b"\n") - 1)
+            if (open_quote := (text.str.count_matches('"', literal=True) % 2 == 1).arg_true()).len():
+                raise ParseError(f"{label}: a line has an unbalanced quote ({text[open_quote[0]][:120]!r}...); "
+                                 "a field's quotes are unbalanced, the file is damaged")
+            frame = self._parse(body)
+        except pl.exceptions.PolarsError as exc:
+            raise ParseError(f"{label} is not a readable price-list CSV: {exc}") from exc
+        widths = _field_counts(text.gather(frame["_line"]))
+        wrong = (widths != len(header)).arg_true()
+        if wrong.len():
+            index = frame["_line"][wrong[0]]
+            raise ParseError(
+                f"{label}: a GPU row has {widths[wrong[0]]} fields where the header has {len(header)} "
+                f"({text[index][:120]!r}...); the file is damaged or changed its layout"
+            )
+        return self._records(frame)
+
+    def _records(self, frame: pl.DataFrame) -> pl.DataFrame:
+        # Per batch: the rule columns kept until the end grew peak memory; and shrunk, else each
+        # batch's string columns keep the capacity polars' reader gave them (-25 MiB at 4x).
+        return frame.select(self.records).shrink_to_fit()
+
+    def _parse(self, body: bytes) -> pl.DataFrame:
+        return (
+            pl.read_csv(body, columns=self.needed, raise_if_empty=False,
                         infer_schema=False)  # every column as text: no inference pass, no surprises
             .with_row_index("_line")
-            .filter(pl.col(COL_TYPE).str.contains(GPU_INSTANCE_REGEX).fill_null(False))
+            .filter(self.is_gpu)
         )
-    except pl.exceptions.PolarsError as exc:
-        raise ParseError(f"{label} is not a readable price-list CSV: {exc}") from exc
-    widths = _field_counts(text.gather(frame["_line"]))
-    wrong = (widths != len(header)).arg_true()
-    if wrong.len():
-        index = frame["_line"][wrong[0]]
-        raise ParseError(
-            f"{label}: a GPU row has {widths[wrong[0]]} fields where the header has {len(header)} "
-            f"({text[index][:120]!r}...); the file is damaged or changed its layout"
-        )
-    return _records(frame, header)  # per batch: the rule columns kept until the end grew peak memory
 
 
 def _csv_records(raw: RawResponse, source_id: str) -> pl.DataFrame:
-    """The records of a price-list CSV body, streamed (see the comment above)."""
+    """The records of a price-list CSV body, streamed (connectors/aws_csv_scan.py)."""
     label = f"{source_id}: {raw.url}"
     frames: list[pl.DataFrame] = []
-    with raw.open() as stream:
-        head, rest = _header_lines(_line_blocks(stream, label), label)
+    with open_body(raw) as stream, read_ahead(stream) as chunks:
+        head, rest = header_lines(line_blocks(chunks, label), DISCLAIMER_LINES + 1, label)
         header_line = head[-1]
         header = next(csv.reader([header_line.decode("utf-8")]))
         require_columns(source_id, header, REQUIRED_COLUMNS, f"{raw.url} (line {DISCLAIMER_LINES + 1})")
-        candidates = _CandidateLines(header, header_line)
+        candidates = CandidateLines(GPU_FAMILY_PATTERN, header, header_line, COL_TYPE)
+        read = _CandidateReader(header, label)
         batch = bytearray(header_line)
         for block, lo, hi in rest:
             view = memoryview(block)
             for start, end in candidates.scan(block, lo, hi):
                 batch += view[start:end]
             if len(batch) >= CANDIDATE_BATCH_BYTES:
-                frames.append(_read_rows(bytes(batch), header, label))
+                frames.append(read(bytes(batch)))
                 batch = bytearray(header_line)
         if len(batch) > len(header_line) or not frames:
-            frames.append(_read_rows(bytes(batch), header, label))
+            frames.append(read(bytes(batch)))
     return pl.concat(frames)
 
 
