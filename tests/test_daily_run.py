@@ -295,7 +295,8 @@ def test_the_daily_job_runs_under_the_multiprocess_executor(tmp_path, monkeypatc
         )
         assert result.success, [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
         step_pids = {e.step_key: e.pid for e in result.all_events if e.event_type_value == "STEP_START"}
-    assert set(step_pids) == {"raw_sources", "offers", "gpu_specs", "cost_metrics", "price_index", "published_warehouse"}
+    assert set(step_pids) == {"raw_sources", "offers", "gpu_specs", "cost_metrics", "price_index", "reference_runs",
+                              "published_warehouse"}
     assert os.getpid() not in step_pids.values() and len(set(step_pids.values())) == len(step_pids)
     landed = read.query("SELECT source, last_status, offers_in_latest FROM ingest_status ORDER BY source", path=path).to_dicts()
     assert [(r["source"], r["last_status"]) for r in landed] == [("oci", "ok")]
