@@ -10,6 +10,7 @@ after the newest snapshot is never priced.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 import shutil
 
 import polars as pl
@@ -71,3 +72,27 @@ def test_the_daily_refresh_ends_where_a_full_repricing_ends(replayed_warehouse, 
     # and a refresh with no new day prices nothing
     with Warehouse(path).writer() as w:
         assert refresh_reference_history(w, source_kinds()) == 0
+
+
+def test_a_changed_older_day_reprices_the_periods_it_reaches(replayed_warehouse, tmp_path):
+    """A day landed out of order (a backfill, a re-run) changes the market of the periods whose
+    as-of day falls within its sources' cadence after it: those are priced again, and only those."""
+    path = tmp_path / "gpu_prices.duckdb"
+    shutil.copy(replayed_warehouse, path)
+    with Warehouse(path).writer() as w:
+        day = w.con.sql("SELECT max(snapshot_date) FROM source_snapshots WHERE source = 'cyclenerd'").fetchall()[0][0]
+        reach = w.con.sql("SELECT max(max_age_days) FROM source_cadence").fetchall()[0][0]
+        true_costs = w.con.sql("SELECT step, pricing_asked, run, period, generation, total_cost_usd, usd_per_month "
+                               "FROM reference_run_history ORDER BY ALL").fetchall()
+        w.con.execute("UPDATE reference_run_history SET total_cost_usd = -1, usd_per_month = -1")
+        refresh_reference_history(w, source_kinds(), [day])
+        repriced = w.con.sql("SELECT DISTINCT as_of FROM reference_run_history WHERE coalesce(total_cost_usd, 0) <> -1 "
+                             "OR coalesce(usd_per_month, 0) <> -1").fetchall()
+        assert repriced and all(day <= as_of <= day + timedelta(days=reach) for (as_of,) in repriced)
+        untouched = w.con.execute("SELECT count(*) FROM reference_run_history WHERE as_of < ?", [day]).fetchall()[0][0]
+        assert untouched > 0 and w.con.execute("SELECT count(*) FROM reference_run_history WHERE as_of < ? "
+                                               "AND total_cost_usd <> -1", [day]).fetchall()[0][0] == 0
+        within = w.con.execute("SELECT step, pricing_asked, run, period, generation, total_cost_usd, usd_per_month "
+                           "FROM reference_run_history WHERE as_of BETWEEN ? AND ? ORDER BY ALL",
+                           [day, day + timedelta(days=reach)]).fetchall()
+    assert within and set(within) <= set(true_costs)
